@@ -1,0 +1,34 @@
+# FairQueue. `make run` starts everything; `make test` runs the whole suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: help install test test-fast bench lint clean
+
+help: ## show this help
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.synced: pyproject.toml uv.lock scripts/bootstrap.sh
+	@scripts/bootstrap.sh
+	@touch $@
+
+install: $(VENV)/.synced ## create .venv from uv.lock (finds Python 3.12+ and uv)
+
+test: install ## run the whole test suite against a private redis-server
+	@scripts/ensure-redis-server.sh
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: install ## the suite without slow tests
+	@scripts/ensure-redis-server.sh
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+bench: install ## benchmarks (tests/perf): prints a table; not a CI gate
+	@scripts/ensure-redis-server.sh
+	$(PY) -m tests.perf.bench_engine $(BENCH_ARGS)
+
+lint: install ## ruff
+	$(VENV)/bin/ruff check .
+
+clean: ## remove the venv and local state (var/)
+	rm -rf $(VENV) var

@@ -1,0 +1,43 @@
+--[[ config_apply: store (or delete) one worker's configuration and rebuild its
+  ready sets from the tenants that have work now. Cost: the size of the old and
+  new tenant lists.
+  KEYS[1]  prefix
+  ARGV[1]  {"worker", "delete": bool, "enabled": bool, "assigned": [user, ...],
+            "steal": [user, ...], "steal_all": bool (steal target "*"),
+            "extra": {field: value} (stored as they are, e.g. concurrency)}
+  Reply    {'ok'} ]]
+--- @include "lib/keys"
+--- @include "lib/util"
+--- @include "lib/fields"
+--- @include "lib/stats"
+--- @include "lib/record"
+--- @include "lib/ready"
+--- @include "lib/lanes"
+
+local p = params()
+local w = p.worker
+local cfg = K.worker_cfg(w)
+local tiers = {assigned = K.ready_assigned(w), steal = K.ready_steal(w)}
+local old = redis.call('HMGET', cfg, 'assigned', 'steal')
+for i, name in ipairs({'assigned', 'steal'}) do
+  for _, user in ipairs(cjson.decode(old[i] or '[]')) do
+    redis.call('SREM', K.tsets(user), tiers[name])
+  end
+end
+redis.call('DEL', cfg, tiers.assigned, tiers.steal)
+if opt(p.delete, false) then return {'ok'} end
+
+hset_table(cfg, opt(p.extra, {}))
+redis.call('HSET', cfg, 'enabled', opt(p.enabled, true) and '1' or '0',
+  'steal_all', opt(p.steal_all, false) and '1' or '0',
+  'assigned', cjson.encode(p.assigned), 'steal', cjson.encode(p.steal),
+  'updated_at', int(now_ms()))
+for _, name in ipairs({'assigned', 'steal'}) do
+  for _, user in ipairs(p[name]) do
+    redis.call('SADD', K.tsets(user), tiers[name])
+    if redis.call('ZSCORE', K.ready_all(), user) then
+      redis.call('ZADD', tiers[name], 0, user)
+    end
+  end
+end
+return {'ok'}

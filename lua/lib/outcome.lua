@@ -1,0 +1,53 @@
+--[[ outcome: what a lease holder reports. Each checks the lease token first
+  and answers 'stale' (token no longer holds the lease) or 'not_found'. ]]
+local ERRORS_MAX = 10
+
+local function ack_task(a, now)
+  local rec, status = lease_check(a.id, a.token)
+  if not rec then return status end
+  lease_end(a.id, rec.user, rec.prio)
+  local key = K.task(a.id)
+  redis.call('HSET', key, 'state', 'succeeded', 'finished_at', int(now), 'result', opt(a.result, 'null'))
+  redis.call('EXPIRE', key, tonumber(redis.call('HGET', key, 'result_ttl') or '86400'))
+  stat_event(rec.user, rec.prio, 'succeeded', now)
+  history_add(a.id, now, 'succeeded')
+  return 'ok'
+end
+
+-- reply {'retry', due_ms} | {'dead'|'failed', reason} | {'stale'|'not_found'}
+local function fail_task(f, now)
+  local rec, status = lease_check(f.id, f.token)
+  if not rec then return {status} end
+  local id, user, prio = f.id, rec.user, rec.prio
+  lease_end(id, user, prio)
+  local key = K.task(id)
+  local failures = redis.call('HINCRBY', key, 'failures', 1)
+  local err = opt(f.error, '{}')
+  redis.call('HSET', key, 'error', err)
+  list_append(key, 'errors', err, ERRORS_MAX)
+  stat_event(user, prio, 'failed', now)
+  local reason = opt(f.reason, 'error')
+  local max_retries = tonumber(redis.call('HGET', key, 'max_retries') or '0')
+  if opt(f.retry, true) and failures <= max_retries then
+    local due = now + math.max(0, math.floor(opt(f.retry_delay_ms, 0)))
+    enqueue_delayed(id, user, prio, due)
+    stat_event(user, prio, 'retried', now)
+    history_add(id, now, 'deferred', {reason = reason, failures = failures})
+    return {'retry', int(due)}
+  end
+  if reason == 'error' then reason = 'max_retries' end
+  return {dead_letter(id, user, prio, reason, now), reason}
+end
+
+-- graceful shutdown: the task goes back to its place at once, and this lease
+-- does not count toward max_deliveries
+local function release_task(r, now)
+  local rec, status = lease_check(r.id, r.token)
+  if not rec then return status end
+  lease_end(r.id, rec.user, rec.prio)
+  redis.call('HINCRBY', K.task(r.id), 'deliveries', -1)
+  enqueue_ready(r.id, rec.user, rec.prio, rec.score, now, true)
+  stat_event(rec.user, rec.prio, 'released', now)
+  history_add(r.id, now, 'queued', {reason = 'released'})
+  return 'ok'
+end

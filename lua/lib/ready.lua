@@ -1,0 +1,38 @@
+--[[ ready: which tenants have work, per consumer, ordered by virtual time.
+  ready:all holds every tenant with queued work that is not paused (served by
+  workers without configuration and by steal targets "*"); ready:<w>:assigned
+  and ready:<w>:steal hold the tenants a configured worker serves. tsets:<user>
+  lists the per-worker sets a tenant belongs to (written by config_apply).
+  Score = virtual time: a pop advances the served tenant by 1/weight (stride
+  scheduling), so ZRANGE 0 0 is the next tenant: O(log n) in tenants with work. ]]
+local function ready_sets(user)
+  local sets = redis.call('SMEMBERS', K.tsets(user))
+  sets[#sets + 1] = K.ready_all()
+  return sets
+end
+
+-- a tenant entering a set starts at the set's current minimum virtual time,
+-- so it is served within one round and cannot bank credit while idle
+local function ready_join(set, user)
+  local head = redis.call('ZRANGE', set, 0, 0, 'WITHSCORES')
+  redis.call('ZADD', set, 'NX', head[2] or 0, user)
+end
+
+local function ready_add(user)
+  if redis.call('ZSCORE', K.ready_all(), user) then return end
+  if redis.call('SISMEMBER', K.paused(), user) == 1 then return end
+  for _, set in ipairs(ready_sets(user)) do ready_join(set, user) end
+end
+
+local function ready_remove(user)
+  for _, set in ipairs(ready_sets(user)) do redis.call('ZREM', set, user) end
+end
+
+local function tenant_weight(user)
+  return tonumber(redis.call('HGET', K.weights(), user) or '1') or 1
+end
+
+-- served one task: move the tenant back by one stride
+local function ready_advance(set, user, score)
+  redis.call('ZADD', set, 'XX', score + 1 / tenant_weight(user), user)
+end

@@ -1,0 +1,28 @@
+--[[ util: clock, parameters and small helpers shared by every script. ]]
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- ARGV[1] is one JSON object; fields are read by name, never by position.
+local function params()
+  return cjson.decode(ARGV[1])
+end
+
+-- cjson.null is truthy: treat it as absent.
+local function opt(v, default)
+  if v == nil or v == cjson.null then return default end
+  return v
+end
+
+-- integers as strings without exponent (Lua's tostring uses %.14g)
+local function int(n)
+  return string.format('%d', n)
+end
+
+local function hgetall_table(key)
+  local flat = redis.call('HGETALL', key)
+  local t = {}
+  for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end
+  return t
+end

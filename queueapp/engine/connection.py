@@ -1,0 +1,90 @@
+"""The one place that builds Redis clients (sync and asyncio) for the queue.
+
+TLS (rediss:// plus CA, client certificate and key), ACL username/password,
+explicit socket timeouts, and redis-py's own Retry with exponential backoff
+and jitter plus health_check_interval for reconnects. No home-made breaker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis
+import redis.asyncio
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
+from redis.retry import Retry
+
+RETRY_ON = (ConnectionError, TimeoutError, BusyLoadingError)
+
+
+@dataclass(frozen=True, slots=True)
+class RedisOptions:
+    url: str = "redis://127.0.0.1:6379/0"
+    username: str | None = None  # overrides the URL's user (ACL)
+    password: str | None = None  # overrides the URL's password
+    ssl_ca_certs: str | None = None  # CA bundle that signed the server certificate
+    ssl_certfile: str | None = None  # client certificate (mutual TLS)
+    ssl_keyfile: str | None = None  # client private key (mutual TLS)
+    ssl_cert_reqs: str = "required"  # 'required' | 'optional' | 'none'
+    ssl_check_hostname: bool = True
+    socket_timeout: float = 5.0
+    socket_connect_timeout: float = 5.0
+    health_check_interval: int = 25
+    retries: int = 5  # per command; workers loop on top of this
+    backoff_base: float = 0.05
+    backoff_cap: float = 2.0
+    max_connections: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> RedisOptions:
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k.lower(): v for k, v in values.items() if k.lower() in names})
+
+    @property
+    def is_tls(self) -> bool:
+        return urlsplit(self.url).scheme == "rediss"
+
+    def client_kwargs(self) -> dict[str, Any]:
+        kw: dict[str, Any] = {
+            "decode_responses": True,
+            "socket_timeout": self.socket_timeout,
+            "socket_connect_timeout": self.socket_connect_timeout,
+            "socket_keepalive": True,
+            "health_check_interval": self.health_check_interval,
+            "retry": Retry(ExponentialWithJitterBackoff(base=self.backoff_base, cap=self.backoff_cap),
+                           self.retries, supported_errors=RETRY_ON),
+        }
+        if self.username is not None:
+            kw["username"] = self.username
+        if self.password is not None:
+            kw["password"] = self.password
+        if self.max_connections:
+            kw["max_connections"] = self.max_connections
+        if self.is_tls:
+            kw.update(ssl_cert_reqs=self.ssl_cert_reqs, ssl_check_hostname=self.ssl_check_hostname)
+            for name in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile"):
+                if getattr(self, name):
+                    kw[name] = getattr(self, name)
+        kw.update(self.extra)
+        return kw
+
+
+def connect(options: RedisOptions) -> redis.Redis:
+    return redis.Redis.from_url(options.url, **options.client_kwargs())
+
+
+def connect_async(options: RedisOptions) -> redis.asyncio.Redis:
+    kw = options.client_kwargs()
+    kw["retry"] = _async_retry(options)
+    return redis.asyncio.Redis.from_url(options.url, **kw)
+
+
+def _async_retry(options: RedisOptions):
+    from redis.asyncio.retry import Retry as AsyncRetry
+
+    return AsyncRetry(ExponentialWithJitterBackoff(base=options.backoff_base, cap=options.backoff_cap),
+                      options.retries, supported_errors=RETRY_ON)

@@ -1,0 +1,29 @@
+"""Exceptions raised by the engine; one hierarchy so callers can catch them all."""
+
+
+class FairQueueError(Exception):
+    """Base class of every engine error."""
+
+
+class InvalidTask(FairQueueError, ValueError):
+    """A task was refused at push: bad priority, id, tenant, non-JSON argument, too large."""
+
+
+class TaskNotFound(FairQueueError, LookupError):
+    """No record for this task id (never existed, or its result expired)."""
+
+
+class StaleLease(FairQueueError):
+    """The lease token no longer holds the task: it expired and was handed on."""
+
+
+class InvalidState(FairQueueError):
+    """The task is not in a state that allows the operation (e.g. cancel a running task)."""
+
+
+class LuaIncludeError(FairQueueError):
+    """A Lua script's `--- @include` lines are missing, duplicated or circular."""
+
+
+class ConfigError(FairQueueError, ValueError):
+    """A worker or tenant configuration is not valid."""

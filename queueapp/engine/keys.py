@@ -1,0 +1,117 @@
+"""Every Redis key name, in one place (mirrored by lua/lib/keys.lua).
+
+All keys start with one prefix holding exactly one hash tag (default ``{fq}``),
+so every script touches a single Redis Cluster slot. Layout::
+
+    {fq}:task:<id>                hash   the task record
+    {fq}:q:<user>:crit            list   CRITICAL lane (FIFO)
+    {fq}:q:<user>:norm            zset   priorities 1..5, score = aged enqueue time
+    {fq}:ready:all                zset   tenants with work -> virtual time
+    {fq}:ready:<worker>:assigned  zset   a configured worker's assigned tenants with work
+    {fq}:ready:<worker>:steal     zset   ... and its steal targets with work
+    {fq}:tsets:<user>             set    per-worker ready sets the tenant belongs to
+    {fq}:cfg:worker:<worker>      hash   worker configuration (synced)
+    {fq}:cfg:weights              hash   tenant -> weight (only weights != 1)
+    {fq}:cfg:paused               set    paused tenants
+    {fq}:running                  zset   task id -> lease deadline (ms)
+    {fq}:delayed                  zset   task id -> due time (ms)
+    {fq}:dlq, {fq}:dlq:<user>     zset   dead letters -> time of death (ms)
+    {fq}:backlog                  zset   tenant -> number of queued tasks (> 0 only)
+    {fq}:tenants                  zset   every tenant ever seen -> first seen (ms)
+    {fq}:stats, :stats:t:<user>, :stats:p:<prio>   hash  counters and gauges
+    {fq}:tp:<epoch minute>        hash   per-minute throughput (expires)
+    {fq}:workers                  zset   worker id -> last heartbeat (ms)
+    {fq}:worker:<worker>          hash   worker report (expires)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_TAG = re.compile(r"\{([^{}]+)\}")
+
+
+def hash_tag_of(prefix: str) -> str:
+    """The prefix's single hash tag; raises ValueError unless there is exactly one."""
+    tags = _TAG.findall(prefix)
+    if len(tags) != 1 or prefix.count("{") != 1 or prefix.count("}") != 1:
+        raise ValueError(f"key prefix {prefix!r} must contain exactly one hash tag like '{{fq}}'")
+    return tags[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str = "{fq}"
+
+    def __post_init__(self) -> None:
+        hash_tag_of(self.prefix)
+
+    def _k(self, *parts: str | int) -> str:
+        return ":".join((self.prefix, *map(str, parts)))
+
+    def task(self, task_id: str) -> str:
+        return self._k("task", task_id)
+
+    def crit(self, user: str) -> str:
+        return self._k("q", user, "crit")
+
+    def norm(self, user: str) -> str:
+        return self._k("q", user, "norm")
+
+    def ready_all(self) -> str:
+        return self._k("ready", "all")
+
+    def ready_assigned(self, worker: str) -> str:
+        return self._k("ready", worker, "assigned")
+
+    def ready_steal(self, worker: str) -> str:
+        return self._k("ready", worker, "steal")
+
+    def tsets(self, user: str) -> str:
+        return self._k("tsets", user)
+
+    def worker_cfg(self, worker: str) -> str:
+        return self._k("cfg", "worker", worker)
+
+    def weights(self) -> str:
+        return self._k("cfg", "weights")
+
+    def paused(self) -> str:
+        return self._k("cfg", "paused")
+
+    def running(self) -> str:
+        return self._k("running")
+
+    def delayed(self) -> str:
+        return self._k("delayed")
+
+    def dlq(self) -> str:
+        return self._k("dlq")
+
+    def dlq_user(self, user: str) -> str:
+        return self._k("dlq", user)
+
+    def backlog(self) -> str:
+        return self._k("backlog")
+
+    def tenants(self) -> str:
+        return self._k("tenants")
+
+    def stats(self) -> str:
+        return self._k("stats")
+
+    def stats_user(self, user: str) -> str:
+        return self._k("stats", "t", user)
+
+    def stats_prio(self, prio: int) -> str:
+        return self._k("stats", "p", prio)
+
+    def throughput(self, minute: int) -> str:
+        return self._k("tp", minute)
+
+    def workers(self) -> str:
+        return self._k("workers")
+
+    def worker_info(self, worker: str) -> str:
+        return self._k("worker", worker)

@@ -1,0 +1,60 @@
+"""Lease: a unit of work handed out by pop (Sidekiq's UnitOfWork).
+
+It carries the task and the lease token; its methods report the outcome
+through the queue that made it, sync or async alike (the async queue's
+methods return awaitables).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .task import Task
+
+
+@dataclass(slots=True)
+class Lease:
+    task: Task
+    token: str
+    worker: str
+    queue: Any = None  # the FairQueue / AsyncFairQueue that popped it
+
+    @property
+    def id(self) -> str:
+        return self.task.id
+
+    def ack(self, result: Any = None):
+        return self.queue.ack(self, result)
+
+    def ack_and_pop(self, result: Any = None):
+        return self.queue.ack_and_pop(self, result)
+
+    def fail(self, exc: BaseException | None = None, **kwargs: Any):
+        return self.queue.fail(self, exc, **kwargs)
+
+    def release(self):
+        return self.queue.release(self)
+
+
+@dataclass(frozen=True, slots=True)
+class FailOutcome:
+    outcome: str  # 'retry' | 'dead' | 'failed'
+    reason: str | None = None
+    due_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    id: str
+    created: bool  # False: a task with this id already existed (idempotent resend)
+
+
+@dataclass(frozen=True, slots=True)
+class Broken:
+    """A popped record Python cannot decode; the client dead-letters it and pops again."""
+
+    id: str
+    token: str
+    reason: str
+    detail: str

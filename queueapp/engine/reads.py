@@ -1,0 +1,158 @@
+"""Read-only inspection plans for dashboards and operators.
+
+Every read is a bounded page over a structure the scripts maintain (lanes,
+running, DLQ, backlog, counters); nothing scans the keyspace. Plans yield a
+command or a list of commands (one pipeline) and receive the replies.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .task import Priority, Task
+
+if TYPE_CHECKING:
+    from .core import Call
+    from .keys import Keys
+
+Plan = Generator[Any, Any, Any]
+GAUGES = ("queued", "delayed", "running", "dead")
+COUNTERS = ("enqueued", "succeeded", "failed", "retried", "dead_lettered", "cancelled", "expired",
+            "released", "requeued", "deleted", "missing")
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list
+    total: int
+    offset: int
+    limit: int
+
+    @property
+    def has_next(self) -> bool:
+        return self.offset + len(self.items) < self.total
+
+
+def _ints(d: dict[str, str]) -> dict[str, int]:
+    out = {k: int(v) for k, v in d.items()}
+    for name in GAUGES + COUNTERS:
+        out.setdefault(name, 0)
+    return out
+
+
+def _pairs(rows: list) -> list[tuple[str, str]]:
+    """WITHSCORES replies: flat [m, s, m, s] from a raw command, or already pairs."""
+    if rows and isinstance(rows[0], (list, tuple)):
+        return [tuple(r) for r in rows]
+    return list(zip(rows[::2], rows[1::2], strict=True))
+
+
+def _task_or_none(fields: dict[str, str]) -> Task | None:
+    if not fields:
+        return None
+    try:
+        return Task.from_fields(fields)
+    except (KeyError, ValueError, TypeError):
+        return None
+
+
+class ReadPlans:
+    keys: Keys
+
+    def _cmd(self, *args: Any, parse=lambda r: r) -> Call:
+        from .core import Call
+
+        return Call(None, args, parse)
+
+    def _tasks(self, ids: list[str]) -> Plan:
+        if not ids:
+            return []
+        found = yield [self._cmd("HGETALL", self.keys.task(i), parse=_task_or_none) for i in ids]
+        return [t for t in found if t is not None]
+
+    def get_task(self, task_id: str) -> Plan:
+        fields = yield self._cmd("HGETALL", self.keys.task(task_id))
+        return _task_or_none(fields)
+
+    def tenant_queue(self, user: str, offset: int = 0, limit: int = 50) -> Plan:
+        """A tenant's queued tasks in serve order: CRITICAL lane, then the aged zset."""
+        k = self.keys
+        n_crit, n_norm = yield [self._cmd("LLEN", k.crit(user)), self._cmd("ZCARD", k.norm(user))]
+        ids: list[str] = []
+        if offset < n_crit:
+            ids = yield self._cmd("LRANGE", k.crit(user), offset, offset + limit - 1)
+        rest = limit - len(ids)
+        start = max(0, offset - n_crit)
+        if rest > 0 and start < n_norm:
+            ids += yield self._cmd("ZRANGE", k.norm(user), start, start + rest - 1)
+        tasks = yield from self._tasks(ids)
+        return Page(tasks, n_crit + n_norm, offset, limit)
+
+    def _zpage(self, key: str, offset: int, limit: int, newest_first: bool) -> Plan:
+        order = "ZREVRANGE" if newest_first else "ZRANGE"
+        total, ids = yield [self._cmd("ZCARD", key), self._cmd(order, key, offset, offset + limit - 1)]
+        tasks = yield from self._tasks(ids)
+        return Page(tasks, total, offset, limit)
+
+    def running(self, offset: int = 0, limit: int = 50) -> Plan:
+        """Running tasks, the lease expiring soonest first."""
+        return (yield from self._zpage(self.keys.running(), offset, limit, False))
+
+    def delayed(self, offset: int = 0, limit: int = 50) -> Plan:
+        return (yield from self._zpage(self.keys.delayed(), offset, limit, False))
+
+    def dead_letters(self, offset: int = 0, limit: int = 50, user: str | None = None) -> Plan:
+        """Dead letters, newest first; one tenant's only when `user` is given."""
+        key = self.keys.dlq_user(user) if user else self.keys.dlq()
+        return (yield from self._zpage(key, offset, limit, True))
+
+    def dead_letter_ids(self, offset: int, limit: int, user: str | None = None) -> Plan:
+        key = self.keys.dlq_user(user) if user else self.keys.dlq()
+        return (yield self._cmd("ZRANGE", key, offset, offset + limit - 1))
+
+    def tenants_with_backlog(self, offset: int = 0, limit: int = 50) -> Plan:
+        """(user, queued) pairs, largest backlog first, and the number of such tenants."""
+        k = self.keys.backlog()
+        total, rows = yield [self._cmd("ZCARD", k),
+                             self._cmd("ZREVRANGE", k, offset, offset + limit - 1, "WITHSCORES", parse=_pairs)]
+        return Page([(u, int(float(n))) for u, n in rows], total, offset, limit)
+
+    def stats(self) -> Plan:
+        return _ints((yield self._cmd("HGETALL", self.keys.stats())))
+
+    def tenant_stats(self, user: str) -> Plan:
+        return _ints((yield self._cmd("HGETALL", self.keys.stats_user(user))))
+
+    def priority_stats(self) -> Plan:
+        rows = yield [self._cmd("HGETALL", self.keys.stats_prio(int(p))) for p in Priority]
+        return {p: _ints(r) for p, r in zip(Priority, rows, strict=True)}
+
+    def throughput(self, minutes: int = 60) -> Plan:
+        """[(epoch minute, {event: count}), ...] for the last `minutes` minutes, oldest first."""
+        sec, _ = yield self._cmd("TIME")
+        now_min = int(sec) // 60
+        span = range(now_min - minutes + 1, now_min + 1)
+        rows = yield [self._cmd("HGETALL", self.keys.throughput(m)) for m in span]
+        return [(m, {k: int(v) for k, v in r.items()}) for m, r in zip(span, rows, strict=True)]
+
+    def workers(self) -> Plan:
+        """Heartbeat reports: [{worker, last_seen, ...info}], most recent first."""
+        rows = yield self._cmd("ZREVRANGE", self.keys.workers(), 0, 999, "WITHSCORES", parse=_pairs)
+        names = [w for w, _ in rows]
+        infos = yield [self._cmd("HGETALL", self.keys.worker_info(w)) for w in names]
+        return [{"worker": w, "last_seen": int(float(s)), **i} for (w, s), i in zip(rows, infos, strict=True)]
+
+    def worker_config(self, worker: str) -> Plan:
+        fields = yield self._cmd("HGETALL", self.keys.worker_cfg(worker))
+        if not fields:
+            return None
+        for name in ("assigned", "steal"):
+            value = json.loads(fields.get(name) or "[]")
+            fields[name] = value if isinstance(value, list) else []
+        if fields.get("steal_all") == "1":
+            fields["steal"].append("*")
+        fields["enabled"] = fields.get("enabled") != "0"
+        return fields

@@ -1,0 +1,244 @@
+"""The task record: Priority, State, Task, and its one serialization point.
+
+A task is stored as a Redis hash. The caller's arguments travel as one opaque
+JSON text (``payload``) that Lua never re-encodes, so numbers keep their
+precision and a requeued task's payload stays byte-identical.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
+from typing import Any
+
+from .errors import InvalidTask
+
+RECORD_VERSION = 1
+_NAME = re.compile(r"^[A-Za-z0-9_.:@+=-]{1,128}$")
+
+
+class Priority(IntEnum):
+    VERY_LOW = 1
+    LOW = 2
+    NORMAL = 3
+    HIGH = 4
+    VERY_HIGH = 5
+    CRITICAL = 6
+
+
+class State(StrEnum):
+    QUEUED = "queued"
+    DEFERRED = "deferred"  # run_after, retry backoff (later: waiting on dependencies)
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # terminal failure of a task created with dead_letter=False
+    DEAD = "dead"  # in the dead-letter queue
+    CANCELLED = "cancelled"
+
+
+FINISHED_STATES = frozenset({State.SUCCEEDED, State.FAILED, State.DEAD, State.CANCELLED})
+
+
+def check_name(kind: str, value: str) -> str:
+    """Tenant, worker and task ids: 1-128 of letters, digits and ``_.:@+=-``."""
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise InvalidTask(
+            f"{kind} {value!r} is not valid: use 1-128 letters, digits or _.:@+=- characters"
+        )
+    return value
+
+
+def check_priority(value: Any) -> Priority:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 6:
+        raise InvalidTask(f"priority must be an integer 1..6 (Priority.VERY_LOW..CRITICAL), got {value!r}")
+    return Priority(value)
+
+
+_id_lock = threading.Lock()
+_id_last = [0, 0]
+
+
+def new_task_id() -> str:
+    """Time-ordered id (ms + monotonic random, like a ULID): equal scores sort FIFO."""
+    ms = time.time_ns() // 1_000_000
+    with _id_lock:
+        if ms <= _id_last[0]:
+            ms, rand = _id_last[0], _id_last[1] + 1
+        else:
+            rand = int.from_bytes(os.urandom(8)) >> 1
+        _id_last[0], _id_last[1] = ms, rand
+    return f"{ms:012x}{rand:016x}"
+
+
+def _check_json(value: Any, where: str) -> None:
+    if value is None or isinstance(value, (bool, int, str)):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidTask(f"{where} is {value!r}: NaN and infinity are not JSON")
+        return
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_json(item, f"{where}[{i}]")
+        return
+    if isinstance(value, dict):
+        for k, item in value.items():
+            if not isinstance(k, str):
+                raise InvalidTask(f"{where} has key {k!r}: JSON object keys must be strings")
+            _check_json(item, f"{where}[{k!r}]")
+        return
+    raise InvalidTask(
+        f"{where} is a {type(value).__name__}: task arguments and results must be JSON "
+        "(None, bool, int, float, str, list, dict); pass ids, not objects"
+    )
+
+
+def encode_json(value: Any, where: str) -> str:
+    """Strict JSON text of a value, or InvalidTask naming the offending part."""
+    _check_json(value, where)
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def encode_payload(args: Any, kwargs: Any, max_bytes: int) -> str:
+    if not isinstance(args, (list, tuple)):
+        raise InvalidTask(f"args must be a list, got {type(args).__name__}")
+    if not isinstance(kwargs, dict):
+        raise InvalidTask(f"kwargs must be a dict, got {type(kwargs).__name__}")
+    text = encode_json({"args": list(args), "kwargs": kwargs}, "argument")
+    size = len(text.encode())
+    if size > max_bytes:
+        raise InvalidTask(f"payload is {size} bytes, over the {max_bytes}-byte limit; pass ids, not data")
+    return text
+
+
+def _int(v: str | None, default: int | None = None) -> int | None:
+    return default if v is None or v == "" else int(v)
+
+
+@dataclass(slots=True)
+class Task:
+    """One unit of work.
+
+    Set by the caller: ``func`` (registered task path), ``args``/``kwargs``
+    (JSON), ``user`` (the tenant), ``priority``, ``queue``, ``max_retries``
+    (exception failures retried), ``max_deliveries`` (leases before a task
+    that keeps losing its worker is dead-lettered), ``timeout`` (seconds,
+    enforced by the worker), ``run_after`` (epoch ms), ``dead_letter``
+    (False: end as ``failed`` instead of entering the DLQ), ``result_ttl``.
+
+    Set by the engine: ``state``, ``enqueued_at``, ``started_at``,
+    ``finished_at`` (epoch ms), ``deliveries``, ``failures``, ``worker``,
+    ``lease_token``, ``lease_deadline``, ``result`` (JSON text), ``error`` /
+    ``errors`` (``{type, message, traceback}``), ``dead_reason``, ``history``.
+    """
+
+    func: str
+    args: list = field(default_factory=list)
+    kwargs: dict = field(default_factory=dict)
+    user: str = "default"
+    priority: int = Priority.NORMAL
+    id: str = field(default_factory=new_task_id)
+    queue: str = "default"
+    max_retries: int | None = None  # None: EngineConfig.max_retries
+    max_deliveries: int | None = None  # None: EngineConfig.max_deliveries
+    timeout: float | None = None
+    run_after: int | None = None
+    dead_letter: bool = True
+    result_ttl: int | None = None
+    # engine-set
+    state: State | None = None
+    enqueued_at: int | None = None
+    started_at: int | None = None
+    finished_at: int | None = None
+    deliveries: int = 0
+    failures: int = 0
+    worker: str | None = None
+    lease_token: str | None = None
+    lease_deadline: int | None = None
+    result: str | None = None
+    error: dict | None = None
+    errors: list = field(default_factory=list)
+    dead_reason: str | None = None
+    history: list = field(default_factory=list)
+    payload: str | None = None
+
+    def push_doc(self, *, max_payload: int, result_ttl: int, max_retries: int = 3,
+                 max_deliveries: int = 3) -> dict[str, Any]:
+        """The JSON object push.lua stores; validates everything the caller set."""
+        retries = max_retries if self.max_retries is None else self.max_retries
+        deliveries = max_deliveries if self.max_deliveries is None else self.max_deliveries
+        check_name("task id", self.id)
+        check_name("user", self.user)
+        if not isinstance(self.func, str) or not self.func or len(self.func) > 200:
+            raise InvalidTask(f"func must be a dotted task path, got {self.func!r}")
+        doc: dict[str, Any] = {
+            "v": RECORD_VERSION,
+            "id": self.id,
+            "func": self.func,
+            "user": self.user,
+            "priority": int(check_priority(self.priority)),
+            "queue": self.queue,
+            "payload": encode_payload(self.args, self.kwargs, max_payload),
+            "max_retries": _non_negative("max_retries", retries),
+            "max_deliveries": max(1, _non_negative("max_deliveries", deliveries)),
+            "dead_letter": bool(self.dead_letter),
+            "result_ttl": int(self.result_ttl if self.result_ttl is not None else result_ttl),
+        }
+        if self.timeout is not None:
+            doc["timeout"] = float(self.timeout)
+        if self.run_after is not None:
+            doc["run_after"] = int(self.run_after)
+        return doc
+
+    @classmethod
+    def from_fields(cls, f: dict[str, str]) -> Task:
+        """Rebuild a task from its Redis hash (raises KeyError/ValueError if malformed)."""
+        payload = f["payload"]
+        body = json.loads(payload)
+        t = cls(func=f["func"], args=body.get("args", []), kwargs=body.get("kwargs", {}),
+                user=f["user"], priority=int(f["priority"]), id=f["id"])
+        t.payload = payload
+        t.queue = f.get("queue", "default")
+        t.max_retries = _int(f.get("max_retries"), 0)
+        t.max_deliveries = _int(f.get("max_deliveries"), 3)
+        t.timeout = float(f["timeout"]) if f.get("timeout") else None
+        t.run_after = _int(f.get("run_after"))
+        t.dead_letter = f.get("dead_letter", "1") != "0"
+        t.result_ttl = _int(f.get("result_ttl"))
+        t.state = State(f["state"]) if f.get("state") else None
+        for name in ("enqueued_at", "started_at", "finished_at", "lease_deadline"):
+            setattr(t, name, _int(f.get(name)))
+        t.deliveries = _int(f.get("deliveries"), 0)
+        t.failures = _int(f.get("failures"), 0)
+        t.worker = f.get("worker")
+        t.lease_token = f.get("lease_token")
+        t.result = f.get("result")
+        t.error = json.loads(f["error"]) if f.get("error") else None
+        t.errors = _json_list(f.get("errors"))
+        t.dead_reason = f.get("dead_reason")
+        t.history = _json_list(f.get("history"))
+        return t
+
+    @property
+    def return_value(self) -> Any:
+        return None if self.result is None else json.loads(self.result)
+
+    @property
+    def worker_ids(self) -> list[str]:
+        return [h["worker"] for h in self.history if h.get("state") == "running" and "worker" in h]
+
+
+def _non_negative(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidTask(f"{name} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _json_list(text: str | None) -> list:
+    return json.loads(f"[{text}]") if text else []

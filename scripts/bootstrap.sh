@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Creates .venv from uv.lock (reproducible), finding Python 3.12+ and uv first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=$(scripts/find-python.sh)
+UV=$(command -v uv 2>/dev/null || true)
+if [ -z "$UV" ]; then
+  if [ ! -x var/tools/bin/uv ]; then
+    echo "uv not found: installing it into var/tools (a private venv)"
+    "$PY" -m venv var/tools
+    var/tools/bin/pip install --quiet --disable-pip-version-check 'uv>=0.9'
+  fi
+  UV=var/tools/bin/uv
+fi
+export UV_PYTHON_DOWNLOADS=never
+"$UV" sync --frozen --python "$PY" --quiet

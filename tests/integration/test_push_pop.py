@@ -1,0 +1,166 @@
+"""Push, lanes and serve order within one tenant."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import pytest
+import redis
+
+from queueapp.engine import InvalidTask, Priority, State, Task
+
+
+def t(user="acme", priority=Priority.NORMAL, **kw):
+    return Task("demo.noop", user=user, priority=priority, **kw)
+
+
+def drain(q, worker="w1"):
+    out = []
+    while (lease := q.pop(worker)) is not None:
+        out.append(lease)
+        lease.ack()
+    return out
+
+
+def test_push_then_pop_returns_the_task_under_lease(anyqueue):
+    pushed = anyqueue.push(Task("demo.echo", args=[1, "two"], kwargs={"x": [3]}, user="acme"))
+    assert pushed.created
+    lease = anyqueue.pop("w1")
+    assert lease.id == pushed.id
+    assert lease.task.args == [1, "two"] and lease.task.kwargs == {"x": [3]}
+    assert lease.task.state == State.RUNNING and lease.task.deliveries == 1
+    assert lease.task.worker == "w1" and lease.task.lease_token == lease.token
+    assert anyqueue.pop("w1") is None
+
+
+def test_push_is_idempotent_on_the_task_id(queue):
+    task = t()
+    assert queue.push(task).created
+    again = queue.push(dataclasses.replace(task, args=[99]))
+    assert again.id == task.id and not again.created
+    assert queue.stats()["queued"] == 1
+    lease = queue.pop("w1")
+    assert lease.task.args == [] and queue.pop("w1") is None
+
+
+def evalsha_calls(client):
+    return client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
+
+
+def test_batch_push_in_one_round_trip_keeps_order(queue, rclient, monkeypatch):
+    tasks = [t(args=[i]) for i in range(1200)]  # three chunks of 500
+    executes = []
+    original = redis.client.Pipeline.execute
+    monkeypatch.setattr(redis.client.Pipeline, "execute",
+                        lambda self, *a, **k: executes.append(1) or original(self, *a, **k))
+    before = evalsha_calls(rclient)
+    results = queue.push_many(tasks)
+    assert evalsha_calls(rclient) - before == 3  # one script call per chunk of 500
+    assert len(executes) == 1  # ... sent as one pipeline
+    assert [r.id for r in results] == [x.id for x in tasks] and all(r.created for r in results)
+    assert [le.task.args[0] for le in drain(queue)] == list(range(1200))
+
+
+def test_duplicate_ids_inside_one_batch_create_one_task(queue):
+    task = t()
+    results = queue.push_many([task, task])
+    assert [r.created for r in results] == [True, False]
+    assert queue.stats()["queued"] == 1
+
+
+def test_critical_lane_is_served_first_then_priorities_high_to_low(queue):
+    for prio in [1, 3, 6, 5, 2, 6, 4]:
+        queue.push(t(priority=prio, args=[prio]))
+    order = [le.task.priority for le in drain(queue)]
+    assert order == [6, 6, 5, 4, 3, 2, 1]
+
+
+def test_critical_lane_is_fifo(queue):
+    ids = [queue.push(t(priority=Priority.CRITICAL)).id for _ in range(5)]
+    assert [le.id for le in drain(queue)] == ids
+
+
+def test_same_priority_is_fifo(queue):
+    ids = [queue.push(t()).id for _ in range(50)]
+    assert [le.id for le in drain(queue)] == ids
+
+
+def test_aging_bounds_the_wait_of_a_low_priority_task(make_queue, config):
+    """With a 50 ms aging window, a VERY_LOW task enqueued > 4 windows before
+    newer VERY_HIGH tasks is served ahead of them."""
+    q = make_queue(dataclasses.replace(config, aging_seconds=0.05))
+    old = q.push(t(priority=Priority.VERY_LOW)).id
+    q.push(t(priority=Priority.VERY_HIGH))  # 4 windows of credit: ahead of `old`
+    time.sleep(0.25)  # > 4 x 50 ms
+    newer = [q.push(t(priority=Priority.VERY_HIGH)).id for _ in range(3)]
+    order = [le.id for le in drain(q)]
+    assert order.index(old) == 1
+    assert order[2:] == newer
+
+
+def test_without_aging_priority_is_strict(make_queue, config):
+    q = make_queue(dataclasses.replace(config, aging_seconds=1000))
+    low = q.push(t(priority=Priority.VERY_LOW)).id
+    time.sleep(0.02)
+    highs = [q.push(t(priority=Priority.HIGH)).id for _ in range(3)]
+    assert [le.id for le in drain(q)] == [*highs, low]
+
+
+@pytest.mark.parametrize("bad", [0, 7, -1, "3", 2.5, True, None])
+def test_invalid_priority_is_refused_at_push(queue, bad):
+    with pytest.raises(InvalidTask, match="priority"):
+        queue.push(t(priority=bad))
+    assert queue.stats()["enqueued"] == 0
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, match",
+    [
+        ([object()], {}, r"argument\['args'\]\[0\] is a object"),
+        ([{1: "x"}], {}, "keys must be strings"),
+        ([float("nan")], {}, "NaN"),
+        ([], {"when": time}, "is a module"),
+        ("abc", {}, "args must be a list"),
+    ],
+)
+def test_non_json_arguments_are_refused_with_a_clear_error(queue, args, kwargs, match):
+    with pytest.raises(InvalidTask, match=match):
+        queue.push(Task("demo.noop", args=args, kwargs=kwargs))
+    assert queue.stats()["enqueued"] == 0
+
+
+def test_oversized_payload_is_refused(make_queue, config):
+    q = make_queue(dataclasses.replace(config, max_payload_bytes=1000))
+    with pytest.raises(InvalidTask, match="over the 1000-byte limit"):
+        q.push(t(args=["x" * 2000]))
+
+
+@pytest.mark.parametrize("user", ["", "a b", "x" * 129, "*", "ü"])
+def test_bad_tenant_names_are_refused(queue, user):
+    with pytest.raises(InvalidTask, match="user"):
+        queue.push(t(user=user))
+
+
+def test_big_numbers_keep_their_precision(queue):
+    big = [2**63 - 1, 12345678901234567890, 0.1 + 0.2]
+    queue.push(t(args=big))
+    lease = queue.pop("w1")
+    assert lease.task.args == big
+    lease.ack({"n": 2**70})
+    assert queue.get_task(lease.id).return_value == {"n": 2**70}
+
+
+def test_run_after_defers_until_promoted(queue):
+    due = int(time.time() * 1000) + 150
+    task_id = queue.push(t(run_after=due)).id
+    assert queue.get_task(task_id).state == State.DEFERRED
+    assert queue.pop("w1") is None and queue.promote() == 0
+    time.sleep(0.2)
+    assert queue.promote() == 1 and queue.promote() == 0
+    assert queue.pop("w1").id == task_id
+
+
+def test_run_after_in_the_past_is_queued_at_once(queue):
+    queue.push(t(run_after=1000))
+    assert queue.pop("w1") is not None

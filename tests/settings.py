@@ -1,0 +1,12 @@
+"""Settings for the test suite: the project's own, with a throwaway secret
+and a test database under a temporary directory."""
+
+import os
+import tempfile
+
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-use")
+os.environ.setdefault("FAIRQUEUE_VAR_DIR", tempfile.mkdtemp(prefix="fq-test-var-"))
+
+from fairqueue_site.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
