@@ -3,16 +3,6 @@
   KEYS[1]  prefix
   ARGV[1]  {"ack": <ack.lua params>, "pop": <pop.lua params>}
   Reply    {ack status, pop status, field, value, ...} ]]
---- @include "lib/keys"
---- @include "lib/util"
---- @include "lib/fields"
---- @include "lib/stats"
---- @include "lib/record"
---- @include "lib/ready"
---- @include "lib/lanes"
---- @include "lib/enqueue"
---- @include "lib/lease"
---- @include "lib/dead"
 --- @include "lib/outcome"
 --- @include "lib/pop"
 
@@ -21,4 +11,4 @@ local now = now_ms()
 local acked = ack_task(p.ack, now)
 local reply = pop_task(p.pop, now)
 table.insert(reply, 1, acked)
-return reply
+return flush(reply)

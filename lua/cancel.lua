@@ -3,16 +3,8 @@
   KEYS[1]  prefix
   ARGV[1]  {"id"}
   Reply    {'ok'} | {'not_found'} | {'invalid_state', state} ]]
---- @include "lib/keys"
---- @include "lib/util"
---- @include "lib/fields"
---- @include "lib/stats"
---- @include "lib/record"
---- @include "lib/ready"
---- @include "lib/lanes"
 --- @include "lib/enqueue"
---- @include "lib/lease"
---- @include "lib/dead"
+--- @include "lib/record"
 
 local p = params()
 local now = now_ms()
@@ -32,4 +24,4 @@ redis.call('HSET', key, 'state', 'cancelled', 'finished_at', int(now))
 redis.call('EXPIRE', key, tonumber(redis.call('HGET', key, 'result_ttl') or '86400'))
 stat_event(rec.user, rec.prio, 'cancelled', now)
 history_add(p.id, now, 'cancelled')
-return {'ok'}
+return flush({'ok'})

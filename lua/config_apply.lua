@@ -9,10 +9,6 @@
 --- @include "lib/keys"
 --- @include "lib/util"
 --- @include "lib/fields"
---- @include "lib/stats"
---- @include "lib/record"
---- @include "lib/ready"
---- @include "lib/lanes"
 
 local p = params()
 local w = p.worker

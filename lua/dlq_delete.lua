@@ -2,16 +2,8 @@
   KEYS[1]  prefix
   ARGV[1]  {"ids": [id, ...]}
   Reply    {deleted count, skipped id, ...} (skipped: not dead / gone) ]]
---- @include "lib/keys"
---- @include "lib/util"
---- @include "lib/fields"
 --- @include "lib/stats"
 --- @include "lib/record"
---- @include "lib/ready"
---- @include "lib/lanes"
---- @include "lib/enqueue"
---- @include "lib/lease"
---- @include "lib/dead"
 
 local p = params()
 local now = now_ms()
@@ -29,4 +21,5 @@ for _, id in ipairs(p.ids) do
     reply[1] = reply[1] + 1
   end
 end
+stats_flush()
 return reply

@@ -3,16 +3,8 @@
   KEYS[1]  prefix
   ARGV[1]  {"ids": [id, ...], "aging_ms": int}
   Reply    {requeued count, skipped id, ...} (skipped: not dead / gone) ]]
---- @include "lib/keys"
---- @include "lib/util"
---- @include "lib/fields"
---- @include "lib/stats"
---- @include "lib/record"
---- @include "lib/ready"
---- @include "lib/lanes"
 --- @include "lib/enqueue"
---- @include "lib/lease"
---- @include "lib/dead"
+--- @include "lib/record"
 
 local p = params()
 local now = now_ms()
@@ -29,10 +21,10 @@ for _, id in ipairs(p.ids) do
     local score = lane_score(now, rec.prio, p.aging_ms)
     redis.call('HSET', key, 'failures', 0, 'deliveries', 0, 'score', int(score))
     redis.call('HDEL', key, 'dead_reason', 'finished_at', 'worker')
-    enqueue_ready(id, rec.user, rec.prio, score, now, false)
+    enqueue_ready(id, rec.user, rec.prio, score, false)
     stat_event(rec.user, rec.prio, 'requeued', now)
     history_add(id, now, 'queued', {reason = 'requeued'})
     reply[1] = reply[1] + 1
   end
 end
-return reply
+return flush(reply)

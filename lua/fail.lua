@@ -7,16 +7,6 @@
             "reason": 'error' | 'timeout' | 'unknown_task' | 'decode_error' ...}
   Reply    {'retry', due_ms} | {'dead', reason} | {'failed', reason}
            | {'stale'} | {'not_found'} ]]
---- @include "lib/keys"
---- @include "lib/util"
---- @include "lib/fields"
---- @include "lib/stats"
---- @include "lib/record"
---- @include "lib/ready"
---- @include "lib/lanes"
---- @include "lib/enqueue"
---- @include "lib/lease"
---- @include "lib/dead"
 --- @include "lib/outcome"
 
-return fail_task(params(), now_ms())
+return flush(fail_task(params(), now_ms()))

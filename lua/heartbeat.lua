@@ -4,16 +4,8 @@
             "info": {host, pid, started_at, ...} (optional), "info_ttl": s}
   Reply    {'ok', lost id, ...}: ids whose lease this worker no longer holds
   Clock    Redis TIME. ]]
---- @include "lib/keys"
---- @include "lib/util"
 --- @include "lib/fields"
---- @include "lib/stats"
---- @include "lib/record"
---- @include "lib/ready"
---- @include "lib/lanes"
---- @include "lib/enqueue"
 --- @include "lib/lease"
---- @include "lib/dead"
 
 local p = params()
 local now = now_ms()

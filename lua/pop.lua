@@ -5,16 +5,6 @@
   Reply    {'ok', field, value, ...} (the task record, under lease)
            | {'empty'} | {'disabled'} (worker configuration disabled)
   Clock    Redis TIME (lease deadline). ]]
---- @include "lib/keys"
---- @include "lib/util"
---- @include "lib/fields"
---- @include "lib/stats"
---- @include "lib/record"
---- @include "lib/ready"
---- @include "lib/lanes"
---- @include "lib/enqueue"
---- @include "lib/lease"
---- @include "lib/dead"
 --- @include "lib/pop"
 
-return pop_task(params(), now_ms())
+return flush(pop_task(params(), now_ms()))

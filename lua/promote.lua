@@ -4,16 +4,8 @@
   ARGV[1]  {"limit": max tasks moved, "aging_ms": int}
   Reply    number of tasks moved
   Clock    Redis TIME. ]]
---- @include "lib/keys"
---- @include "lib/util"
---- @include "lib/fields"
---- @include "lib/stats"
---- @include "lib/record"
---- @include "lib/ready"
---- @include "lib/lanes"
 --- @include "lib/enqueue"
---- @include "lib/lease"
---- @include "lib/dead"
+--- @include "lib/record"
 
 local p = params()
 local now = now_ms()
@@ -27,9 +19,9 @@ for i = 1, #due, 2 do
     stat_add(rec.user, rec.prio, 'delayed', -1)
     local score = lane_score(tonumber(due[i + 1]), rec.prio, p.aging_ms)
     redis.call('HSET', K.task(id), 'score', int(score))
-    enqueue_ready(id, rec.user, rec.prio, score, now, false)
+    enqueue_ready(id, rec.user, rec.prio, score, false)
     history_add(id, now, 'queued', {reason = 'due'})
     moved = moved + 1
   end
 end
-return moved
+return flush(moved)

@@ -6,13 +6,6 @@
   ARGV[1]  {"limit": max leases handled}
   Reply    {requeued count, dead-lettered count}
   Clock    Redis TIME. ]]
---- @include "lib/keys"
---- @include "lib/util"
---- @include "lib/fields"
---- @include "lib/stats"
---- @include "lib/record"
---- @include "lib/ready"
---- @include "lib/lanes"
 --- @include "lib/enqueue"
 --- @include "lib/lease"
 --- @include "lib/dead"
@@ -33,10 +26,10 @@ for _, id in ipairs(ids) do
       dead_letter(id, rec.user, rec.prio, 'lease_expired', now)
       dead = dead + 1
     else
-      enqueue_ready(id, rec.user, rec.prio, rec.score, now, true)
+      enqueue_ready(id, rec.user, rec.prio, rec.score, true)
       history_add(id, now, 'queued', {reason = 'lease_expired'})
       requeued = requeued + 1
     end
   end
 end
-return {requeued, dead}
+return flush({requeued, dead})

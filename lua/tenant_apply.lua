@@ -4,13 +4,10 @@
   KEYS[1]  prefix
   ARGV[1]  {"user", "weight": number >= 1, "paused": bool}
   Reply    {'ok'} ]]
---- @include "lib/keys"
---- @include "lib/util"
 --- @include "lib/fields"
---- @include "lib/stats"
---- @include "lib/record"
 --- @include "lib/ready"
 --- @include "lib/lanes"
+--- @include "lib/stats"
 
 local p = params()
 local weight = tonumber(opt(p.weight, 1))
@@ -22,7 +19,8 @@ end
 if opt(p.paused, false) then
   redis.call('SADD', K.paused(), p.user)
   ready_remove(p.user)
-elseif redis.call('SREM', K.paused(), p.user) == 1 and not lane_empty(p.user) then
+elseif redis.call('SREM', K.paused(), p.user) == 1
+  and tonumber(redis.call('ZSCORE', K.backlog(), p.user) or '0') > 0 then
   ready_add(p.user)
 end
 return {'ok'}

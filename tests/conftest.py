@@ -24,7 +24,6 @@ from queueapp.engine import (
 from tests.redis_server import RedisServer
 
 
-
 @pytest.fixture(scope="session")
 def redis_url():
     url = os.environ.get("FAIRQUEUE_TEST_REDIS_URL")

@@ -1,5 +1,5 @@
---[[ fields: store a decoded JSON object as hash fields, and append to the
-  capped comma-joined JSON lists kept in one hash field (history, errors). ]]
+--[[ fields: store a decoded JSON object as hash fields; append to the capped
+  comma-joined JSON list kept in one hash field (errors). ]]
 local function field_str(v)
   local t = type(v)
   if t == 'number' then

@@ -1,8 +1,12 @@
 --[[ lanes: a tenant's queued tasks. CRITICAL (6) is a FIFO list served first;
   priorities 1..5 share a zset scored by enqueue time minus (priority - 1) x
   aging window, so higher priorities go first but a task enqueued W earlier
-  outranks one a level higher: a low priority waits a bounded time. ]]
+  outranks one a level higher: a low priority waits a bounded time.
+  backlog (zset user -> queued count) says when a tenant's lanes are empty;
+  increments are summed and written by flush(). ]]
+--- @include "lib/keys"
 local CRITICAL = 6
+local BACKLOG = {}
 
 local function lane_score(now, prio, aging_ms)
   return now - (prio - 1) * aging_ms
@@ -17,6 +21,7 @@ local function lane_push(user, id, prio, score, front)
   else
     redis.call('ZADD', K.norm(user), score, id)
   end
+  BACKLOG[user] = (BACKLOG[user] or 0) + 1
 end
 
 local function lane_pop(user)
@@ -31,6 +36,19 @@ local function lane_remove(user, id, prio)
   return redis.call('ZREM', K.norm(user), id)
 end
 
-local function lane_empty(user)
-  return redis.call('LLEN', K.crit(user)) == 0 and redis.call('ZCARD', K.norm(user)) == 0
+-- one task left the tenant's lanes; true when none is left
+local function backlog_take(user)
+  local n = (BACKLOG[user] or 0) - 1
+  BACKLOG[user] = nil
+  if tonumber(redis.call('ZINCRBY', K.backlog(), n, user)) <= 0 then
+    redis.call('ZREM', K.backlog(), user)
+    return true
+  end
+  return false
+end
+
+local function backlog_flush()
+  for user, n in pairs(BACKLOG) do
+    if n ~= 0 then redis.call('ZINCRBY', K.backlog(), n, user) end
+  end
 end

@@ -1,14 +1,10 @@
 --[[ lease: a running task is in the running zset (score = lease deadline from
   Redis TIME) and its record holds the random lease token. Every outcome
-  presents the token: a worker that lost its lease cannot overwrite anything. ]]
-local function lease_grant(id, worker, token, now, lease_ms)
-  local deadline = now + lease_ms
-  redis.call('ZADD', K.running(), deadline, id)
-  local deliveries = redis.call('HINCRBY', K.task(id), 'deliveries', 1)
-  redis.call('HSET', K.task(id), 'state', 'running', 'lease_token', token,
-    'worker', worker, 'lease_deadline', int(deadline), 'started_at', int(now))
-  return deliveries
-end
+  presents the token: a worker that lost its lease cannot overwrite anything.
+  The token stays in the record after the lease ends (state is no longer
+  'running', so it matches nothing). ]]
+--- @include "lib/keys"
+--- @include "lib/stats"
 
 -- the record when (id, token) holds the lease, else nil and a status
 local function lease_check(id, token)
@@ -20,6 +16,5 @@ end
 
 local function lease_end(id, user, prio)
   redis.call('ZREM', K.running(), id)
-  redis.call('HDEL', K.task(id), 'lease_token', 'lease_deadline')
   stat_add(user, prio, 'running', -1)
 end

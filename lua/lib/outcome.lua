@@ -1,16 +1,29 @@
 --[[ outcome: what a lease holder reports. Each checks the lease token first
   and answers 'stale' (token no longer holds the lease) or 'not_found'. ]]
+--- @include "lib/keys"
+--- @include "lib/util"
+--- @include "lib/fields"
+--- @include "lib/stats"
+--- @include "lib/record"
+--- @include "lib/enqueue"
+--- @include "lib/lease"
+--- @include "lib/dead"
 local ERRORS_MAX = 10
 
 local function ack_task(a, now)
-  local rec, status = lease_check(a.id, a.token)
-  if not rec then return status end
-  lease_end(a.id, rec.user, rec.prio)
   local key = K.task(a.id)
-  redis.call('HSET', key, 'state', 'succeeded', 'finished_at', int(now), 'result', opt(a.result, 'null'))
-  redis.call('EXPIRE', key, tonumber(redis.call('HGET', key, 'result_ttl') or '86400'))
-  stat_event(rec.user, rec.prio, 'succeeded', now)
-  history_add(a.id, now, 'succeeded')
+  local v = redis.call('HMGET', key, 'state', 'lease_token', 'user', 'priority', 'result_ttl',
+    'history', 'history_n')
+  if not v[1] then return 'not_found' end
+  if v[1] ~= 'running' or v[2] ~= a.token then return 'stale' end
+  local user, prio = v[3], tonumber(v[4])
+  lease_end(a.id, user, prio)
+  local h = {history = v[6], history_n = v[7]}
+  history_push(h, now, 'succeeded')
+  redis.call('HSET', key, 'state', 'succeeded', 'finished_at', int(now), 'result', opt(a.result, 'null'),
+    'history', h.history, 'history_n', h.history_n)
+  redis.call('EXPIRE', key, tonumber(v[5] or '86400'))
+  stat_event(user, prio, 'succeeded', now)
   return 'ok'
 end
 
@@ -46,7 +59,7 @@ local function release_task(r, now)
   if not rec then return status end
   lease_end(r.id, rec.user, rec.prio)
   redis.call('HINCRBY', K.task(r.id), 'deliveries', -1)
-  enqueue_ready(r.id, rec.user, rec.prio, rec.score, now, true)
+  enqueue_ready(r.id, rec.user, rec.prio, rec.score, true)
   stat_event(rec.user, rec.prio, 'released', now)
   history_add(r.id, now, 'queued', {reason = 'released'})
   return 'ok'

@@ -4,6 +4,13 @@
   The chosen task goes under a lease in the same step: it is never recorded
   nowhere. A record too broken to run is dead-lettered (reason malformed,
   decode_error or oversized) and the pop goes on to the next task. ]]
+--- @include "lib/keys"
+--- @include "lib/util"
+--- @include "lib/record"
+--- @include "lib/lanes"
+--- @include "lib/ready"
+--- @include "lib/enqueue"
+--- @include "lib/dead"
 local MAX_SKIPS = 32
 
 local function worker_tiers(worker)
@@ -23,21 +30,32 @@ local function next_tenant(tiers)
   return nil
 end
 
--- one queued task of `user` left its lane: lease it, or dead-letter it
-local function take(id, rec, user, p, now)
-  if not rec then
+-- `id` left `user`'s lane: lease it (returns its fields) or dead-letter it
+local function take(id, user, p, now)
+  local rec = hgetall_table(K.task(id))
+  if not rec.state then
+    dequeued(user, nil)
     stat_add(user, nil, 'missing', 1)
     return nil
   end
-  local problem = record_problem(id, p.max_payload)
+  local prio = tonumber(rec.priority)
+  dequeued(user, prio)
+  local problem = record_problem(rec, p.max_payload)
   if problem then
-    dead_letter(id, user, rec.prio, problem, now)
+    dead_letter(id, user, prio, problem, now)
     return nil
   end
-  stat_add(user, rec.prio, 'running', 1)
-  lease_grant(id, p.worker, p.token, now, p.lease_ms)
-  history_add(id, now, 'running', {worker = p.worker})
-  return id
+  local deadline = now + p.lease_ms
+  redis.call('ZADD', K.running(), deadline, id)
+  rec.state, rec.lease_token, rec.worker = 'running', p.token, p.worker
+  rec.lease_deadline, rec.started_at = int(deadline), int(now)
+  rec.deliveries = int((tonumber(rec.deliveries) or 0) + 1)
+  history_push(rec, now, 'running', {worker = p.worker})
+  redis.call('HSET', K.task(id), 'state', 'running', 'lease_token', p.token, 'worker', p.worker,
+    'lease_deadline', rec.lease_deadline, 'started_at', rec.started_at,
+    'deliveries', rec.deliveries, 'history', rec.history, 'history_n', rec.history_n)
+  stat_add(user, prio, 'running', 1)
+  return rec
 end
 
 -- reply: {'ok', field, value, ...} | {'empty'} | {'disabled'}
@@ -52,11 +70,10 @@ local function pop_task(p, now)
       ready_remove(user)
     else
       ready_advance(set, user, score)
-      local rec = record_core(id)
-      dequeued(user, rec and rec.prio)
-      if take(id, rec, user, p, now) then
-        local reply = redis.call('HGETALL', K.task(id))
-        table.insert(reply, 1, 'ok')
+      local rec = take(id, user, p, now)
+      if rec then
+        local reply = {'ok'}
+        for k, v in pairs(rec) do reply[#reply + 1] = k; reply[#reply + 1] = v end
         return reply
       end
     end

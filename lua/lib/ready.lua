@@ -5,6 +5,9 @@
   lists the per-worker sets a tenant belongs to (written by config_apply).
   Score = virtual time: a pop advances the served tenant by 1/weight (stride
   scheduling), so ZRANGE 0 0 is the next tenant: O(log n) in tenants with work. ]]
+--- @include "lib/keys"
+local READY_DONE = {}  -- tenants already made ready by this script call
+
 local function ready_sets(user)
   local sets = redis.call('SMEMBERS', K.tsets(user))
   sets[#sets + 1] = K.ready_all()
@@ -19,20 +22,20 @@ local function ready_join(set, user)
 end
 
 local function ready_add(user)
+  if READY_DONE[user] then return end
+  READY_DONE[user] = true
   if redis.call('ZSCORE', K.ready_all(), user) then return end
   if redis.call('SISMEMBER', K.paused(), user) == 1 then return end
   for _, set in ipairs(ready_sets(user)) do ready_join(set, user) end
 end
 
 local function ready_remove(user)
+  READY_DONE[user] = nil
   for _, set in ipairs(ready_sets(user)) do redis.call('ZREM', set, user) end
 end
 
-local function tenant_weight(user)
-  return tonumber(redis.call('HGET', K.weights(), user) or '1') or 1
-end
-
--- served one task: move the tenant back by one stride
+-- served one task: move the tenant back by one stride (1 / weight)
 local function ready_advance(set, user, score)
-  redis.call('ZADD', set, 'XX', score + 1 / tenant_weight(user), user)
+  local weight = tonumber(redis.call('HGET', K.weights(), user) or '1') or 1
+  redis.call('ZADD', set, 'XX', score + 1 / weight, user)
 end

@@ -2,14 +2,31 @@
   name; the payload (args/kwargs) and the result stay opaque JSON strings that
   Lua never re-encodes, so user numbers keep their precision.
   history is a comma-joined list of JSON objects (Python wraps it in [ ]),
-  appended without decoding, capped at HISTORY_MAX entries. ]]
+  appended without decoding; after HISTORY_MAX entries only the count grows. ]]
+--- @include "lib/keys"
+--- @include "lib/util"
 local HISTORY_MAX = 100
 
-local function history_add(id, now, state, extra)
+-- append to rec.history / rec.history_n (a table of the record's fields);
+-- the caller writes them with its own HSET
+local function history_push(rec, now, state, extra)
+  local n = (tonumber(rec.history_n) or 0) + 1
+  rec.history_n = int(n)
+  local old = rec.history or ''
+  if n > HISTORY_MAX then rec.history = old; return end
   local entry = extra or {}
   entry.at = now
   entry.state = state
-  list_append(K.task(id), 'history', cjson.encode(entry), HISTORY_MAX)
+  local item = cjson.encode(entry)
+  rec.history = (old ~= '') and (old .. ',' .. item) or item
+end
+
+-- for the colder paths: read, append, write
+local function history_add(id, now, state, extra)
+  local v = redis.call('HMGET', K.task(id), 'history', 'history_n')
+  local h = {history = v[1], history_n = v[2]}
+  history_push(h, now, state, extra)
+  redis.call('HSET', K.task(id), 'history', h.history, 'history_n', h.history_n)
 end
 
 -- the fields every transition needs; nil when the record is gone
@@ -19,14 +36,15 @@ local function record_core(id)
   return {state = v[1], user = v[2], prio = tonumber(v[3]), score = tonumber(v[4])}
 end
 
--- why a stored record cannot be run, or nil when it is well-formed
-local function record_problem(id, max_payload)
-  local v = redis.call('HMGET', K.task(id), 'func', 'user', 'priority', 'payload')
-  if not v[1] or not v[2] or not v[3] or not v[4] then return 'malformed' end
-  local prio = tonumber(v[3])
+-- why a stored record (a table of its fields) cannot run, or nil when it can
+local function record_problem(rec, max_payload)
+  if not rec.func or not rec.user or not rec.priority or not rec.payload or not rec.id then
+    return 'malformed'
+  end
+  local prio = tonumber(rec.priority)
   if not prio or prio < 1 or prio > 6 then return 'malformed' end
-  if max_payload and #v[4] > max_payload then return 'oversized' end
-  local ok, doc = pcall(cjson.decode, v[4])
+  if max_payload and #rec.payload > max_payload then return 'oversized' end
+  local ok, doc = pcall(cjson.decode, rec.payload)
   if not ok or type(doc) ~= 'table' then return 'decode_error' end
   return nil
 end

@@ -1,31 +1,45 @@
 --[[ stats: counters kept inside the scripts, never computed by scanning.
   Gauges (current numbers): queued, delayed, running, dead.
   Counters (totals): enqueued, succeeded, failed, retried, dead_lettered,
-  cancelled, expired, released, requeued, deleted.
-  Each change goes to three hashes: global, per tenant, per priority; events
-  also go to a per-minute throughput bucket that expires after TP_TTL seconds. ]]
+  cancelled, expired, released, requeued, deleted, missing.
+  Each change goes to three hashes (global, per tenant, per priority); events
+  also go to a per-minute throughput bucket that expires after TP_TTL s.
+  Changes are summed in Lua and written once by flush() at the end of a
+  script: a batch of 500 pushes costs a few dozen HINCRBYs, not thousands,
+  and ack-then-pop's running -1 / +1 cancel out. ]]
+--- @include "lib/keys"
+--- @include "lib/util"
 local TP_TTL = 7200
+local STATS = {}
+local TP = {}
+
+local function acc(tbl, key, field, n)
+  local h = tbl[key]
+  if not h then h = {}; tbl[key] = h end
+  h[field] = (h[field] or 0) + n
+end
 
 -- prio nil (a record too broken to know it) skips the per-priority hash
 local function stat_add(user, prio, field, n)
-  redis.call('HINCRBY', K.stats(), field, n)
-  redis.call('HINCRBY', K.stats_user(user), field, n)
-  if prio then redis.call('HINCRBY', K.stats_prio(prio), field, n) end
+  acc(STATS, K.stats(), field, n)
+  acc(STATS, K.stats_user(user), field, n)
+  if prio then acc(STATS, K.stats_prio(prio), field, n) end
 end
 
-local function stat_move(user, prio, from, to)
-  if from then stat_add(user, prio, from, -1) end
-  if to then stat_add(user, prio, to, 1) end
-end
-
-local function tp_add(now, field, n)
-  local key = K.throughput(int(math.floor(now / 60000)))
-  redis.call('HINCRBY', key, field, n)
-  redis.call('EXPIRE', key, TP_TTL)
-end
-
--- a counter event: totals plus the throughput bucket
+-- a counter event: totals plus the throughput bucket of this minute
 local function stat_event(user, prio, field, now)
   stat_add(user, prio, field, 1)
-  tp_add(now, field, 1)
+  acc(TP, K.throughput(int(math.floor(now / 60000))), field, 1)
+end
+
+local function stats_flush()
+  for key, fields in pairs(STATS) do
+    for field, n in pairs(fields) do
+      if n ~= 0 then redis.call('HINCRBY', key, field, n) end
+    end
+  end
+  for key, fields in pairs(TP) do
+    for field, n in pairs(fields) do redis.call('HINCRBY', key, field, n) end
+    redis.call('EXPIRE', key, TP_TTL)
+  end
 end

@@ -27,7 +27,10 @@ class RetryPolicy:
     def delay(self, failures: int, rng: random.Random | None = None) -> float:
         """Seconds to wait before the retry that follows the `failures`-th failure (1-based)."""
         exponent = min(max(failures, 1) - 1, 64)
-        raw = min(self.cap, self.base * self.factor**exponent)
+        try:
+            raw = min(self.cap, self.base * self.factor**exponent)
+        except OverflowError:
+            raw = self.cap
         spread = (rng or random).random() * self.jitter
         return raw * (1.0 - spread)
 

@@ -29,6 +29,9 @@ class EngineConfig:
             raise ValueError("lease_seconds must be > 0 and aging_seconds >= 0")
         if not 1 <= self.max_payload_bytes <= 16 * 1024 * 1024:
             raise ValueError("max_payload_bytes must be between 1 byte and 16 MiB")
+        for name in ("batch_chunk", "reap_limit", "promote_limit"):
+            if not 1 <= getattr(self, name) <= 10_000:
+                raise ValueError(f"{name} must be between 1 and 10000")
 
     @property
     def keys(self) -> Keys:

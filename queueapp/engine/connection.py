@@ -73,18 +73,26 @@ class RedisOptions:
         return kw
 
 
+def _pool_kwargs(options: RedisOptions, parse) -> dict[str, Any]:
+    """URL parts, then the explicit options on top (redis-py's from_url lets the URL win)."""
+    kw = {**parse(options.url), **options.client_kwargs()}
+    if "path" in kw:  # unix socket: no TCP options
+        kw.pop("socket_keepalive", None)
+    return kw
+
+
 def connect(options: RedisOptions) -> redis.Redis:
-    return redis.Redis.from_url(options.url, **options.client_kwargs())
+    from redis.connection import parse_url
+
+    pool = redis.ConnectionPool(**_pool_kwargs(options, parse_url))
+    return redis.Redis(connection_pool=pool)
 
 
 def connect_async(options: RedisOptions) -> redis.asyncio.Redis:
-    kw = options.client_kwargs()
-    kw["retry"] = _async_retry(options)
-    return redis.asyncio.Redis.from_url(options.url, **kw)
-
-
-def _async_retry(options: RedisOptions):
+    from redis.asyncio.connection import parse_url
     from redis.asyncio.retry import Retry as AsyncRetry
 
-    return AsyncRetry(ExponentialWithJitterBackoff(base=options.backoff_base, cap=options.backoff_cap),
-                      options.retries, supported_errors=RETRY_ON)
+    kw = _pool_kwargs(options, parse_url)
+    kw["retry"] = AsyncRetry(ExponentialWithJitterBackoff(base=options.backoff_base, cap=options.backoff_cap),
+                             options.retries, supported_errors=RETRY_ON)
+    return redis.asyncio.Redis(connection_pool=redis.asyncio.ConnectionPool(**kw))

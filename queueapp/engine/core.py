@@ -91,8 +91,15 @@ class Core(ReadPlans):
         return self._script("push", {"aging_ms": self.config.aging_ms, "tasks": docs}, parse)
 
     # -- pop / ack --------------------------------------------------------
+    def _lease_ms(self, lease_seconds: float | None) -> int:
+        if lease_seconds is None:
+            return self.config.lease_ms
+        if not lease_seconds > 0:
+            raise ValueError(f"lease_seconds must be > 0, got {lease_seconds!r}")
+        return int(lease_seconds * 1000)
+
     def _pop_params(self, worker: str, lease_seconds: float | None) -> dict:
-        lease_ms = int(lease_seconds * 1000) if lease_seconds else self.config.lease_ms
+        lease_ms = self._lease_ms(lease_seconds)
         return {"worker": worker, "token": secrets.token_hex(8), "lease_ms": lease_ms,
                 "max_payload": self.config.max_payload_bytes}
 
@@ -105,7 +112,7 @@ class Core(ReadPlans):
         fields = _pairs(reply[1:])
         try:
             task = Task.from_fields(fields)
-        except (KeyError, ValueError, TypeError) as exc:
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
             return Broken(fields.get("id", "?"), params["token"], "decode_error", repr(exc))
         return Lease(task, params["token"], params["worker"], self.owner)
 
@@ -119,12 +126,14 @@ class Core(ReadPlans):
         return (yield from self._skip_broken(lease, worker, lease_seconds))
 
     def _skip_broken(self, lease: Any, worker: str, lease_seconds: float | None) -> Plan:
-        for _ in range(MAX_BROKEN_PER_POP):
+        """Dead-letter records Python cannot decode and pop again (bounded)."""
+        for attempt in range(MAX_BROKEN_PER_POP):
             if not isinstance(lease, Broken):
                 return lease
             yield self._fail_call(lease.id, lease.token, error_info(None, lease.detail),
-                                  retry=False, reason=lease.reason, delay_ms=0)
-            lease = yield self.pop_call(worker, lease_seconds)
+                                  retry=False, reason=lease.reason, delay_ms=0, tolerant=True)
+            if attempt + 1 < MAX_BROKEN_PER_POP:
+                lease = yield self.pop_call(worker, lease_seconds)
         return None
 
     def ack_call(self, lease: Lease, result: Any = None) -> Call:
@@ -154,7 +163,7 @@ class Core(ReadPlans):
                                reason=reason, delay_ms=int(delay * 1000))
 
     def _fail_call(self, task_id: str, token: str, error: dict, *, retry: bool, reason: str,
-                   delay_ms: int) -> Call:
+                   delay_ms: int, tolerant: bool = False) -> Call:
         params = {"id": task_id, "token": token, "error": json.dumps(error), "retry": retry,
                   "reason": reason, "retry_delay_ms": delay_ms}
 
@@ -163,7 +172,9 @@ class Core(ReadPlans):
                 return FailOutcome("retry", reason, int(reply[1]))
             if reply[0] in ("dead", "failed"):
                 return FailOutcome(reply[0], reply[1])
-            raise_for(reply[0], f"fail {task_id}")
+            if not tolerant:
+                raise_for(reply[0], f"fail {task_id}")
+            return None
 
         return self._script("fail", params, parse)
 
@@ -174,7 +185,7 @@ class Core(ReadPlans):
     def heartbeat_call(self, worker: str, leases: Iterable[Lease], info: dict | None = None,
                        lease_seconds: float | None = None, info_ttl: int = 60) -> Call:
         """Renew leases; parses to the ids this worker no longer holds."""
-        lease_ms = int(lease_seconds * 1000) if lease_seconds else self.config.lease_ms
+        lease_ms = self._lease_ms(lease_seconds)
         params: dict[str, Any] = {"worker": worker, "lease_ms": lease_ms, "info_ttl": info_ttl,
                                   "leases": [[le.id, le.token] for le in leases] or {}}
         if info is not None:
@@ -228,7 +239,7 @@ class Core(ReadPlans):
 
     def tenant_call(self, user: str, *, weight: float = 1, paused: bool = False) -> Call:
         check_name("user", user)
-        if not 1 <= weight <= 1000:
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 1 <= weight <= 1000:
             raise ConfigError(f"weight of {user} must be between 1 and 1000, got {weight}")
         params = {"user": user, "weight": weight, "paused": paused}
         return self._script("tenant_apply", params, lambda r: None)

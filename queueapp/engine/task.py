@@ -20,7 +20,7 @@ from typing import Any
 from .errors import InvalidTask
 
 RECORD_VERSION = 1
-_NAME = re.compile(r"^[A-Za-z0-9_.:@+=-]{1,128}$")
+_NAME = re.compile(r"[A-Za-z0-9_.:@+=-]{1,128}")
 
 
 class Priority(IntEnum):
@@ -47,7 +47,7 @@ FINISHED_STATES = frozenset({State.SUCCEEDED, State.FAILED, State.DEAD, State.CA
 
 def check_name(kind: str, value: str) -> str:
     """Tenant, worker and task ids: 1-128 of letters, digits and ``_.:@+=-``."""
-    if not isinstance(value, str) or not _NAME.match(value):
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise InvalidTask(
             f"{kind} {value!r} is not valid: use 1-128 letters, digits or _.:@+=- characters"
         )
@@ -201,7 +201,12 @@ class Task:
         """Rebuild a task from its Redis hash (raises KeyError/ValueError if malformed)."""
         payload = f["payload"]
         body = json.loads(payload)
-        t = cls(func=f["func"], args=body.get("args", []), kwargs=body.get("kwargs", {}),
+        if not isinstance(body, dict):
+            raise ValueError("payload is not a JSON object")
+        args, kwargs = body.get("args", []), body.get("kwargs", {})
+        if not isinstance(args, list) or not isinstance(kwargs, dict):
+            raise ValueError("payload args must be a list and kwargs an object")
+        t = cls(func=f["func"], args=args, kwargs=kwargs,
                 user=f["user"], priority=int(f["priority"]), id=f["id"])
         t.payload = payload
         t.queue = f.get("queue", "default")

@@ -1,0 +1,151 @@
+"""Leases: tokens fence every outcome; heartbeat renews; reaper recovers; release."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import pytest
+
+from queueapp.engine import StaleLease, State, Task, TaskNotFound
+
+
+@pytest.fixture
+def short(make_queue, config):
+    """Leases of 100 ms, so expiry is testable without waiting long."""
+    return make_queue(dataclasses.replace(config, lease_seconds=0.1))
+
+
+def push(q, user="acme", **kw):
+    return q.push(Task("demo.noop", user=user, **kw)).id
+
+
+def test_pop_records_the_lease_in_the_same_step(queue, raw, prefix):
+    task_id = push(queue)
+    lease = queue.pop("w1")
+    deadline = raw.zscore(f"{prefix}:running", task_id)
+    assert deadline is not None and deadline > time.time() * 1000
+    assert raw.hget(f"{prefix}:task:{task_id}", "lease_token") == lease.token
+    assert queue.stats()["running"] == 1
+
+
+def test_stale_token_cannot_ack_fail_or_release(queue):
+    push(queue)
+    lease = queue.pop("w1")
+    forged = dataclasses.replace(lease, token="not-the-token")
+    for action in (forged.ack, forged.fail, forged.release):
+        with pytest.raises(StaleLease):
+            action()
+    lease.ack("ok")
+    with pytest.raises(StaleLease):  # a second ack of a finished task
+        lease.ack("again")
+    assert queue.get_task(lease.id).return_value == "ok"
+
+
+def test_ack_of_an_unknown_task_is_not_found(queue):
+    push(queue)
+    lease = queue.pop("w1")
+    ghost = dataclasses.replace(lease, task=dataclasses.replace(lease.task, id="nope"))
+    with pytest.raises(TaskNotFound):
+        ghost.ack()
+
+
+def test_expired_lease_is_reaped_and_redelivered_with_a_new_token(short):
+    task_id = push(short)
+    first = short.pop("w1")
+    time.sleep(0.15)
+    assert short.reap() == (1, 0)
+    assert short.reap() == (0, 0)  # idempotent
+    second = short.pop("w2")
+    assert second.id == task_id and second.token != first.token
+    assert second.task.deliveries == 2
+    with pytest.raises(StaleLease):  # the worker that lost the lease cannot write
+        first.ack("late")
+    second.ack("fresh")
+    task = short.get_task(task_id)
+    assert task.return_value == "fresh" and task.worker_ids == ["w1", "w2"]
+
+
+def test_heartbeat_renews_leases_and_reports_lost_ones(short):
+    push(short)
+    push(short)
+    kept, lost = short.pop("w1"), short.pop("w1")
+    for _ in range(3):
+        time.sleep(0.06)
+        assert short.heartbeat("w1", [kept]) == []
+    assert short.reap() == (1, 0)  # only the unrenewed one expired
+    assert short.heartbeat("w1", [kept, lost]) == [lost.id]
+    kept.ack()
+
+
+def test_heartbeat_reports_the_worker(queue):
+    queue.heartbeat("w1", [], info={"host": "h", "pid": 42, "current": ["a"]})
+    (report,) = queue.workers()
+    assert report["worker"] == "w1" and report["pid"] == "42" and report["host"] == "h"
+
+
+def test_task_that_keeps_losing_its_worker_is_dead_lettered(short):
+    """A poison pill (kills its worker every time) reaches the DLQ after max_deliveries."""
+    task_id = push(short, max_deliveries=3)
+    for delivery in range(1, 4):
+        lease = short.pop("w1")
+        assert lease.task.deliveries == delivery
+        time.sleep(0.12)
+        short.reap()
+    assert short.pop("w1") is None
+    task = short.get_task(task_id)
+    assert task.state == State.DEAD and task.dead_reason == "lease_expired"
+    assert [t.id for t in short.dead_letters().items] == [task_id]
+    stats = short.stats()
+    assert stats["expired"] == 3 and stats["dead"] == 1 and stats["running"] == 0
+
+
+def test_reaped_critical_task_goes_back_to_the_head(short):
+    first = push(short, priority=6)
+    push(short, priority=6)
+    short.pop("w1")
+    time.sleep(0.12)
+    short.reap()
+    assert short.pop("w1").id == first
+
+
+def test_release_returns_the_task_at_once_without_counting_a_delivery(queue):
+    first = push(queue)
+    push(queue)
+    lease = queue.pop("w1")
+    lease.release()
+    again = queue.pop("w2")
+    assert again.id == first and again.task.deliveries == 1
+    assert queue.stats()["released"] == 1
+
+
+def test_reap_is_bounded_per_call(short):
+    for _ in range(5):
+        push(short)
+    for _ in range(5):
+        short.pop("w1")
+    time.sleep(0.12)
+    assert short.reap(limit=2) == (2, 0)
+    assert short.reap(limit=10) == (3, 0)
+
+
+def test_ack_stores_the_result_with_a_ttl(queue, raw, prefix):
+    task_id = push(queue, result_ttl=60)
+    queue.pop("w1").ack({"total": 3})
+    task = queue.get_task(task_id)
+    assert task.state == State.SUCCEEDED and task.return_value == {"total": 3}
+    assert 0 < raw.ttl(f"{prefix}:task:{task_id}") <= 60
+    assert raw.zscore(f"{prefix}:running", task_id) is None
+
+
+def test_ack_and_pop_is_one_script_call(queue, rclient):
+    for _ in range(4):
+        push(queue)
+    lease = queue.pop("w1").ack_and_pop()  # the first call also loads the script (NOSCRIPT)
+    before = rclient.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
+    nxt = lease.ack_and_pop("r1")
+    after = rclient.info("commandstats")["cmdstat_evalsha"]["calls"]
+    assert after - before == 1
+    assert nxt is not None and nxt.id != lease.id
+    assert queue.get_task(lease.id).return_value == "r1"
+    assert nxt.ack_and_pop().ack_and_pop() is None

@@ -1,0 +1,102 @@
+"""Engine benchmarks from one Python process: `make bench` (or
+`python -m tests.perf.bench_engine --runs 5`). Prints a table; not a CI gate.
+
+PING round trips/s is the yardstick: one script call per task cannot beat it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from queueapp.engine import Task
+from tests.perf.harness import bench_redis, fresh_queue, median_of, print_table, rate
+
+
+def tasks(n: int, users: int = 10) -> list[Task]:
+    return [Task("demo.noop", args=[i], user=f"u{i % users}") for i in range(n)]
+
+
+def ping(url: str, n: int) -> float:
+    q = fresh_queue(url, "ping")
+    return rate(n, lambda: [q.redis.ping() for _ in range(n)])
+
+
+def batch_push(url: str, n: int) -> float:
+    q = fresh_queue(url, "batch")
+    batch = tasks(n)
+    return rate(n, lambda: q.push_many(batch))
+
+
+def single_push(url: str, n: int) -> float:
+    q = fresh_queue(url, "single")
+    batch = tasks(n)
+    return rate(n, lambda: [q.push(t) for t in batch])
+
+
+def fused_loop(url: str, n: int) -> float:
+    q = fresh_queue(url, "fused")
+    q.push_many(tasks(n))
+
+    def loop():
+        lease = q.pop("w1")
+        while lease is not None:
+            lease = lease.ack_and_pop(None)
+
+    return rate(n, loop)
+
+
+def pop_then_ack(url: str, n: int) -> float:
+    q = fresh_queue(url, "split")
+    q.push_many(tasks(n))
+
+    def loop():
+        while (lease := q.pop("w1")) is not None:
+            lease.ack(None)
+
+    return rate(n, loop)
+
+
+def pop_latency_us(url: str, configured: int, n: int, with_work: int = 10) -> float:
+    """Median microseconds per pop for a worker assigned `configured` tenants, 10 with work."""
+    q = fresh_queue(url, f"lat{configured}")
+    users = [f"t{i}" for i in range(configured)]
+    q.set_worker_config("w1", assigned=users)
+    q.push_many(tasks(n, users=with_work))  # u0..u9 ...
+    q.set_worker_config("w1", assigned=[f"u{i}" for i in range(with_work)] + users[with_work:])
+    samples = []
+    for _ in range(n):
+        start = time.perf_counter()
+        lease = q.pop("w1")
+        samples.append(time.perf_counter() - start)
+        assert lease is not None
+    samples.sort()
+    return samples[len(samples) // 2] * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--n", type=int, default=20_000, help="tasks per throughput run")
+    args = parser.parse_args()
+    n, runs = args.n, args.runs
+    with bench_redis() as url:
+        rows = [
+            ("PING round trips/s (the ceiling)", *median_of(runs, lambda: ping(url, n)), "ops/s"),
+            ("batch push (push_many, pipelined)", *median_of(runs, lambda: batch_push(url, n)), "tasks/s"),
+            ("single push", *median_of(runs, lambda: single_push(url, n // 2)), "tasks/s"),
+            ("fused ack-and-pop loop", *median_of(runs, lambda: fused_loop(url, n)), "tasks/s"),
+            ("separate pop + ack", *median_of(runs, lambda: pop_then_ack(url, n)), "tasks/s"),
+        ]
+        lat10 = median_of(runs, lambda: pop_latency_us(url, 10, 2000))
+        lat10k = median_of(runs, lambda: pop_latency_us(url, 10_000, 2000))
+        rows += [
+            ("pop latency, 10 tenants configured (10 with work)", *lat10, "us"),
+            ("pop latency, 10,000 tenants configured (10 with work)", *lat10k, "us"),
+        ]
+    print_table(f"FairQueue engine, one Python process, median of {runs} runs", rows)
+    print(f"\npop latency ratio 10,000 / 10 tenants: {lat10k[0] / lat10[0]:.2f} (target <= 1.5)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,2 @@
+--- @include "lib/y"
+local function x_fn() end

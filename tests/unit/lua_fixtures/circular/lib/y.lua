@@ -1,0 +1,2 @@
+--- @include "lib/x"
+local function y_fn() end

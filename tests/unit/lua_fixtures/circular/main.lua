@@ -1,0 +1,2 @@
+--- @include "lib/x"
+return 1

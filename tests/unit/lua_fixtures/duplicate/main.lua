@@ -1,0 +1,3 @@
+--- @include "lib/a"
+--- @include "lib/a"
+return 1

@@ -1,0 +1,2 @@
+-- a: no dependencies
+local function a_fn() return 'a' end

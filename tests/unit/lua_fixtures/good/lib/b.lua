@@ -1,0 +1,3 @@
+-- b: needs a
+--- @include "lib/a"
+local function b_fn() return a_fn() .. 'b' end

@@ -1,0 +1,2 @@
+--- @include "lib/nope"
+local function a_fn() end

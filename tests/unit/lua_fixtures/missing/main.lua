@@ -1,0 +1,2 @@
+--- @include "lib/a"
+return 1

@@ -1,0 +1,2 @@
+--- @include "lib/absent"
+return 1
