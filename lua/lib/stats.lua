@@ -19,17 +19,26 @@ local function acc(tbl, key, field, n)
   h[field] = (h[field] or 0) + n
 end
 
+-- key names built once per script call
+local STATS_KEY = K.stats()
+local USER_KEYS, PRIO_KEYS, TP_KEYS = {}, {}, {}
+local function cached(cache, build, x)
+  local key = cache[x]
+  if not key then key = build(x); cache[x] = key end
+  return key
+end
+
 -- prio nil (a record too broken to know it) skips the per-priority hash
 local function stat_add(user, prio, field, n)
-  acc(STATS, K.stats(), field, n)
-  acc(STATS, K.stats_user(user), field, n)
-  if prio then acc(STATS, K.stats_prio(prio), field, n) end
+  acc(STATS, STATS_KEY, field, n)
+  acc(STATS, cached(USER_KEYS, K.stats_user, user), field, n)
+  if prio then acc(STATS, cached(PRIO_KEYS, K.stats_prio, prio), field, n) end
 end
 
 -- a counter event: totals plus the throughput bucket of this minute
 local function stat_event(user, prio, field, now)
   stat_add(user, prio, field, 1)
-  acc(TP, K.throughput(int(math.floor(now / 60000))), field, 1)
+  acc(TP, cached(TP_KEYS, K.throughput, int(math.floor(now / 60000))), field, 1)
 end
 
 local function stats_flush()

@@ -20,6 +20,7 @@ from typing import Any
 from .errors import InvalidTask
 
 RECORD_VERSION = 1
+_RECORD_V = str(RECORD_VERSION)
 _NAME = re.compile(r"[A-Za-z0-9_.:@+=-]{1,128}")
 
 
@@ -76,22 +77,41 @@ def new_task_id() -> str:
     return f"{ms:012x}{rand:016x}"
 
 
+_SCALARS = frozenset({str, int, bool, type(None)})
+
+
 def _check_json(value: Any, where: str) -> None:
-    if value is None or isinstance(value, (bool, int, str)):
+    kind = type(value)
+    if kind in _SCALARS:
         return
+    if kind is list or kind is tuple:
+        for i, item in enumerate(value):
+            if type(item) not in _SCALARS:
+                _check_json(item, f"{where}[{i}]")
+        return
+    if kind is dict:
+        for k, item in value.items():
+            if type(k) is not str:
+                raise InvalidTask(f"{where} has key {k!r}: JSON object keys must be strings")
+            if type(item) not in _SCALARS:
+                _check_json(item, f"{where}[{k!r}]")
+        return
+    _check_json_slow(value, where)
+
+
+def _check_json_slow(value: Any, where: str) -> None:
+    """Floats and subclasses of the JSON types (IntEnum, OrderedDict, ...)."""
     if isinstance(value, float):
         if not math.isfinite(value):
             raise InvalidTask(f"{where} is {value!r}: NaN and infinity are not JSON")
         return
+    if isinstance(value, (bool, int, str)):
+        return
     if isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            _check_json(item, f"{where}[{i}]")
+        _check_json(list(value), where)
         return
     if isinstance(value, dict):
-        for k, item in value.items():
-            if not isinstance(k, str):
-                raise InvalidTask(f"{where} has key {k!r}: JSON object keys must be strings")
-            _check_json(item, f"{where}[{k!r}]")
+        _check_json(dict(value), where)
         return
     raise InvalidTask(
         f"{where} is a {type(value).__name__}: task arguments and results must be JSON "
@@ -110,7 +130,10 @@ def encode_payload(args: Any, kwargs: Any, max_bytes: int) -> str:
         raise InvalidTask(f"args must be a list, got {type(args).__name__}")
     if not isinstance(kwargs, dict):
         raise InvalidTask(f"kwargs must be a dict, got {type(kwargs).__name__}")
-    text = encode_json({"args": list(args), "kwargs": kwargs}, "argument")
+    _check_json(args, "argument['args']")
+    _check_json(kwargs, "argument['kwargs']")
+    text = json.dumps({"args": list(args), "kwargs": kwargs}, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
     size = len(text.encode())
     if size > max_bytes:
         raise InvalidTask(f"payload is {size} bytes, over the {max_bytes}-byte limit; pass ids, not data")
@@ -169,7 +192,7 @@ class Task:
     payload: str | None = None
 
     def push_doc(self, *, max_payload: int, result_ttl: int, max_retries: int = 3,
-                 max_deliveries: int = 3) -> dict[str, Any]:
+                 max_deliveries: int = 3) -> dict[str, str]:
         """The JSON object push.lua stores; validates everything the caller set."""
         retries = max_retries if self.max_retries is None else self.max_retries
         deliveries = max_deliveries if self.max_deliveries is None else self.max_deliveries
@@ -177,23 +200,26 @@ class Task:
         check_name("user", self.user)
         if not isinstance(self.func, str) or not self.func or len(self.func) > 200:
             raise InvalidTask(f"func must be a dotted task path, got {self.func!r}")
-        doc: dict[str, Any] = {
-            "v": RECORD_VERSION,
+        # every value a string, defaults omitted: push.lua copies the object into the hash as is
+        doc: dict[str, str] = {
+            "v": _RECORD_V,
             "id": self.id,
             "func": self.func,
             "user": self.user,
-            "priority": int(check_priority(self.priority)),
-            "queue": self.queue,
+            "priority": str(int(check_priority(self.priority))),
             "payload": encode_payload(self.args, self.kwargs, max_payload),
-            "max_retries": _non_negative("max_retries", retries),
-            "max_deliveries": max(1, _non_negative("max_deliveries", deliveries)),
-            "dead_letter": bool(self.dead_letter),
-            "result_ttl": int(self.result_ttl if self.result_ttl is not None else result_ttl),
+            "max_retries": str(_non_negative("max_retries", retries)),
+            "max_deliveries": str(max(1, _non_negative("max_deliveries", deliveries))),
+            "result_ttl": str(int(self.result_ttl if self.result_ttl is not None else result_ttl)),
         }
+        if self.queue != "default":
+            doc["queue"] = str(self.queue)
+        if not self.dead_letter:
+            doc["dead_letter"] = "0"
         if self.timeout is not None:
-            doc["timeout"] = float(self.timeout)
+            doc["timeout"] = repr(float(self.timeout))
         if self.run_after is not None:
-            doc["run_after"] = int(self.run_after)
+            doc["run_after"] = str(int(self.run_after))
         return doc
 
     @classmethod

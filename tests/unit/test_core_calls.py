@@ -59,7 +59,7 @@ def test_push_uses_config_defaults_and_validates_all_before_building():
     core = Core(EngineConfig(prefix="{t}", max_retries=9, max_deliveries=4, result_ttl=7))
     (call,) = core.push_calls([Task(func="f")])
     sent = params(call)["tasks"][0]
-    assert (sent["max_retries"], sent["max_deliveries"], sent["result_ttl"]) == (9, 4, 7)
+    assert (sent["max_retries"], sent["max_deliveries"], sent["result_ttl"]) == ("9", "4", "7")
     with pytest.raises(InvalidTask):
         core.push_calls([Task(func="f"), Task(func="f", priority=9)])
 

@@ -23,20 +23,20 @@ def doc(**kwargs):
 def test_push_doc_defaults():
     task = Task(func="app.tasks.send", args=[1, "x"], kwargs={"k": None}, user="acme", id="t-1")
     d = task.push_doc(max_payload=1000, result_ttl=99, max_retries=7, max_deliveries=4)
+    # every value a string (push.lua copies them into the hash); defaults omitted
     assert d == {
-        "v": 1, "id": "t-1", "func": "app.tasks.send", "user": "acme", "priority": 3,
-        "queue": "default", "payload": '{"args":[1,"x"],"kwargs":{"k":null}}',
-        "max_retries": 7, "max_deliveries": 4, "dead_letter": True, "result_ttl": 99,
+        "v": "1", "id": "t-1", "func": "app.tasks.send", "user": "acme", "priority": "3",
+        "payload": '{"args":[1,"x"],"kwargs":{"k":null}}',
+        "max_retries": "7", "max_deliveries": "4", "result_ttl": "99",
     }
-    assert type(d["priority"]) is int
 
 
 def test_push_doc_task_settings_win_over_config():
     d = doc(max_retries=0, max_deliveries=0, result_ttl=5, timeout=2, run_after=123,
             dead_letter=False, args=("a",), queue="mail")
-    assert (d["max_retries"], d["max_deliveries"], d["result_ttl"]) == (0, 1, 5)
-    assert d["timeout"] == 2.0 and type(d["timeout"]) is float
-    assert (d["run_after"], d["dead_letter"], d["queue"]) == (123, False, "mail")
+    assert (d["max_retries"], d["max_deliveries"], d["result_ttl"]) == ("0", "1", "5")
+    assert d["timeout"] == "2.0"
+    assert (d["run_after"], d["dead_letter"], d["queue"]) == ("123", "0", "mail")
     assert json.loads(d["payload"])["args"] == ["a"]
 
 
@@ -69,7 +69,7 @@ def test_invalid_func(func):
     (Priority.VERY_LOW, 1), (Priority.HIGH, 4), (Priority.CRITICAL, 6), (1, 1), (3, 3), (6, 6),
 ])
 def test_priority_accepted(priority, expected):
-    assert doc(priority=priority)["priority"] == expected
+    assert doc(priority=priority)["priority"] == str(expected)
 
 
 @pytest.mark.parametrize("priority", [0, 7, -1, True, False, 3.0, "3", None])
@@ -223,17 +223,16 @@ def test_dead_letter_flag(flag, expected):
 
 
 def test_push_doc_round_trips_through_stored_fields():
-    """Lua stores numbers as %d, bools as 1/0 (lib/fields.lua field_str)."""
+    """push.lua stores the string values as they are."""
     task = Task(func="m.f", args=[1, {"a": [None, True]}], kwargs={"z": "é"}, user="u", id="rt",
                 priority=Priority.VERY_HIGH, timeout=1.5, run_after=10, dead_letter=False)
     d = task.push_doc(**LIMITS)
 
-    def lua_str(v):
-        return ("1" if v else "0") if isinstance(v, bool) else str(v)
-    back = Task.from_fields({k: lua_str(v) for k, v in d.items()})
+    assert all(isinstance(v, str) for v in d.values())
+    back = Task.from_fields(d)
     for name in ("id", "func", "user", "priority", "args", "kwargs", "timeout", "run_after",
                  "dead_letter", "max_retries", "max_deliveries", "result_ttl", "queue"):
-        expected = getattr(task, name) if getattr(task, name) is not None else d[name]
+        expected = getattr(task, name) if getattr(task, name) is not None else int(d[name])
         assert getattr(back, name) == expected, name
 
 
