@@ -16,14 +16,13 @@ from .errors import (
     StaleLease,
     TaskNotFound,
 )
-from .keys import Keys
 from .lease import FailOutcome, Lease, PushResult
 from .reads import Page
 from .task import FINISHED_STATES, Priority, State, Task, new_task_id
 
 __all__ = [
     "FINISHED_STATES", "AsyncFairQueue", "ConfigError", "EngineConfig", "FailOutcome", "FairQueue",
-    "FairQueueError", "InvalidState", "InvalidTask", "Keys", "Lease", "Page", "Priority", "PushResult",
+    "FairQueueError", "InvalidState", "InvalidTask", "Lease", "Page", "Priority", "PushResult",
     "RedisOptions", "RetryPolicy", "StaleLease", "State", "Task", "TaskNotFound", "connect",
     "connect_async", "new_task_id",
 ]
