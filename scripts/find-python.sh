@@ -8,9 +8,8 @@ try() { local p; p=$(command -v "$1" 2>/dev/null) || return 1; ok "$p" && { "$p"
 
 [ -n "${PYTHON:-}" ] && { try "$PYTHON" || { echo "PYTHON=$PYTHON is not Python 3.12+" >&2; exit 1; }; }
 for name in python3 python3.13 python3.12 python3.14 python; do try "$name"; done
-if command -v pyenv >/dev/null 2>&1; then
-  for p in "$(pyenv root)"/versions/3.1[2-9]*/bin/python3; do [ -x "$p" ] && ok "$p" && { echo "$p"; exit 0; }; done
-fi
+root=$(pyenv root 2>/dev/null || echo "${PYENV_ROOT:-$HOME/.pyenv}")
+for p in "$root"/versions/3.1[2-9]*/bin/python3; do [ -x "$p" ] && ok "$p" && { echo "$p"; exit 0; }; done
 if command -v uv >/dev/null 2>&1; then
   p=$(uv python find '>=3.12' 2>/dev/null) && ok "$p" && { echo "$p"; exit 0; }
 fi

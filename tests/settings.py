@@ -10,3 +10,4 @@ os.environ.setdefault("FAIRQUEUE_VAR_DIR", tempfile.mkdtemp(prefix="fq-test-var-
 from fairqueue_site.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405  (collectstatic's target; whitenoise warns when absent)

@@ -1,0 +1,29 @@
+"""The Django site: settings reach the engine, the placeholder pages answer."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import override_settings
+
+from queueapp import conf
+
+
+def test_fairqueue_settings_build_the_engine_config():
+    with override_settings(FAIRQUEUE={"PREFIX": "{site}", "LEASE_SECONDS": 12, "RETRY": {"BASE": 2.0},
+                                      "REDIS": {"SOCKET_TIMEOUT": 1.5}}):
+        cfg = conf.engine_config()
+        opts = conf.redis_options()
+    assert (cfg.prefix, cfg.lease_seconds, cfg.retry.base) == ("{site}", 12, 2.0)
+    assert opts.socket_timeout == 1.5
+
+
+def test_bad_prefix_is_refused():
+    with override_settings(FAIRQUEUE={"PREFIX": "no-hash-tag"}), pytest.raises(ValueError, match="hash tag"):
+        conf.engine_config()
+
+
+def test_home_page_and_health(client):
+    assert client.get("/").status_code == 200
+    assert client.get("/healthz").json() == {"status": "ok"}
+    response = client.get("/")
+    assert "Content-Security-Policy" in response.headers
