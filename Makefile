@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help install test test-fast bench lint clean
+.PHONY: help install run test test-fast bench lint clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -14,6 +14,9 @@ $(VENV)/.synced: pyproject.toml uv.lock scripts/bootstrap.sh
 	@touch $@
 
 install: $(VENV)/.synced ## create .venv from uv.lock (finds Python 3.12+ and uv)
+
+run: install ## start Redis, web (127.0.0.1:8000), a worker and demo data; Ctrl-C stops all
+	@scripts/run.sh
 
 test: install ## run the whole test suite against a private redis-server
 	@scripts/ensure-redis-server.sh

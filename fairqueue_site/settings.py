@@ -124,6 +124,8 @@ SECURE_CSP = {
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
+TASKS = {"default": {"BACKEND": "queueapp.backends.FairQueueBackend"}}
+
 # Engine and connection settings; see docs/configuration.md for every key.
 FAIRQUEUE = {
     "PREFIX": os.environ.get("FAIRQUEUE_PREFIX", "{fq}"),
@@ -133,7 +135,13 @@ FAIRQUEUE = {
     "MAX_PAYLOAD_BYTES": int(os.environ.get("FAIRQUEUE_MAX_PAYLOAD_BYTES", "65536")),
     "MAX_RETRIES": int(os.environ.get("FAIRQUEUE_MAX_RETRIES", "3")),
     "MAX_DELIVERIES": int(os.environ.get("FAIRQUEUE_MAX_DELIVERIES", "3")),
-    "RETRY": {"BASE": 1.0, "FACTOR": 2.0, "CAP": 3600.0, "JITTER": 0.5},
+    "RETRY": {
+        "BASE": float(os.environ.get("FAIRQUEUE_RETRY_BASE", "1.0")),
+        "FACTOR": float(os.environ.get("FAIRQUEUE_RETRY_FACTOR", "2.0")),
+        "CAP": float(os.environ.get("FAIRQUEUE_RETRY_CAP", "3600")),
+        "JITTER": float(os.environ.get("FAIRQUEUE_RETRY_JITTER", "0.5")),
+    },
+    "TASK_MODULES": env_list("FAIRQUEUE_TASK_MODULES", "queueapp.demo"),
     "REDIS": {
         "SSL_CA_CERTS": os.environ.get("REDIS_SSL_CA_CERTS") or None,
         "SSL_CERTFILE": os.environ.get("REDIS_SSL_CERTFILE") or None,

@@ -1,2 +1,13 @@
-"""FairQueue's Django app. Imports nothing at import time, so that
-`import queueapp.engine` never loads Django."""
+"""FairQueue's Django app.
+
+Imports nothing at import time, so that `import queueapp.engine` never loads
+Django; `from queueapp import task, Priority` resolves lazily (PEP 562).
+"""
+
+
+def __getattr__(name):
+    if name in ("task", "Priority"):
+        from . import tasks_api
+
+        return getattr(tasks_api, name)
+    raise AttributeError(f"module 'queueapp' has no attribute {name!r}")

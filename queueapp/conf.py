@@ -1,25 +1,87 @@
 """The one place that reads django.conf.settings for the engine: builds the
-EngineConfig and Redis options, and caches one FairQueue per process."""
+EngineConfig and Redis options, caches one queue client per process (and one
+async client per event loop), and checks the setup for `manage.py check`."""
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from functools import cache
+from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
+from django.core import checks
+from redis.exceptions import RedisError
 
-from .engine import EngineConfig, FairQueue, RedisOptions, connect
+from .engine import AsyncFairQueue, EngineConfig, FairQueue, RedisOptions, connect, connect_async
+from .engine.errors import LuaIncludeError
+from .engine.scripts import default_scripts
+
+DEFAULT_TASK_MODULES = ("queueapp.demo",)
+
+
+def fairqueue_settings() -> dict:
+    return getattr(settings, "FAIRQUEUE", {})
 
 
 def engine_config() -> EngineConfig:
-    values = {k: v for k, v in getattr(settings, "FAIRQUEUE", {}).items() if k.upper() != "REDIS"}
-    return EngineConfig.from_mapping(values)
+    ignored = {"REDIS", "TASK_MODULES"}
+    return EngineConfig.from_mapping({k: v for k, v in fairqueue_settings().items() if k.upper() not in ignored})
 
 
-def redis_options() -> RedisOptions:
-    extra = getattr(settings, "FAIRQUEUE", {}).get("REDIS", {})
-    return RedisOptions.from_mapping({**extra, "url": settings.REDIS_URL})
+def redis_options(**overrides) -> RedisOptions:
+    extra = fairqueue_settings().get("REDIS", {})
+    return RedisOptions.from_mapping({**extra, "url": settings.REDIS_URL, **overrides})
+
+
+def task_modules() -> tuple[str, ...]:
+    """Modules imported by workers so their tasks register (besides every app's tasks.py)."""
+    return tuple(fairqueue_settings().get("TASK_MODULES", DEFAULT_TASK_MODULES))
 
 
 @cache
 def get_queue() -> FairQueue:
     return FairQueue(connect(redis_options()), engine_config())
+
+
+_async_queues: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def get_async_queue() -> AsyncFairQueue:
+    """One AsyncFairQueue per event loop (asyncio connections belong to their loop)."""
+    loop = asyncio.get_running_loop()
+    queue = _async_queues.get(loop)
+    if queue is None:
+        queue = _async_queues[loop] = AsyncFairQueue(connect_async(redis_options()), engine_config())
+    return queue
+
+
+def safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def check_engine():
+    """System-check errors: bad FAIRQUEUE settings, Lua scripts missing, Redis unreachable."""
+    try:
+        engine_config()
+    except (TypeError, ValueError) as exc:
+        yield checks.Error(f"FAIRQUEUE setting is invalid: {exc}", id="fairqueue.E001")
+    try:
+        default_scripts()
+    except LuaIncludeError as exc:
+        yield checks.Error(f"FairQueue Lua scripts cannot be loaded: {exc}",
+                           hint="Set FAIRQUEUE_LUA_DIR to the project's lua/ directory.", id="fairqueue.E002")
+    client = connect(redis_options(socket_connect_timeout=1.0, socket_timeout=2.0, retries=0))
+    try:
+        client.ping()
+    except RedisError as exc:
+        yield checks.Error(f"Redis at {safe_url(settings.REDIS_URL)} is not reachable: {exc}",
+                           hint="Start Redis or set REDIS_URL (make run starts a private one).",
+                           id="fairqueue.E003")
+    finally:
+        client.close()

@@ -108,3 +108,15 @@ def raw(redis_url):
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     yield client
     client.close()
+
+
+@pytest.fixture
+def fq_settings(settings, redis_url, prefix):
+    """Point the Django layer (backend, commands) at the test Redis and this test's prefix."""
+    from queueapp import conf
+
+    settings.REDIS_URL = redis_url
+    settings.FAIRQUEUE = {**settings.FAIRQUEUE, "PREFIX": prefix}
+    conf.get_queue.cache_clear()
+    yield settings
+    conf.get_queue.cache_clear()

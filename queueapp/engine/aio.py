@@ -154,5 +154,8 @@ class AsyncFairQueue:
     async def workers(self) -> list[dict]:
         return await self._drive(self.core.workers())
 
+    async def idle(self, within_ms: int = 1000) -> bool:
+        return await self._drive(self.core.idle(within_ms))
+
     async def worker_config(self, worker: str) -> dict | None:
         return await self._drive(self.core.worker_config(worker))

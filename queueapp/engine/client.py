@@ -150,5 +150,8 @@ class FairQueue:
     def workers(self) -> list[dict]:
         return self._drive(self.core.workers())
 
+    def idle(self, within_ms: int = 1000) -> bool:
+        return self._drive(self.core.idle(within_ms))
+
     def worker_config(self, worker: str) -> dict | None:
         return self._drive(self.core.worker_config(worker))

@@ -27,3 +27,11 @@ class LuaIncludeError(FairQueueError):
 
 class ConfigError(FairQueueError, ValueError):
     """A worker or tenant configuration is not valid."""
+
+
+class UnknownTask(FairQueueError, LookupError):
+    """The stored task path is not a registered task; it is dead-lettered, never imported."""
+
+
+class TaskTimeout(FairQueueError, TimeoutError):
+    """The task ran past its timeout; the worker failed it (reason 'timeout')."""

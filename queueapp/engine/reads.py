@@ -138,6 +138,15 @@ class ReadPlans:
         rows = yield [self._cmd("HGETALL", self.keys.throughput(m)) for m in span]
         return [(m, {k: int(v) for k, v in r.items()}) for m, r in zip(span, rows, strict=True)]
 
+    def idle(self, within_ms: int = 1000) -> Plan:
+        """True when no task is running and none is due within `within_ms` (burst workers exit)."""
+        running, now = yield [self._cmd("ZCARD", self.keys.running()), self._cmd("TIME")]
+        if running:
+            return False
+        limit_ms = int(now[0]) * 1000 + int(now[1]) // 1000 + within_ms
+        due = yield self._cmd("ZRANGE", self.keys.delayed(), "-inf", limit_ms, "BYSCORE", "LIMIT", 0, 1)
+        return not due
+
     def workers(self) -> Plan:
         """Heartbeat reports: [{worker, last_seen, ...info}], most recent first."""
         rows = yield self._cmd("ZREVRANGE", self.keys.workers(), 0, 999, "WITHSCORES", parse=_pairs)

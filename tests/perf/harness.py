@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -50,3 +51,14 @@ def print_table(title: str, rows: list[tuple[str, float, float, float, str]]) ->
     print("-" * 92)
     for name, med, lo, hi, unit in rows:
         print(f"{name:<52} {med:>10,.0f} {lo:>10,.0f} {hi:>10,.0f}  {unit}")
+
+
+def stop_process(proc: subprocess.Popen, grace: float = 10.0) -> int:
+    """SIGTERM, then SIGKILL if it is still running after `grace` seconds; returns its exit code."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            return proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.wait()

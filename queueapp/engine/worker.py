@@ -1,0 +1,223 @@
+"""The worker: N threads each running the pop -> run -> ack_and_pop loop, a
+heartbeat thread (lease renewal and the worker report), a maintenance thread
+(jittered reap and promote ticks), and a graceful stop.
+
+Stop: request_stop() makes the loops stop popping; running tasks finish
+within `grace_seconds`; the leases of tasks still running then are released
+so the tasks run again at once elsewhere. force_stop() releases at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from redis.exceptions import RedisError
+
+from .client import FairQueue
+from .errors import StaleLease, TaskNotFound
+from .execution import Executor, Outcome, run_task
+from .lease import Lease
+
+log = logging.getLogger("fairqueue.worker")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    worker_id: str
+    concurrency: int = 1
+    burst: bool = False  # exit 0 once nothing is poppable, running, or due within a second
+    grace_seconds: float = 30.0
+    poll_interval: float = 0.2  # longest sleep between empty pops (starts at 5 ms, doubles)
+    lease_seconds: float | None = None  # None: the queue's EngineConfig.lease_seconds
+    promote_interval: float = 1.0
+    reap_interval: float | None = None  # None: half a lease, at most 5 s
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.concurrency <= 256:
+            raise ValueError("concurrency must be between 1 and 256")
+        if self.grace_seconds < 0 or self.poll_interval <= 0:
+            raise ValueError("grace_seconds must be >= 0 and poll_interval > 0")
+
+
+def jittered(seconds: float) -> float:
+    """seconds +/- 20 %, so N workers' ticks spread out instead of firing together."""
+    return seconds * (0.8 + 0.4 * random.random())
+
+
+class Worker:
+    def __init__(self, queue: FairQueue, options: WorkerOptions, execute: Executor,
+                 around_task: Callable[[], None] | None = None) -> None:
+        self.queue = queue
+        self.options = options
+        self.execute = execute
+        self.around_task = around_task or (lambda: None)  # e.g. Django's close_old_connections
+        self.lease_seconds = options.lease_seconds or queue.config.lease_seconds
+        self.reap_interval = options.reap_interval or min(5.0, self.lease_seconds / 2)
+        self.current: dict[int, Lease] = {}  # slot -> lease being run
+        self.processed = 0
+        self.failed = 0
+        self._count_lock = threading.Lock()
+        self.started_at = time.time()
+        self.stopping = threading.Event()
+        self.done = threading.Event()
+        self._slots: list[threading.Thread] = []
+
+    # -- lifecycle --------------------------------------------------------
+    def run(self) -> int:
+        """Run until stopped (or, with burst, until idle). Returns the exit code."""
+        log.info("worker %s starting: concurrency=%d pid=%d", self.options.worker_id,
+                 self.options.concurrency, os.getpid())
+        for slot in range(self.options.concurrency):
+            thread = threading.Thread(target=self._slot_loop, args=(slot,), name=f"slot-{slot}", daemon=True)
+            self._slots.append(thread)
+            thread.start()
+        for target, name in ((self._heartbeat_loop, "heartbeat"), (self._maintenance_loop, "maintenance")):
+            threading.Thread(target=target, name=name, daemon=True).start()
+        while any(t.is_alive() for t in self._slots) and not self.stopping.is_set():
+            self.done.wait(0.2)
+        self._finish_within_grace()
+        self.done.set()
+        self._report("stopped")
+        log.info("worker %s stopped: processed=%d failed=%d", self.options.worker_id, self.processed, self.failed)
+        return 0
+
+    def request_stop(self) -> None:
+        if not self.stopping.is_set():
+            log.info("worker %s stopping: finishing %d running task(s) within %.0f s",
+                     self.options.worker_id, len(self.current), self.options.grace_seconds)
+        self.stopping.set()
+
+    def force_stop(self) -> None:
+        """Second signal: give every running task back now."""
+        self.stopping.set()
+        self._release_running()
+
+    def _finish_within_grace(self) -> None:
+        deadline = time.monotonic() + self.options.grace_seconds
+        for thread in self._slots:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._release_running()
+
+    def _release_running(self) -> None:
+        for slot, lease in list(self.current.items()):
+            self.current.pop(slot, None)
+            try:
+                lease.release()
+                log.warning("task %s released: still running when the worker stopped", lease.id)
+            except (StaleLease, TaskNotFound):
+                pass
+            except RedisError as exc:
+                log.error("task %s could not be released (%s); its lease will expire", lease.id, exc)
+
+    # -- the task loop ------------------------------------------------------
+    def _slot_loop(self, slot: int) -> None:
+        idle = 0.005
+        lease: Lease | None = None
+        while not self.stopping.is_set():
+            if lease is None:
+                lease = self._call(self.queue.pop, self.options.worker_id, self.lease_seconds)
+                if lease is None:
+                    if self.options.burst and self._call(self.queue.idle):
+                        break
+                    self.stopping.wait(idle)
+                    idle = min(idle * 2, self.options.poll_interval)
+                    continue
+                idle = 0.005
+            self.current[slot] = lease
+            self.around_task()
+            outcome = run_task(self.execute, lease.task)
+            self.around_task()
+            lease = self._report_outcome(slot, lease, outcome)
+        if lease is not None:  # popped as the stop began: give it back unrun
+            self._call(self._quiet, lease.release)
+        self.current.pop(slot, None)
+        if all(not t.is_alive() or t is threading.current_thread() for t in self._slots):
+            self.done.set()
+
+    def _report_outcome(self, slot: int, lease: Lease, outcome: Outcome) -> Lease | None:
+        """Record the outcome; returns the next lease when it could fuse ack and pop."""
+        task = lease.task
+        nxt = None
+        if self.current.get(slot) is not lease:  # released by a forced stop meanwhile
+            return None
+        try:
+            with self._count_lock:
+                self.processed += 1
+                self.failed += 0 if outcome.ok else 1
+            if outcome.ok:
+                if self.stopping.is_set():
+                    self._call(lease.ack, outcome.result)
+                else:
+                    nxt = self._call(lease.ack_and_pop, outcome.result)
+                result = "succeeded"
+            else:
+                fail = self._call(lease.fail, outcome.error, retry=outcome.retry, reason=outcome.reason)
+                result = f"{fail.outcome}:{fail.reason}" if fail else f"failed:{outcome.reason}"
+        except (StaleLease, TaskNotFound):
+            result = "stale (lease lost: the task was handed to another worker)"
+        self.current.pop(slot, None)
+        log.info("task=%s user=%s func=%s delivery=%d outcome=%s duration_ms=%.1f", task.id, task.user,
+                 task.func, task.deliveries, result, outcome.duration * 1000)
+        return nxt
+
+    @staticmethod
+    def _quiet(fn: Callable, *args):
+        try:
+            return fn(*args)
+        except (StaleLease, TaskNotFound):
+            return None
+
+    def _call(self, fn: Callable, *args, **kwargs):
+        """Call Redis through outages: back off and retry until it answers or the worker stops."""
+        delay = 0.5
+        while True:
+            try:
+                return fn(*args, **kwargs)
+            except RedisError as exc:
+                log.warning("redis unavailable (%s); retrying in %.1f s", exc, delay)
+                if self.stopping.wait(delay) and fn in (self.queue.pop, self.queue.idle):
+                    return None
+                delay = min(delay * 2, 10.0)
+
+    # -- background ---------------------------------------------------------
+    def _heartbeat_loop(self) -> None:
+        interval = self.lease_seconds / 3
+        while not self.done.is_set():
+            self._report("stopping" if self.stopping.is_set() else "running")
+            self.done.wait(jittered(interval))
+
+    def _report(self, state: str) -> None:
+        leases = list(self.current.values())
+        info = {"host": socket.gethostname(), "pid": os.getpid(), "started_at": int(self.started_at * 1000),
+                "concurrency": self.options.concurrency, "state": state, "processed": self.processed,
+                "failed": self.failed, "current": [le.id for le in leases]}
+        try:
+            lost = self.queue.heartbeat(self.options.worker_id, leases, info, lease_seconds=self.lease_seconds,
+                                        info_ttl=int(self.lease_seconds * 2) + 5)
+        except RedisError as exc:
+            log.warning("heartbeat failed: %s", exc)
+            return
+        for task_id in lost:
+            log.warning("task %s: lease lost (expired and handed on); its outcome will be discarded", task_id)
+
+    def _maintenance_loop(self) -> None:
+        next_reap = time.monotonic() + jittered(self.reap_interval)
+        while not self.done.is_set():
+            try:
+                while self.queue.promote() >= self.queue.config.promote_limit:
+                    pass
+                if time.monotonic() >= next_reap:
+                    requeued, dead = self.queue.reap()
+                    if requeued or dead:
+                        log.warning("reaper: %d expired lease(s) requeued, %d dead-lettered", requeued, dead)
+                    next_reap = time.monotonic() + jittered(self.reap_interval)
+            except RedisError as exc:
+                log.warning("maintenance tick failed: %s", exc)
+            self.done.wait(jittered(self.options.promote_interval))

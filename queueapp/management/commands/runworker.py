@@ -1,0 +1,65 @@
+"""python manage.py runworker --worker-id ID [--concurrency N] [--burst]"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import close_old_connections, connections
+
+from queueapp import conf, runtime
+from queueapp.engine.task import InvalidTask, check_name
+from queueapp.engine.worker import Worker, WorkerOptions
+
+
+def positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError
+    return number
+
+
+class Command(BaseCommand):
+    help = "Run a FairQueue worker: pops tasks fairly across tenants and runs them."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--worker-id", default=None,
+                            help="this worker's id (its configuration is looked up by it); default host-pid")
+        parser.add_argument("--concurrency", type=positive_int, default=1, help="tasks run at once (threads)")
+        parser.add_argument("--burst", action="store_true",
+                            help="exit 0 when nothing is queued for this worker, running, or due within 1 s")
+        parser.add_argument("--grace", type=float, default=30.0,
+                            help="seconds running tasks may take to finish after SIGTERM (default 30)")
+        parser.add_argument("--poll-interval", type=float, default=0.2,
+                            help="longest pause between empty pops, in seconds (default 0.2)")
+
+    def handle(self, *args, **options):
+        worker_id = options["worker_id"] or f"{socket.gethostname()}-{os.getpid()}"
+        try:
+            check_name("worker id", worker_id)
+            worker_options = WorkerOptions(worker_id=worker_id, concurrency=options["concurrency"],
+                                           burst=options["burst"], grace_seconds=options["grace"],
+                                           poll_interval=options["poll_interval"])
+        except (InvalidTask, ValueError) as exc:
+            raise CommandError(str(exc)) from exc
+        paths = runtime.discover_tasks()
+        self.stdout.write(f"worker {worker_id}: {len(paths)} registered task(s)")
+        connections.close_all()  # no DB connection made during start-up is shared with task threads
+        worker = Worker(conf.get_queue(), worker_options, execute=runtime.execute,
+                        around_task=close_old_connections)
+        self._install_signals(worker)
+        sys.exit(worker.run())
+
+    def _install_signals(self, worker: Worker) -> None:
+        def on_signal(signum, frame):
+            if worker.stopping.is_set():
+                self.stderr.write("second signal: releasing running tasks and exiting now")
+                worker.force_stop()
+                os._exit(1)
+            worker.request_stop()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# make run: Redis (REDIS_URL if it answers, else a private redis-server under
+# var/redis), migrations, an admin login, demo tasks, then gunicorn on
+# 127.0.0.1:8000 and a worker. Ctrl-C stops everything it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+mkdir -p var/log var/redis
+PORT=${PORT:-8000}
+
+# secrets kept across runs
+[ -s var/secret-key ] || "$PY" -c 'import secrets; print(secrets.token_urlsafe(50))' > var/secret-key
+export SECRET_KEY=$(cat var/secret-key)
+export DEBUG=${DEBUG:-0}
+
+pids=()
+redis_pid=""
+cleanup() {
+  trap - INT TERM EXIT
+  echo; echo "stopping..."
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ -n "$redis_pid" ]; then kill -TERM "$redis_pid" 2>/dev/null || true; fi
+  echo "stopped."
+}
+trap cleanup INT TERM EXIT
+
+redis_answers() { "$PY" -c 'import sys, redis; redis.Redis.from_url(sys.argv[1], socket_connect_timeout=1).ping()' "$1" 2>/dev/null; }
+
+if [ -n "${REDIS_URL:-}" ] && redis_answers "$REDIS_URL"; then
+  echo "using Redis at REDIS_URL"
+else
+  [ -n "${REDIS_URL:-}" ] && echo "REDIS_URL does not answer: starting a private redis-server instead"
+  scripts/ensure-redis-server.sh
+  REDIS_PORT=${REDIS_PORT:-$("$PY" -c 'from tests.redis_server import free_port; print(free_port())')}
+  REDIS_BIN=$(command -v redis-server || echo /usr/sbin/redis-server)
+  "$REDIS_BIN" --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$PWD/var/redis" --appendonly yes \
+    --appendfsync everysec --save "" --maxmemory-policy noeviction --logfile "$PWD/var/redis/redis.log" \
+    --daemonize no &
+  redis_pid=$!
+  export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+  for _ in $(seq 50); do redis_answers "$REDIS_URL" && break; sleep 0.1; done
+  redis_answers "$REDIS_URL" || { echo "redis-server did not start: see var/redis/redis.log"; exit 1; }
+  echo "started a private redis-server on port $REDIS_PORT (data in var/redis)"
+fi
+
+"$PY" manage.py migrate --noinput -v 0
+"$PY" manage.py collectstatic --noinput -v 0
+DEMO=$("$PY" manage.py setupdemo --admin-password-file var/admin-password --noisy "${DEMO_NOISY:-3000}")
+LOGIN=$(echo "$DEMO" | grep '^login:')
+echo "$DEMO" | grep -v '^login:' || true
+
+.venv/bin/gunicorn fairqueue_site.wsgi --bind "127.0.0.1:$PORT" --workers 2 --graceful-timeout 10 \
+  --access-logfile var/log/access.log --error-logfile var/log/gunicorn.log &
+pids+=($!)
+"$PY" manage.py runworker --worker-id worker-001 --concurrency 4 >> var/log/worker-001.log 2>&1 &
+pids+=($!)
+
+for _ in $(seq 50); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+cat <<MSG
+
+FairQueue is running.
+  URL:    http://127.0.0.1:$PORT/
+  $LOGIN
+  Redis:  ${REDIS_URL%%@*}
+  logs:   var/log/ (worker-001.log, gunicorn.log)
+Press Ctrl-C to stop.
+MSG
+wait -n "${pids[@]}" || true

@@ -1,0 +1,41 @@
+"""Real `manage.py runworker` processes for tests and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def worker_env(redis_url: str, prefix: str, ledger: str = "ledger", **extra: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "REDIS_URL": redis_url,
+        "FAIRQUEUE_PREFIX": prefix,
+        "FAIRQUEUE_TASK_MODULES": "queueapp.demo,tests.fixture_tasks",
+        "FQ_LEDGER": ledger,
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def start_worker(env: dict[str, str], *args: str, log: Path | None = None) -> subprocess.Popen:
+    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 (the process owns it)
+    return subprocess.Popen([sys.executable, "manage.py", "runworker", *args], cwd=ROOT, env=env,
+                            stdout=out, stderr=subprocess.STDOUT)
+
+
+def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
