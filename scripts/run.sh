@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # make run: Redis (REDIS_URL if it answers, else a private redis-server under
-# var/redis), migrations, an admin login, demo tasks, then gunicorn on
-# 127.0.0.1:8000 and a worker. Ctrl-C stops everything it started.
+# $VAR/redis), migrations, an admin login, demo tasks, then gunicorn on
+# 127.0.0.1:$PORT and a worker. Ctrl-C stops everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=.venv/bin/python
-mkdir -p var/log var/redis
+PY=$PWD/.venv/bin/python
+VAR=$(realpath -m "${FAIRQUEUE_VAR_DIR:-var}")
+export FAIRQUEUE_VAR_DIR=$VAR
 PORT=${PORT:-8000}
+mkdir -p "$VAR/log" "$VAR/redis"
 
 # secrets kept across runs
-[ -s var/secret-key ] || "$PY" -c 'import secrets; print(secrets.token_urlsafe(50))' > var/secret-key
-export SECRET_KEY=$(cat var/secret-key)
-export DEBUG=${DEBUG:-0}
+[ -s "$VAR/secret-key" ] || "$PY" -c 'import secrets; print(secrets.token_urlsafe(50))' > "$VAR/secret-key"
+SECRET_KEY=$(cat "$VAR/secret-key")
+export SECRET_KEY DEBUG=${DEBUG:-0}
 
 pids=()
 redis_pid=""
@@ -20,7 +22,7 @@ cleanup() {
   echo; echo "stopping..."
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [ -n "$redis_pid" ]; then kill -TERM "$redis_pid" 2>/dev/null || true; fi
+  if [ -n "$redis_pid" ]; then kill -TERM "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true; fi
   echo "stopped."
 }
 trap cleanup INT TERM EXIT
@@ -34,26 +36,26 @@ else
   scripts/ensure-redis-server.sh
   REDIS_PORT=${REDIS_PORT:-$("$PY" -c 'from tests.redis_server import free_port; print(free_port())')}
   REDIS_BIN=$(command -v redis-server || echo /usr/sbin/redis-server)
-  "$REDIS_BIN" --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$PWD/var/redis" --appendonly yes \
-    --appendfsync everysec --save "" --maxmemory-policy noeviction --logfile "$PWD/var/redis/redis.log" \
+  "$REDIS_BIN" --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$VAR/redis" --appendonly yes \
+    --appendfsync everysec --save "" --maxmemory-policy noeviction --logfile "$VAR/redis/redis.log" \
     --daemonize no &
   redis_pid=$!
   export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
   for _ in $(seq 50); do redis_answers "$REDIS_URL" && break; sleep 0.1; done
-  redis_answers "$REDIS_URL" || { echo "redis-server did not start: see var/redis/redis.log"; exit 1; }
-  echo "started a private redis-server on port $REDIS_PORT (data in var/redis)"
+  redis_answers "$REDIS_URL" || { echo "redis-server did not start: see $VAR/redis/redis.log"; exit 1; }
+  echo "started a private redis-server on port $REDIS_PORT (data in $VAR/redis)"
 fi
 
 "$PY" manage.py migrate --noinput -v 0
 "$PY" manage.py collectstatic --noinput -v 0
-DEMO=$("$PY" manage.py setupdemo --admin-password-file var/admin-password --noisy "${DEMO_NOISY:-3000}")
+DEMO=$("$PY" manage.py setupdemo --admin-password-file "$VAR/admin-password" --noisy "${DEMO_NOISY:-3000}")
 LOGIN=$(echo "$DEMO" | grep '^login:')
 echo "$DEMO" | grep -v '^login:' || true
 
 .venv/bin/gunicorn fairqueue_site.wsgi --bind "127.0.0.1:$PORT" --workers 2 --graceful-timeout 10 \
-  --access-logfile var/log/access.log --error-logfile var/log/gunicorn.log &
+  --access-logfile "$VAR/log/access.log" --error-logfile "$VAR/log/gunicorn.log" &
 pids+=($!)
-"$PY" manage.py runworker --worker-id worker-001 --concurrency 4 >> var/log/worker-001.log 2>&1 &
+"$PY" manage.py runworker --worker-id worker-001 --concurrency 4 >> "$VAR/log/worker-001.log" 2>&1 &
 pids+=($!)
 
 for _ in $(seq 50); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
@@ -63,7 +65,7 @@ FairQueue is running.
   URL:    http://127.0.0.1:$PORT/
   $LOGIN
   Redis:  ${REDIS_URL%%@*}
-  logs:   var/log/ (worker-001.log, gunicorn.log)
+  logs:   $VAR/log/ (worker-001.log, gunicorn.log)
 Press Ctrl-C to stop.
 MSG
 wait -n "${pids[@]}" || true
