@@ -48,7 +48,8 @@ class FairTask(Task):
         if isinstance(self.priority, Priority):  # @task(priority=Priority.HIGH) means the level
             object.__setattr__(self, "priority", to_django(self.priority))
         Task.__post_init__(self)
-        registry.register(self)
+        if not getattr(self.func, "fairqueue_stand_in", False):
+            registry.register(self)
 
     def using(self, *, priority=None, queue_name=None, run_after=None, backend=None, user=None,
               max_retries=None, timeout=None):
@@ -80,8 +81,9 @@ class FairQueueBackend(BaseTaskBackend):
         if retries is not None and (isinstance(retries, bool) or not isinstance(retries, int) or retries < 0):
             raise InvalidTask(f"max_retries must be a non-negative integer, got {retries!r}")
         timeout = getattr(task, "timeout", None)
-        if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
-            raise InvalidTask(f"timeout must be a positive number of seconds, got {timeout!r}")
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                    or not 0 < timeout < 86_400 * 7):
+            raise InvalidTask(f"timeout must be a number of seconds between 0 and 7 days, got {timeout!r}")
 
     # -- enqueue ------------------------------------------------------------
     def _engine_task(self, task, args, kwargs) -> EngineTask:
@@ -132,7 +134,7 @@ class FairQueueBackend(BaseTaskBackend):
         result = TaskResult(
             task=self._task_for(stored), id=stored.id,
             status=STATUS.get(stored.state, TaskResultStatus.FAILED),
-            enqueued_at=_dt(stored.enqueued_at), started_at=_dt(stored.started_at),
+            enqueued_at=_dt(stored.enqueued_at), started_at=_dt(_first_start(stored)),
             last_attempted_at=_dt(stored.started_at), finished_at=_dt(stored.finished_at),
             args=stored.args, kwargs=stored.kwargs, backend=self.alias,
             errors=[TaskError(exception_class_path=e.get("type") or "builtins.Exception",
@@ -144,14 +146,17 @@ class FairQueueBackend(BaseTaskBackend):
         return result
 
     def _task_for(self, stored: EngineTask) -> Task:
-        """The registered task object, or a stand-in that names the path (never imports it)."""
+        """The registered task with the options it was enqueued with, or a stand-in that names
+        the path (never imports it, never registers)."""
         task = registry.lookup(stored.func)
-        if task is not None:
-            return task
-        module, _, name = stored.func.rpartition(".")
-        stub = types.FunctionType(_unregistered.__code__, _unregistered.__globals__, name)
-        stub.__module__, stub.__qualname__ = module or "unknown", name or "unknown"
-        return FairTask(func=stub, backend=self.alias, user=stored.user)
+        if task is None:
+            module, _, name = stored.func.rpartition(".")
+            stub = types.FunctionType(_unregistered.__code__, _unregistered.__globals__, name)
+            stub.__module__, stub.__qualname__ = module or "unknown", name or "unknown"
+            stub.fairqueue_stand_in = True
+            task = FairTask(func=stub, backend=self.alias)
+        return replace(task, user=stored.user, priority=to_django(stored.priority), queue_name=stored.queue,
+                       max_retries=stored.max_retries, timeout=stored.timeout)
 
     # -- system checks --------------------------------------------------------
     def check(self, **kwargs):
@@ -160,6 +165,10 @@ class FairQueueBackend(BaseTaskBackend):
 
 def _unregistered(*args, **kwargs):
     raise LookupError("this task is not registered in this process")
+
+
+def _first_start(stored: EngineTask) -> int | None:
+    return next((h["at"] for h in stored.history if h.get("state") == "running"), stored.started_at)
 
 
 def _dt(ms: int | None) -> datetime | None:

@@ -76,12 +76,14 @@ def check_engine():
     except LuaIncludeError as exc:
         yield checks.Error(f"FairQueue Lua scripts cannot be loaded: {exc}",
                            hint="Set FAIRQUEUE_LUA_DIR to the project's lua/ directory.", id="fairqueue.E002")
-    client = connect(redis_options(socket_connect_timeout=1.0, socket_timeout=2.0, retries=0))
     try:
-        client.ping()
-    except RedisError as exc:
+        client = connect(redis_options(socket_connect_timeout=1.0, socket_timeout=2.0, retries=0))
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except (RedisError, ValueError) as exc:
         yield checks.Error(f"Redis at {safe_url(settings.REDIS_URL)} is not reachable: {exc}",
-                           hint="Start Redis or set REDIS_URL (make run starts a private one).",
+                           hint="Start Redis or set REDIS_URL, e.g. redis://127.0.0.1:6379/0 "
+                                "(make run starts a private one).",
                            id="fairqueue.E003")
-    finally:
-        client.close()

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from django.tasks import task as django_task
+from django.tasks.exceptions import InvalidTask
 
 from .engine.task import Priority
 from .priorities import to_django
@@ -20,6 +21,9 @@ def task(function=None, *, priority: int = Priority.NORMAL, user: str = "default
          timeout: float | None = None, queue_name: str = "default", backend: str = "default",
          takes_context: bool = False):
     """Declare a task; `priority` is a FairQueue level 1..6 (Priority), not Django's -100..100."""
+    if isinstance(priority, bool) or priority not in tuple(Priority):
+        raise InvalidTask(f"priority must be a level 1..6 (Priority.VERY_LOW .. Priority.CRITICAL), got {priority!r}; "
+                          "Django's -100..100 priorities go to django.tasks.task or .using(priority=...)")
     decorate = django_task(priority=to_django(priority), queue_name=queue_name, backend=backend,
                            takes_context=takes_context, user=user, max_retries=max_retries, timeout=timeout)
     return decorate(function) if function else decorate

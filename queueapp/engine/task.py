@@ -158,7 +158,8 @@ class Task:
     Set by the engine: ``state``, ``enqueued_at``, ``started_at``,
     ``finished_at`` (epoch ms), ``deliveries``, ``failures``, ``worker``,
     ``lease_token``, ``lease_deadline``, ``result`` (JSON text), ``error`` /
-    ``errors`` (``{type, message, traceback}``), ``dead_reason``, ``history``.
+    ``errors`` (``{type, message, traceback}``), ``dead_reason``, ``history``
+    (the last three decoded on first use from ``*_text``).
     """
 
     func: str
@@ -185,11 +186,12 @@ class Task:
     lease_token: str | None = None
     lease_deadline: int | None = None
     result: str | None = None
-    error: dict | None = None
-    errors: list = field(default_factory=list)
     dead_reason: str | None = None
-    history: list = field(default_factory=list)
     payload: str | None = None
+    # raw JSON texts as stored, decoded on first use (the worker's hot path never needs them)
+    error_text: str | None = None
+    errors_text: str | None = None
+    history_text: str | None = None
 
     def push_doc(self, *, max_payload: int, result_ttl: int, max_retries: int = 3,
                  max_deliveries: int = 3) -> dict[str, str]:
@@ -250,11 +252,24 @@ class Task:
         t.worker = f.get("worker")
         t.lease_token = f.get("lease_token")
         t.result = f.get("result")
-        t.error = json.loads(f["error"]) if f.get("error") else None
-        t.errors = _json_list(f.get("errors"))
         t.dead_reason = f.get("dead_reason")
-        t.history = _json_list(f.get("history"))
+        t.error_text, t.errors_text, t.history_text = f.get("error"), f.get("errors"), f.get("history")
         return t
+
+    @property
+    def error(self) -> dict | None:
+        """The last failure: {type, message, traceback}."""
+        return json.loads(self.error_text) if self.error_text else None
+
+    @property
+    def errors(self) -> list[dict]:
+        """Every failure (at most 10), oldest first."""
+        return _json_list(self.errors_text)
+
+    @property
+    def history(self) -> list[dict]:
+        """State changes [{at, state, worker?, reason?}], oldest first (at most 100)."""
+        return _json_list(self.history_text)
 
     @property
     def return_value(self) -> Any:

@@ -75,8 +75,6 @@ def test_bad_input_is_a_command_error_and_stores_nothing(fq_settings, queue, arg
     assert queue.stats()["enqueued"] == 0
 
 
-@pytest.mark.xfail(strict=True, raises=(ValueError, OverflowError),
-                   reason="bug: --delay values timedelta/datetime cannot hold escape as raw exceptions")
 @pytest.mark.parametrize("delay", ["nan", "1e12"])
 def test_unusable_delay_is_a_command_error(fq_settings, queue, delay):
     with pytest.raises(CommandError, match="--delay"):

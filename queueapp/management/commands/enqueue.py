@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import difflib
 import json
+from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.tasks.exceptions import InvalidTask
 
 from queueapp import registry, runtime
 from queueapp.priorities import to_django
+
+MAX_DELAY = 10 * 365 * 86_400.0
 
 
 def parse_json(text: str, kind: type, option: str):
@@ -49,10 +52,11 @@ class Command(BaseCommand):
         call_args = parse_json(options["call_args"], list, "--args")
         call_kwargs = parse_json(options["call_kwargs"], dict, "--kwargs")
         changes = {"user": options["user"], "priority": to_django(options["priority"])}
-        if options["delay"]:
-            from datetime import timedelta
-
-            changes["run_after"] = timedelta(seconds=options["delay"])
+        delay = options["delay"]
+        if delay is not None:
+            if not 0 <= delay <= MAX_DELAY:
+                raise CommandError(f"--delay must be between 0 and {MAX_DELAY:.0f} seconds (10 years), got {delay}")
+            changes["run_after"] = timedelta(seconds=delay)
         try:
             bound = task.using(**changes)
             backend = bound.get_backend()
