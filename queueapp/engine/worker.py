@@ -4,7 +4,7 @@ heartbeat thread (lease renewal and the worker report), a maintenance thread
 
 Stop: request_stop() makes the loops stop popping; running tasks finish
 within `grace_seconds`; the leases of tasks still running then are released
-so the tasks run again at once elsewhere. force_stop() releases at once.
+so the tasks run again at once elsewhere. A second stop signal releases them at once.
 """
 
 from __future__ import annotations
@@ -66,12 +66,14 @@ class Worker:
         self._count_lock = threading.Lock()
         self.started_at = time.time()
         self.stopping = threading.Event()
+        self.signals = 0  # stop signals received (counted by signal_stop)
         self.done = threading.Event()
         self._slots: list[threading.Thread] = []
 
     # -- lifecycle --------------------------------------------------------
     def run(self) -> int:
-        """Run until stopped (or, with burst, until idle). Returns the exit code."""
+        """Run until stopped (or, with burst, until idle). Returns the exit code: 0, or 1 after
+        a second stop signal."""
         log.info("worker %s starting: concurrency=%d pid=%d", self.options.worker_id,
                  self.options.concurrency, os.getpid())
         for slot in range(self.options.concurrency):
@@ -80,30 +82,39 @@ class Worker:
             thread.start()
         for target, name in ((self._heartbeat_loop, "heartbeat"), (self._maintenance_loop, "maintenance")):
             threading.Thread(target=target, name=name, daemon=True).start()
-        while any(t.is_alive() for t in self._slots) and not self.stopping.is_set():
-            self.done.wait(0.2)
-        self._finish_within_grace()
+        code = self._supervise()
+        self._release_running()
         self.done.set()
         self._report("stopped")
         log.info("worker %s stopped: processed=%d failed=%d", self.options.worker_id, self.processed, self.failed)
+        return code
+
+    def _supervise(self) -> int:
+        """Wait for the slots; act on stop signals here, in normal code (a signal handler
+        only counts them: taking a lock inside one can deadlock)."""
+        deadline = None
+        while any(t.is_alive() for t in self._slots):
+            if self.signals >= 2:
+                log.warning("second stop signal: giving running tasks back now")
+                return 1
+            if self.signals and deadline is None:
+                self.request_stop()
+            if self.stopping.is_set() and deadline is None:
+                deadline = time.monotonic() + self.options.grace_seconds
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
         return 0
+
+    def signal_stop(self) -> None:
+        """For signal handlers: the first call stops gracefully, the second at once."""
+        self.signals += 1
 
     def request_stop(self) -> None:
         if not self.stopping.is_set():
             log.info("worker %s stopping: finishing %d running task(s) within %.0f s",
                      self.options.worker_id, len(self.current), self.options.grace_seconds)
         self.stopping.set()
-
-    def force_stop(self) -> None:
-        """Second signal: give every running task back now."""
-        self.stopping.set()
-        self._release_running()
-
-    def _finish_within_grace(self) -> None:
-        deadline = time.monotonic() + self.options.grace_seconds
-        for thread in self._slots:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        self._release_running()
 
     def _release_running(self) -> None:
         for slot, lease in list(self.current.items()):
@@ -118,13 +129,14 @@ class Worker:
 
     # -- the task loop ------------------------------------------------------
     def _slot_loop(self, slot: int) -> None:
+        queue = self.queue.dedicated()
         idle = 0.005
         lease: Lease | None = None
         while not self.stopping.is_set():
             if lease is None:
-                lease = self._call(self.queue.pop, self.options.worker_id, self.lease_seconds)
+                lease = self._call(queue.pop, self.options.worker_id, self.lease_seconds, until_stop=True)
                 if lease is None:
-                    if self.options.burst and self._call(self.queue.idle):
+                    if self.options.burst and self._call(queue.idle, until_stop=True):
                         break
                     self.stopping.wait(idle)
                     idle = min(idle * 2, self.options.poll_interval)
@@ -138,6 +150,7 @@ class Worker:
         if lease is not None:  # popped as the stop began: give it back unrun
             self._call(self._quiet, lease.release)
         self.current.pop(slot, None)
+        queue.redis.close()
         if all(not t.is_alive() or t is threading.current_thread() for t in self._slots):
             self.done.set()
 
@@ -174,15 +187,16 @@ class Worker:
         except (StaleLease, TaskNotFound):
             return None
 
-    def _call(self, fn: Callable, *args, **kwargs):
-        """Call Redis through outages: back off and retry until it answers or the worker stops."""
+    def _call(self, fn: Callable, *args, until_stop: bool = False, **kwargs):
+        """Call Redis through outages: back off and retry until it answers (or, with until_stop,
+        until the worker stops: then None)."""
         delay = 0.5
         while True:
             try:
                 return fn(*args, **kwargs)
             except RedisError as exc:
                 log.warning("redis unavailable (%s); retrying in %.1f s", exc, delay)
-                if self.stopping.wait(delay) and fn in (self.queue.pop, self.queue.idle):
+                if self.stopping.wait(delay) and until_stop:
                     return None
                 delay = min(delay * 2, 10.0)
 

@@ -178,3 +178,15 @@ def test_task_taking_context_gets_its_result_id(queue, env, raw, workers):
     workers(env, "--worker-id", "w1", "--burst").wait(20)
     assert queue.get_task(task_id).return_value == task_id
     assert raw.lrange(f"{env['FQ_LEDGER']}:whoami", 0, -1) == [f"ctx:{task_id}:1"]
+
+
+def test_a_second_signal_gives_running_tasks_back_and_exits_at_once(queue, env, ledger, workers):
+    ids = [queue.push(record(f"held{i}", 5000)).id for i in range(2)]
+    proc = workers(env, "--worker-id", "w1", "--concurrency", "2", "--grace", "60")
+    wait_for(lambda: ledger.running() == 2, what="two tasks running")
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(10) == 1 and time.monotonic() - started < 4
+    assert states(queue, ids) == [State.QUEUED] * 2
