@@ -26,9 +26,10 @@ test-fast: install ## the suite without slow tests
 	@scripts/ensure-redis-server.sh
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
-bench: install ## benchmarks (tests/perf): prints a table; not a CI gate
+bench: install ## benchmarks (tests/perf): engine and worker tables; not a CI gate
 	@scripts/ensure-redis-server.sh
 	$(PY) -m tests.perf.bench_engine $(BENCH_ARGS)
+	$(PY) -m tests.perf.bench_worker $(BENCH_ARGS)
 
 lint: install ## ruff
 	$(VENV)/bin/ruff check .
