@@ -1,10 +1,12 @@
 --[[ config_apply: store (or delete) one worker's configuration and rebuild its
-  ready sets from the tenants that have work now. Cost: the size of the old and
-  new tenant lists.
+  ready sets from the tenants that have work now. A disabled worker keeps its
+  stored configuration but serves nobody (pop answers 'disabled'), so its
+  tenants count as orphaned unless another worker serves them.
+  Cost: the size of the old and new tenant lists.
   KEYS[1]  prefix
   ARGV[1]  {"worker", "delete": bool, "enabled": bool, "assigned": [user, ...],
             "steal": [user, ...], "steal_all": bool (steal target "*"),
-            "extra": {field: value} (stored as they are, e.g. concurrency)}
+            "extra": {field: value} (stored as they are: concurrency, ...)}
   Reply    {'ok'} ]]
 --- @include "lib/keys"
 --- @include "lib/util"
@@ -21,13 +23,19 @@ for i, name in ipairs({'assigned', 'steal'}) do
   end
 end
 redis.call('DEL', cfg, tiers.assigned, tiers.steal)
-if opt(p.delete, false) then return {'ok'} end
+redis.call('SREM', K.steal_all(), w)
+if opt(p.delete, false) then
+  redis.call('SREM', K.configured(), w)
+  return {'ok'}
+end
 
+local enabled, steal_all = opt(p.enabled, true), opt(p.steal_all, false)
 hset_table(cfg, opt(p.extra, {}))
-redis.call('HSET', cfg, 'enabled', opt(p.enabled, true) and '1' or '0',
-  'steal_all', opt(p.steal_all, false) and '1' or '0',
-  'assigned', cjson.encode(p.assigned), 'steal', cjson.encode(p.steal),
-  'updated_at', int(now_ms()))
+redis.call('HSET', cfg, 'enabled', enabled and '1' or '0', 'steal_all', steal_all and '1' or '0',
+  'assigned', cjson.encode(p.assigned), 'steal', cjson.encode(p.steal), 'updated_at', int(now_ms()))
+redis.call('SADD', K.configured(), w)
+if not enabled then return {'ok'} end
+if steal_all then redis.call('SADD', K.steal_all(), w) end
 for _, name in ipairs({'assigned', 'steal'}) do
   for _, user in ipairs(p[name]) do
     redis.call('SADD', K.tsets(user), tiers[name])

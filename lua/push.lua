@@ -1,12 +1,14 @@
 --[[ push: enqueue a chunk of tasks; idempotent on the task id, so a resend
   after a connection reset creates nothing twice.
   KEYS[1]  prefix (hash-tagged root of every key)
-  ARGV[1]  {"aging_ms": int, "tasks": [task, ...]} where task is an object of
+  ARGV[1]  {"aging_ms": int, "require_registered": bool, "tasks": [task, ...]}
+           where task is an object of
            string values: {id, func, user, priority "1".."6", payload (JSON
            text of {args, kwargs}), max_retries, max_deliveries, result_ttl,
            and when not default: queue, timeout, dead_letter "0", run_after
            (epoch ms), v}; unknown fields are stored as they are.
-  Reply    one status per task: 'created' | 'duplicate'
+  Reply    one status per task: 'created' | 'duplicate'; or, with
+           require_registered, {'unknown_tenant', user} and nothing written
   Clock    Redis TIME (enqueued_at, lane score, due check).
   Cost     per task: EXISTS + one HSET + one lane write; counters, backlog and
            ready sets once per tenant per call. ]]
@@ -14,6 +16,11 @@
 --- @include "lib/enqueue"
 
 local p = params()
+if opt(p.require_registered, false) then
+  for _, t in ipairs(p.tasks) do
+    if redis.call('SISMEMBER', K.registered(), t.user) == 0 then return {'unknown_tenant', t.user} end
+  end
+end
 local now = now_ms()
 local now_s = int(now)
 local first = {queued = cjson.encode({at = now, state = 'queued'}),

@@ -19,10 +19,18 @@ def worker_env(redis_url: str, prefix: str, ledger: str = "ledger", **extra: str
         "FAIRQUEUE_PREFIX": prefix,
         "FAIRQUEUE_TASK_MODULES": "queueapp.demo,tests.fixture_tasks",
         "FQ_LEDGER": ledger,
+        "DATABASE_URL": f"sqlite:///{test_database()}",
         "PYTHONUNBUFFERED": "1",
     }
     env.update({k: str(v) for k, v in extra.items()})
     return env
+
+
+def test_database() -> str:
+    """The test database file pytest-django creates (tests/settings.py names it)."""
+    from django.conf import settings
+
+    return settings.DATABASES["default"]["TEST"]["NAME"]
 
 
 def start_worker(env: dict[str, str], *args: str, log: Path | None = None) -> subprocess.Popen:

@@ -159,3 +159,21 @@ class AsyncFairQueue:
 
     async def worker_config(self, worker: str) -> dict | None:
         return await self._drive(self.core.worker_config(worker))
+
+    async def unregistered(self, limit: int = 1000) -> list:
+        return await self._drive(self.core.unregistered(limit))
+
+    async def orphaned(self, limit: int = 1000, alive_ms: int = 60_000) -> list:
+        return await self._drive(self.core.orphaned(limit, alive_ms))
+
+    async def config_snapshot(self) -> dict:
+        return await self._drive(self.core.config_snapshot())
+
+    async def is_synced(self) -> bool:
+        return await self._drive(self.core.is_synced())
+
+    async def purge(self, user: str, reason: str = "purged", **kwargs: Any) -> int:
+        return await self._drive(self.core.purge(user, reason, **kwargs))
+
+    async def mark_synced(self) -> None:
+        await self._exec(self.core.mark_synced_call())

@@ -161,3 +161,22 @@ class FairQueue:
 
     def worker_config(self, worker: str) -> dict | None:
         return self._drive(self.core.worker_config(worker))
+
+    def unregistered(self, limit: int = 1000) -> list:
+        return self._drive(self.core.unregistered(limit))
+
+    def orphaned(self, limit: int = 1000, alive_ms: int = 60_000) -> list:
+        return self._drive(self.core.orphaned(limit, alive_ms))
+
+    def config_snapshot(self) -> dict:
+        return self._drive(self.core.config_snapshot())
+
+    def is_synced(self) -> bool:
+        return self._drive(self.core.is_synced())
+
+    def purge(self, user: str, reason: str = "purged", **kwargs: Any) -> int:
+        """Move a tenant's queued and deferred tasks to the DLQ with `reason` (bounded batches)."""
+        return self._drive(self.core.purge(user, reason, **kwargs))
+
+    def mark_synced(self) -> None:
+        self._exec(self.core.mark_synced_call())

@@ -22,6 +22,7 @@ class EngineConfig:
     batch_chunk: int = 500  # tasks per push script call in push_many
     reap_limit: int = 200  # expired leases handled per reap call
     promote_limit: int = 500  # due delayed tasks moved per promote call
+    require_registered_tenants: bool = False  # refuse tasks for tenants not registered (Tenant rows)
 
     def __post_init__(self) -> None:
         Keys(self.prefix)  # validates the hash tag

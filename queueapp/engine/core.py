@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import EngineConfig
-from .errors import ConfigError, InvalidState, StaleLease, TaskNotFound
+from .errors import ConfigError, InvalidState, InvalidTask, StaleLease, TaskNotFound
 from .lease import Broken, FailOutcome, Lease, PushResult
 from .reads import ReadPlans
 from .task import Task, check_name, encode_json
@@ -86,9 +86,14 @@ class Core(ReadPlans):
         ids = [d["id"] for d in docs]
 
         def parse(reply: list[str]) -> list[PushResult]:
+            if reply and reply[0] == "unknown_tenant":
+                raise InvalidTask(f"tenant {reply[1]!r} is not registered: add it first "
+                                  "(REQUIRE_REGISTERED_TENANTS is on); nothing of this batch was enqueued")
             return [PushResult(i, s == "created") for i, s in zip(ids, reply, strict=True)]
 
-        return self._script("push", {"aging_ms": self.config.aging_ms, "tasks": docs}, parse)
+        params = {"aging_ms": self.config.aging_ms, "tasks": docs,
+                  "require_registered": self.config.require_registered_tenants}
+        return self._script("push", params, parse)
 
     # -- pop / ack --------------------------------------------------------
     def _lease_ms(self, lease_seconds: float | None) -> int:
@@ -237,12 +242,37 @@ class Core(ReadPlans):
     def delete_worker_config_call(self, worker: str) -> Call:
         return self._script("config_apply", {"worker": worker, "delete": True}, lambda r: None)
 
-    def tenant_call(self, user: str, *, weight: float = 1, paused: bool = False) -> Call:
+    def tenant_call(self, user: str, *, weight: float = 1, paused: bool = False, delete: bool = False) -> Call:
+        """Register (or, with delete, unregister) a tenant with its weight and paused flag."""
         check_name("user", user)
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 1 <= weight <= 1000:
             raise ConfigError(f"weight of {user} must be between 1 and 1000, got {weight}")
-        params = {"user": user, "weight": weight, "paused": paused}
+        params = {"user": user, "weight": weight, "paused": paused, "delete": delete}
         return self._script("tenant_apply", params, lambda r: None)
+
+    def mark_synced_call(self) -> Call:
+        return self._cmd("SET", self.keys.synced(), "1")
+
+    def purge(self, user: str, reason: str = "purged", *, batch: int = 200,
+              progress: Callable[[int], None] | None = None) -> Plan:
+        """Move a tenant's queued and deferred tasks to the DLQ with `reason`, in bounded batches."""
+        check_name("user", user)
+        moved = 0
+        while n := (yield self._script("purge", {"user": user, "reason": reason, "limit": batch}, int)):
+            moved += n
+            if progress:
+                progress(moved)
+        offset = 0
+        while ids := (yield self._cmd("ZRANGE", self.keys.delayed(), offset, offset + batch - 1)):
+            users = yield [self._cmd("HGET", self.keys.task(i), "user") for i in ids]
+            mine = [i for i, u in zip(ids, users, strict=True) if u == user]
+            n = (yield self._script("purge", {"user": user, "reason": reason, "limit": 0, "ids": mine}, int)) \
+                if mine else 0
+            moved += n
+            offset += len(ids) - n
+            if progress and n:
+                progress(moved)
+        return moved
 
     # -- bulk dead-letter actions ------------------------------------------
     def dlq_matching(self, action: str, *, user: str | None = None, func: str | None = None,

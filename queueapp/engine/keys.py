@@ -13,6 +13,10 @@ so every script touches a single Redis Cluster slot. Layout::
     {fq}:cfg:worker:<worker>      hash   worker configuration (synced)
     {fq}:cfg:weights              hash   tenant -> weight (only weights != 1)
     {fq}:cfg:paused               set    paused tenants
+    {fq}:cfg:tenants              set    registered tenants (Tenant rows in the Django DB)
+    {fq}:cfg:workers              set    configured worker ids
+    {fq}:cfg:steal_all            set    enabled workers whose steal targets include "*"
+    {fq}:cfg:synced               string when the last full sync from the DB ran (ms)
     {fq}:running                  zset   task id -> lease deadline (ms)
     {fq}:delayed                  zset   task id -> due time (ms)
     {fq}:dlq, {fq}:dlq:<user>     zset   dead letters -> time of death (ms)
@@ -79,6 +83,18 @@ class Keys:
 
     def paused(self) -> str:
         return self._k("cfg", "paused")
+
+    def registered(self) -> str:
+        return self._k("cfg", "tenants")
+
+    def configured(self) -> str:
+        return self._k("cfg", "workers")
+
+    def steal_all(self) -> str:
+        return self._k("cfg", "steal_all")
+
+    def synced(self) -> str:
+        return self._k("cfg", "synced")
 
     def running(self) -> str:
         return self._k("running")

@@ -154,6 +154,55 @@ class ReadPlans:
         infos = yield [self._cmd("HGETALL", self.keys.worker_info(w)) for w in names]
         return [{"worker": w, "last_seen": int(float(s)), **i} for (w, s), i in zip(rows, infos, strict=True)]
 
+    def unregistered(self, limit: int = 1000) -> Plan:
+        """Tenants with queued work that are not registered: [(user, queued)], largest first."""
+        rows = yield self._cmd("ZREVRANGE", self.keys.backlog(), 0, limit - 1, "WITHSCORES", parse=_pairs)
+        if not rows:
+            return []
+        known = yield self._cmd("SMISMEMBER", self.keys.registered(), *[u for u, _ in rows])
+        return [(u, int(float(n))) for (u, n), k in zip(rows, known, strict=True) if not k]
+
+    def orphaned(self, limit: int = 1000, alive_ms: int = 60_000) -> Plan:
+        """Tenants with queued work that no enabled worker serves: [(user, queued)].
+
+        None when a worker steals from "*", or a worker without configuration (which serves
+        every tenant) sent a heartbeat in the last `alive_ms`.
+        """
+        k = self.keys
+        steal_all, configured, recent, now = yield [
+            self._cmd("SCARD", k.steal_all()), self._cmd("SMEMBERS", k.configured()),
+            self._cmd("ZREVRANGE", k.workers(), 0, 999, "WITHSCORES", parse=_pairs), self._cmd("TIME")]
+        now_ms = int(now[0]) * 1000 + int(now[1]) // 1000
+        if steal_all or any(w not in configured and now_ms - float(s) < alive_ms for w, s in recent):
+            return []
+        rows = yield self._cmd("ZREVRANGE", k.backlog(), 0, limit - 1, "WITHSCORES", parse=_pairs)
+        served = yield [self._cmd("SCARD", k.tsets(u)) for u, _ in rows]
+        return [(u, int(float(n))) for (u, n), s in zip(rows, served, strict=True) if not s]
+
+    def config_snapshot(self) -> Plan:
+        """The synced configuration in canonical form (for drift reports and tests)."""
+        k = self.keys
+        registered, weights, paused, workers, steal_all = yield [
+            self._cmd("SMEMBERS", k.registered()), self._cmd("HGETALL", k.weights()),
+            self._cmd("SMEMBERS", k.paused()), self._cmd("SMEMBERS", k.configured()),
+            self._cmd("SMEMBERS", k.steal_all())]
+        names = sorted(workers)
+        configs = yield [self._cmd("HGETALL", k.worker_cfg(w)) for w in names]
+        tenants = {u: {"weight": float(weights.get(u, 1)), "paused": u in paused} for u in registered}
+        out_workers = {}
+        for name, cfg in zip(names, configs, strict=True):
+            cfg.pop("updated_at", None)
+            for field in ("assigned", "steal"):
+                value = json.loads(cfg.get(field) or "[]")
+                cfg[field] = sorted(value) if isinstance(value, list) else []
+            out_workers[name] = cfg
+        return {"tenants": tenants, "workers": out_workers, "steal_all": sorted(steal_all),
+                "unregistered_weights": sorted(set(weights) - set(registered)),
+                "unregistered_paused": sorted(set(paused) - set(registered))}
+
+    def is_synced(self) -> Plan:
+        return bool((yield self._cmd("EXISTS", self.keys.synced())))
+
     def worker_config(self, worker: str) -> Plan:
         fields = yield self._cmd("HGETALL", self.keys.worker_cfg(worker))
         if not fields:

@@ -26,6 +26,7 @@ from .execution import Executor, Outcome, run_task
 from .lease import Lease
 
 log = logging.getLogger("fairqueue.worker")
+CONFIG_POLL = 2.0  # seconds between reads of this worker's stored configuration
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +69,10 @@ class Worker:
         self.stopping = threading.Event()
         self.signals = 0  # stop signals received (counted by signal_stop)
         self.done = threading.Event()
-        self._slots: list[threading.Thread] = []
+        self.enabled = True  # False while the stored configuration is disabled
+        self.poll_interval = options.poll_interval
+        self._slots: dict[int, threading.Thread] = {}
+        self._retired: set[int] = set()  # slots asked to exit after their current task
 
     # -- lifecycle --------------------------------------------------------
     def run(self) -> int:
@@ -76,10 +80,12 @@ class Worker:
         a second stop signal."""
         log.info("worker %s starting: concurrency=%d pid=%d", self.options.worker_id,
                  self.options.concurrency, os.getpid())
-        for slot in range(self.options.concurrency):
-            thread = threading.Thread(target=self._slot_loop, args=(slot,), name=f"slot-{slot}", daemon=True)
-            self._slots.append(thread)
-            thread.start()
+        try:
+            self._follow_config()
+        except RedisError as exc:
+            log.warning("could not read this worker's configuration (%s); starting with the defaults", exc)
+        if not self._slots:
+            self._resize(self.options.concurrency)
         for target, name in ((self._heartbeat_loop, "heartbeat"), (self._maintenance_loop, "maintenance")):
             threading.Thread(target=target, name=name, daemon=True).start()
         code = self._supervise()
@@ -93,7 +99,7 @@ class Worker:
         """Wait for the slots; act on stop signals here, in normal code (a signal handler
         only counts them: taking a lock inside one can deadlock)."""
         deadline = None
-        while any(t.is_alive() for t in self._slots):
+        while any(t.is_alive() for t in list(self._slots.values())):
             if self.signals >= 2:
                 log.warning("second stop signal: giving running tasks back now")
                 return 1
@@ -116,6 +122,37 @@ class Worker:
                      self.options.worker_id, len(self.current), self.options.grace_seconds)
         self.stopping.set()
 
+    # -- following the stored configuration ---------------------------------
+    def _follow_config(self) -> None:
+        """Apply this worker's stored configuration (enabled, concurrency, poll interval,
+        lease): changes made in the DB reach a running worker within CONFIG_POLL seconds.
+        Assignments need nothing here: every pop reads them in Redis."""
+        cfg = self.queue.worker_config(self.options.worker_id) or {}
+        enabled = cfg.get("enabled", True)
+        if enabled != self.enabled:
+            log.info("worker %s %s by its configuration", self.options.worker_id,
+                     "enabled" if enabled else "disabled: it takes no tasks until enabled")
+        self.enabled = enabled
+        self.poll_interval = float(cfg.get("poll_interval") or self.options.poll_interval)
+        self.lease_seconds = float(cfg.get("lease_seconds") or self.options.lease_seconds
+                                   or self.queue.config.lease_seconds)
+        if not self.stopping.is_set() and not self.options.burst or not self._slots:
+            self._resize(int(cfg.get("concurrency") or self.options.concurrency))
+
+    def _resize(self, concurrency: int) -> None:
+        active = sorted(s for s, t in self._slots.items() if t.is_alive() and s not in self._retired)
+        if len(active) == concurrency:
+            return
+        if active:
+            log.info("worker %s concurrency %d -> %d", self.options.worker_id, len(active), concurrency)
+        for slot in active[concurrency:]:
+            self._retired.add(slot)
+        next_slot = max(self._slots, default=-1) + 1
+        for slot in range(next_slot, next_slot + concurrency - len(active)):
+            thread = threading.Thread(target=self._slot_loop, args=(slot,), name=f"slot-{slot}", daemon=True)
+            self._slots[slot] = thread
+            thread.start()
+
     def _release_running(self) -> None:
         for slot, lease in list(self.current.items()):
             self.current.pop(slot, None)
@@ -132,14 +169,17 @@ class Worker:
         queue = self.queue.dedicated()
         idle = 0.005
         lease: Lease | None = None
-        while not self.stopping.is_set():
+        while not self.stopping.is_set() and slot not in self._retired:
+            if lease is None and not self.enabled:
+                self.stopping.wait(self.poll_interval)
+                continue
             if lease is None:
                 lease = self._call(queue.pop, self.options.worker_id, self.lease_seconds, until_stop=True)
                 if lease is None:
                     if self.options.burst and self._call(queue.idle, until_stop=True):
                         break
                     self.stopping.wait(idle)
-                    idle = min(idle * 2, self.options.poll_interval)
+                    idle = min(idle * 2, self.poll_interval)
                     continue
                 idle = 0.005
             self.current[slot] = lease
@@ -151,8 +191,6 @@ class Worker:
             self._call(self._quiet, lease.release)
         self.current.pop(slot, None)
         queue.redis.close()
-        if all(not t.is_alive() or t is threading.current_thread() for t in self._slots):
-            self.done.set()
 
     def _report_outcome(self, slot: int, lease: Lease, outcome: Outcome) -> Lease | None:
         """Record the outcome; returns the next lease when it could fuse ack and pop."""
@@ -204,7 +242,7 @@ class Worker:
     def _heartbeat_loop(self) -> None:
         interval = self.lease_seconds / 3
         while not self.done.is_set():
-            self._report("stopping" if self.stopping.is_set() else "running")
+            self._report("stopping" if self.stopping.is_set() else "running" if self.enabled else "disabled")
             self.done.wait(jittered(interval))
 
     def _report(self, state: str) -> None:
@@ -223,8 +261,12 @@ class Worker:
 
     def _maintenance_loop(self) -> None:
         next_reap = time.monotonic() + jittered(self.reap_interval)
+        next_config = time.monotonic() + jittered(CONFIG_POLL)
         while not self.done.is_set():
             try:
+                if time.monotonic() >= next_config:
+                    self._follow_config()
+                    next_config = time.monotonic() + jittered(CONFIG_POLL)
                 while self.queue.promote() >= self.queue.config.promote_limit:
                     pass
                 if time.monotonic() >= next_reap:

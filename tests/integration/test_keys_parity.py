@@ -21,7 +21,7 @@ SAMPLES = [
     ("ready_steal", "w-1"), ("tsets", "acme"), ("worker_cfg", "w-1"), ("weights",), ("paused",),
     ("running",), ("delayed",), ("dlq",), ("dlq_user", "acme"), ("backlog",), ("tenants",),
     ("stats",), ("stats_user", "acme"), ("stats_prio", 3), ("throughput", 29000000), ("workers",),
-    ("worker_info", "w-1"),
+    ("worker_info", "w-1"), ("registered",), ("configured",), ("steal_all",), ("synced",),
 ]
 
 

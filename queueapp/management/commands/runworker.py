@@ -9,9 +9,10 @@ import socket
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import close_old_connections, connections
+from django.db import DatabaseError, close_old_connections, connections
+from redis.exceptions import RedisError
 
-from queueapp import conf, runtime
+from queueapp import conf, runtime, sync
 from queueapp.engine.task import InvalidTask, check_name
 from queueapp.engine.worker import Worker, WorkerOptions
 
@@ -37,7 +38,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--worker-id", default=None,
                             help="this worker's id (its configuration is looked up by it); default host-pid")
-        parser.add_argument("--concurrency", type=positive_int, default=1, help="tasks run at once (threads)")
+        parser.add_argument("--concurrency", type=positive_int, default=1,
+                            help="tasks run at once (threads), unless its stored configuration says otherwise")
         parser.add_argument("--burst", action="store_true",
                             help="exit 0 when nothing is queued for this worker, running, or due within 1 s")
         parser.add_argument("--grace", type=float, default=30.0,
@@ -56,13 +58,28 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         if options["verbosity"] < 3:
             lean_logging()
+        queue = conf.get_queue()
+        self._sync_if_missing(queue)
         paths = runtime.discover_tasks()
         self.stdout.write(f"worker {worker_id}: {len(paths)} registered task(s)")
         connections.close_all()  # no DB connection made during start-up is shared with task threads
-        worker = Worker(conf.get_queue(), worker_options, execute=runtime.execute,
+        worker = Worker(queue, worker_options, execute=runtime.execute,
                         around_task=close_old_connections)
         self._install_signals(worker)
         sys.exit(worker.run())
+
+    def _sync_if_missing(self, queue) -> None:
+        """Redis restarted without persistence (or never synced): rebuild its copy from the DB."""
+        try:
+            if queue.is_synced():
+                return
+            report = sync.full_sync()
+        except (DatabaseError, RedisError) as exc:
+            self.stderr.write(f"could not sync the configuration from the database ({exc}); "
+                              "serving with what Redis has: run `manage.py syncqueue`")
+            return
+        self.stdout.write(f"Redis had no configuration: synced {report.tenants} tenant(s) and "
+                          f"{report.workers} worker configuration(s) from the database")
 
     @staticmethod
     def _install_signals(worker: Worker) -> None:

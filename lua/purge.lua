@@ -1,0 +1,42 @@
+--[[ purge: move queued or deferred tasks to the dead-letter queue with a
+  reason (tenant_deleted, purged): up to `limit` tasks from a tenant's lanes,
+  or the given ids (deferred ones found by the caller's scan of the delayed
+  set). Bounded per call; the caller repeats until it answers 0.
+  KEYS[1]  prefix
+  ARGV[1]  {"user", "reason", "limit": int, "ids": [id, ...] (optional)}
+  Reply    number of tasks moved ]]
+--- @include "lib/enqueue"
+--- @include "lib/record"
+--- @include "lib/dead"
+
+local p = params()
+local now = now_ms()
+local moved = 0
+local function bury(id, rec)
+  dead_letter(id, rec.user, rec.prio, p.reason, now)
+  moved = moved + 1
+end
+local ids = opt(p.ids, nil)
+if ids then
+  for _, id in ipairs(ids) do
+    local rec = record_core(id)
+    if rec and rec.user == p.user then
+      if rec.state == 'deferred' and redis.call('ZREM', K.delayed(), id) == 1 then
+        stat_add(rec.user, rec.prio, 'delayed', -1)
+        bury(id, rec)
+      elseif rec.state == 'queued' and lane_remove(rec.user, id, rec.prio) == 1 then
+        dequeued(rec.user, rec.prio)
+        bury(id, rec)
+      end
+    end
+  end
+else
+  for _ = 1, p.limit do
+    local id = lane_pop(p.user)
+    if not id then break end
+    local rec = record_core(id)
+    dequeued(p.user, rec and rec.prio)
+    if rec then bury(id, rec) end
+  end
+end
+return flush(moved)

@@ -1,0 +1,42 @@
+"""python manage.py syncqueue [--check]"""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+from redis.exceptions import RedisError
+
+from queueapp import conf, sync
+
+
+class Command(BaseCommand):
+    help = ("Rebuild Redis's copy of tenants and worker configurations from the database (idempotent, safe "
+            "while workers run). With --check, only report the drift and exit 1 when there is any.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--check", action="store_true", help="report drift (and orphaned tenants); change nothing")
+
+    def handle(self, *args, **options):
+        try:
+            if options["check"]:
+                return self._check()
+            report = sync.full_sync()
+        except RedisError as exc:
+            raise CommandError(f"Redis is not reachable at {conf.safe_url(conf.settings.REDIS_URL)}: {exc}") from exc
+        self.stdout.write(f"synced {report.tenants} tenant(s) and {report.workers} worker configuration(s)")
+        for line in report.removed:
+            self.stdout.write(f"removed from Redis (not in the database): {line}")
+
+    def _check(self):
+        lines = sync.drift()
+        queue = conf.get_queue()
+        for user, queued in queue.orphaned():
+            self.stdout.write(f"orphaned: tenant {user} has {queued} queued task(s) that no enabled worker serves")
+        for user, queued in queue.unregistered():
+            self.stdout.write(f"unregistered: tenant {user} has {queued} queued task(s) and no Tenant row")
+        if not lines:
+            self.stdout.write("in sync: Redis matches the database")
+            return
+        for line in lines:
+            self.stdout.write(f"drift: {line}")
+        raise CommandError(f"{len(lines)} difference(s) between the database and Redis; run `manage.py syncqueue`",
+                           returncode=1)

@@ -1,0 +1,79 @@
+"""The source of truth for who serves whom: tenants and worker configurations.
+Changes reach Redis after commit (sync.py); `syncqueue` reconciles everything."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+
+NAME_RULE = "1-128 letters, digits or _ . : @ + = - (no spaces)"
+name_validator = RegexValidator(r"\A[A-Za-z0-9_.:@+=-]{1,128}\Z", f"Use {NAME_RULE}.")
+
+
+class Tenant(models.Model):
+    """A customer, account or API key that tasks run for (the `user` of a task)."""
+
+    key = models.CharField(max_length=128, unique=True, validators=[name_validator],
+                           help_text=f"What tasks are enqueued with, e.g. acme or user:42 ({NAME_RULE}).")
+    name = models.CharField("display name", max_length=200, blank=True)
+    weight = models.PositiveIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="Share of service while backlogged: weight 3 is served three times as often as weight 1.")
+    paused = models.BooleanField(default=False, help_text="Paused: tasks stay queued and are not served.")
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [models.CheckConstraint(condition=models.Q(weight__gte=1, weight__lte=1000),
+                                              name="tenant_weight_1_to_1000")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key})" if self.name else self.key
+
+
+class WorkerConfig(models.Model):
+    """Which tenants one worker (runworker --worker-id) serves first, and which it may steal from."""
+
+    worker_id = models.CharField(max_length=128, unique=True, validators=[name_validator],
+                                 help_text="The --worker-id of the runworker process this configures.")
+    assigned_users = models.ManyToManyField(
+        Tenant, blank=True, related_name="assigned_workers",
+        help_text="Served first, round-robin (weighted).")
+    steal_targets = models.ManyToManyField(
+        Tenant, blank=True, related_name="stealing_workers",
+        help_text="Served only when no assigned tenant has work.")
+    steal_all = models.BooleanField(
+        "steal from any tenant (*)", default=False,
+        help_text="After its own tenants, serve any tenant with work, including unregistered and orphaned ones.")
+    concurrency = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1), MaxValueValidator(256)],
+                                              help_text="Tasks run at once (threads).")
+    poll_interval = models.FloatField(default=0.2, validators=[MinValueValidator(0.01), MaxValueValidator(10)],
+                                      help_text="Longest pause between empty polls, in seconds.")
+    lease_seconds = models.FloatField(null=True, blank=True,
+                                      validators=[MinValueValidator(1), MaxValueValidator(3600)],
+                                      help_text="Task lease; empty: the FAIRQUEUE LEASE_SECONDS setting.")
+    enabled = models.BooleanField(default=True, help_text="Disabled: the worker stays up but takes no tasks.")
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["worker_id"]
+        verbose_name = "worker configuration"
+        constraints = [models.CheckConstraint(condition=models.Q(concurrency__gte=1, concurrency__lte=256),
+                                              name="worker_concurrency_1_to_256")]
+
+    def __str__(self) -> str:
+        return self.worker_id
+
+
+def check_overlap(assigned, steal) -> None:
+    """A tenant cannot be both assigned to and a steal target of one worker."""
+    both = sorted(str(t) for t in set(assigned) & set(steal))
+    if both:
+        raise ValidationError(
+            "A tenant cannot be both assigned to this worker and one of its steal targets: %(tenants)s.",
+            code="overlap", params={"tenants": ", ".join(both)})

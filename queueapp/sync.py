@@ -1,0 +1,184 @@
+"""DB -> Redis: the Django models are the source of truth; Redis holds the copy
+the Lua scripts read.
+
+- Every save or delete is pushed after its transaction commits
+  (transaction.on_commit), one script call per tenant or worker changed; a
+  rolled-back transaction pushes nothing.
+- full_sync() rebuilds the whole copy (syncqueue; runworker when Redis has
+  none); drift() compares DB and Redis (syncqueue --check, the Workers page).
+  Bulk updates (QuerySet.update) skip signals: run syncqueue after them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
+from django.dispatch import receiver
+
+from . import conf
+from .models import Tenant, WorkerConfig, check_overlap
+
+log = logging.getLogger("fairqueue.sync")
+
+
+# -- what Redis should hold, from the DB ------------------------------------------------
+def tenant_state(tenant: Tenant) -> dict:
+    return {"weight": float(tenant.weight), "paused": tenant.paused}
+
+
+def worker_state(config: WorkerConfig) -> dict:
+    """Canonical form, as ReadPlans.config_snapshot reports it."""
+    state = {"enabled": "1" if config.enabled else "0", "steal_all": "1" if config.steal_all else "0",
+             "assigned": sorted(t.key for t in config.assigned_users.all()),
+             "steal": sorted(t.key for t in config.steal_targets.all()), **worker_extra(config)}
+    return state
+
+
+def worker_extra(config: WorkerConfig) -> dict[str, str]:
+    extra = {"concurrency": str(config.concurrency), "poll_interval": repr(float(config.poll_interval))}
+    if config.lease_seconds:
+        extra["lease_seconds"] = repr(float(config.lease_seconds))
+    return extra
+
+
+def expected_snapshot() -> dict:
+    workers = WorkerConfig.objects.prefetch_related("assigned_users", "steal_targets")
+    return {
+        "tenants": {t.key: tenant_state(t) for t in Tenant.objects.all()},
+        "workers": {w.worker_id: worker_state(w) for w in workers},
+        "steal_all": sorted(w.worker_id for w in workers if w.enabled and w.steal_all),
+        "unregistered_weights": [], "unregistered_paused": [],
+    }
+
+
+# -- pushing one change -------------------------------------------------------------------
+def push_tenant(key: str) -> None:
+    tenant = Tenant.objects.filter(key=key).first()
+    queue = conf.get_queue()
+    if tenant is None:
+        queue.set_tenant(key, delete=True)
+    else:
+        queue.set_tenant(key, weight=tenant.weight, paused=tenant.paused)
+
+
+def push_worker(worker_id: str) -> None:
+    config = WorkerConfig.objects.filter(worker_id=worker_id).first()
+    queue = conf.get_queue()
+    if config is None:
+        queue.delete_worker_config(worker_id)
+        return
+    state = worker_state(config)
+    steal = state["steal"] + (["*"] if config.steal_all else [])
+    queue.set_worker_config(worker_id, assigned=state["assigned"], steal=steal, enabled=config.enabled,
+                            extra=worker_extra(config))
+
+
+def after_commit(push, key: str) -> None:
+    """Push `key` once the surrounding transaction commits (at once outside one)."""
+    def run():
+        try:
+            push(key)
+        except Exception:  # Redis down: the DB change stands; syncqueue / runworker start-up reconcile
+            log.exception("could not sync %s %s to Redis; run `manage.py syncqueue`", push.__name__, key)
+
+    transaction.on_commit(run)
+
+
+@receiver(post_save, sender=Tenant)
+def _tenant_saved(sender, instance, **kwargs):
+    after_commit(push_tenant, instance.key)
+
+
+@receiver(pre_delete, sender=Tenant)
+def _tenant_deleting(sender, instance, **kwargs):
+    # the cascade removes its M2M rows without m2m_changed: resync the workers that named it
+    ids = set(instance.assigned_workers.values_list("worker_id", flat=True))
+    ids |= set(instance.stealing_workers.values_list("worker_id", flat=True))
+    for worker_id in ids:
+        after_commit(push_worker, worker_id)
+
+
+@receiver(post_delete, sender=Tenant)
+def _tenant_deleted(sender, instance, **kwargs):
+    after_commit(push_tenant, instance.key)
+
+
+@receiver(post_save, sender=WorkerConfig)
+@receiver(post_delete, sender=WorkerConfig)
+def _worker_changed(sender, instance, **kwargs):
+    after_commit(push_worker, instance.worker_id)
+
+
+@receiver(m2m_changed, sender=WorkerConfig.assigned_users.through)
+@receiver(m2m_changed, sender=WorkerConfig.steal_targets.through)
+def _worker_tenants_changed(sender, instance, action, reverse, pk_set, **kwargs):
+    if action == "pre_add" and not reverse:
+        adding = Tenant.objects.filter(pk__in=pk_set)
+        if sender is WorkerConfig.assigned_users.through:
+            check_overlap(adding, instance.steal_targets.all())
+        else:
+            check_overlap(instance.assigned_users.all(), adding)
+    if action in ("post_add", "post_remove", "post_clear"):
+        configs = [instance] if not reverse else WorkerConfig.objects.filter(pk__in=pk_set or [])
+        for config in configs:
+            after_commit(push_worker, config.worker_id)
+
+
+# -- the whole copy -----------------------------------------------------------------------
+@dataclass
+class SyncReport:
+    tenants: int = 0
+    workers: int = 0
+    removed: list[str] = field(default_factory=list)
+
+
+def full_sync() -> SyncReport:
+    """Rebuild Redis's copy from the DB: idempotent, safe while workers run."""
+    queue = conf.get_queue()
+    report = SyncReport()
+    current = queue.config_snapshot()
+    for tenant in Tenant.objects.all():
+        queue.set_tenant(tenant.key, weight=tenant.weight, paused=tenant.paused)
+        report.tenants += 1
+    for config in WorkerConfig.objects.all():
+        push_worker(config.worker_id)
+        report.workers += 1
+    db_tenants = set(Tenant.objects.values_list("key", flat=True))
+    stale = (set(current["tenants"]) | set(current["unregistered_weights"]) | set(current["unregistered_paused"]))
+    for key in sorted(stale - db_tenants):
+        queue.set_tenant(key, delete=True)
+        report.removed.append(f"tenant {key}")
+    db_workers = set(WorkerConfig.objects.values_list("worker_id", flat=True))
+    for worker_id in sorted(set(current["workers"]) - db_workers):
+        queue.delete_worker_config(worker_id)
+        report.removed.append(f"worker {worker_id}")
+    queue.mark_synced()
+    return report
+
+
+def drift() -> list[str]:
+    """Differences between the DB and Redis's copy, one line each; empty when in sync."""
+    want, have = expected_snapshot(), conf.get_queue().config_snapshot()
+    lines = []
+    for kind in ("tenants", "workers"):
+        for key in sorted(set(want[kind]) | set(have[kind])):
+            if key not in have[kind]:
+                lines.append(f"{kind[:-1]} {key}: in the DB, missing in Redis")
+            elif key not in want[kind]:
+                lines.append(f"{kind[:-1]} {key}: in Redis, not in the DB")
+            elif want[kind][key] != have[kind][key]:
+                diff = {f: (want[kind][key].get(f), have[kind][key].get(f))
+                        for f in set(want[kind][key]) | set(have[kind][key])
+                        if want[kind][key].get(f) != have[kind][key].get(f)}
+                lines.append(f"{kind[:-1]} {key}: " + ", ".join(
+                    f"{f} is {db!r} in the DB but {rd!r} in Redis" for f, (db, rd) in sorted(diff.items())))
+    if want["steal_all"] != have["steal_all"]:
+        lines.append(f"steal-all workers: {want['steal_all']} in the DB, {have['steal_all']} in Redis")
+    for key in have["unregistered_weights"]:
+        lines.append(f"tenant {key}: a weight in Redis but not registered")
+    for key in have["unregistered_paused"]:
+        lines.append(f"tenant {key}: paused in Redis but not registered")
+    return lines
