@@ -142,6 +142,7 @@ FAIRQUEUE = {
         "JITTER": float(os.environ.get("FAIRQUEUE_RETRY_JITTER", "0.5")),
     },
     "TASK_MODULES": env_list("FAIRQUEUE_TASK_MODULES", "queueapp.demo"),
+    "REQUIRE_REGISTERED_TENANTS": env_bool("FAIRQUEUE_REQUIRE_REGISTERED_TENANTS", False),
     "REDIS": {
         "SSL_CA_CERTS": os.environ.get("REDIS_SSL_CA_CERTS") or None,
         "SSL_CERTFILE": os.environ.get("REDIS_SSL_CERTFILE") or None,

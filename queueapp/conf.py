@@ -25,7 +25,7 @@ def fairqueue_settings() -> dict:
 
 
 def engine_config() -> EngineConfig:
-    ignored = {"REDIS", "TASK_MODULES"}
+    ignored = {"REDIS", "TASK_MODULES"}  # not engine settings
     return EngineConfig.from_mapping({k: v for k, v in fairqueue_settings().items() if k.upper() not in ignored})
 
 
