@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make run: Redis (REDIS_URL if it answers, else a private redis-server under
-# $VAR/redis), migrations, an admin login, demo tasks, then gunicorn on
-# 127.0.0.1:$PORT and a worker. Ctrl-C stops everything it started.
+# $VAR/redis), migrations, an admin login, demo tenants, worker configurations
+# and tasks, then gunicorn on 127.0.0.1:$PORT and two workers. Ctrl-C stops
+# everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=$PWD/.venv/bin/python
@@ -55,8 +56,10 @@ echo "$DEMO" | grep -v '^login:' || true
 .venv/bin/gunicorn fairqueue_site.wsgi --bind "127.0.0.1:$PORT" --workers 2 --graceful-timeout 10 \
   --access-logfile "$VAR/log/access.log" --error-logfile "$VAR/log/gunicorn.log" &
 pids+=($!)
-"$PY" manage.py runworker --worker-id worker-001 --concurrency 4 >> "$VAR/log/worker-001.log" 2>&1 &
-pids+=($!)
+for worker in worker-001 worker-002; do
+  "$PY" manage.py runworker --worker-id "$worker" >> "$VAR/log/$worker.log" 2>&1 &
+  pids+=($!)
+done
 
 for _ in $(seq 50); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
 cat <<MSG
@@ -65,7 +68,8 @@ FairQueue is running.
   URL:    http://127.0.0.1:$PORT/
   $LOGIN
   Redis:  ${REDIS_URL%%@*}
-  logs:   $VAR/log/ (worker-001.log, gunicorn.log)
+  workers: worker-001 (serves user:1,3,5, steals 2,4,6), worker-002 (the reverse)
+  logs:   $VAR/log/ (worker-001.log, worker-002.log, gunicorn.log)
 Press Ctrl-C to stop.
 MSG
 wait -n "${pids[@]}" || true

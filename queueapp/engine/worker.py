@@ -139,8 +139,14 @@ class Worker:
         if not self.stopping.is_set() and not self.options.burst or not self._slots:
             self._resize(int(cfg.get("concurrency") or self.options.concurrency))
 
+    def active_slots(self) -> int:
+        return len(self._active())
+
+    def _active(self) -> list[int]:
+        return sorted(s for s, t in list(self._slots.items()) if t.is_alive() and s not in self._retired)
+
     def _resize(self, concurrency: int) -> None:
-        active = sorted(s for s, t in self._slots.items() if t.is_alive() and s not in self._retired)
+        active = self._active()
         if len(active) == concurrency:
             return
         if active:
@@ -248,7 +254,7 @@ class Worker:
     def _report(self, state: str) -> None:
         leases = list(self.current.values())
         info = {"host": socket.gethostname(), "pid": os.getpid(), "started_at": int(self.started_at * 1000),
-                "concurrency": self.options.concurrency, "state": state, "processed": self.processed,
+                "concurrency": self.active_slots(), "state": state, "processed": self.processed,
                 "failed": self.failed, "current": [le.id for le in leases]}
         try:
             lost = self.queue.heartbeat(self.options.worker_id, leases, info, lease_seconds=self.lease_seconds,

@@ -39,7 +39,8 @@ def test_make_run_serves_the_demo_and_stops_cleanly(tmp_path):
         wait_for(lambda: queue.stats()["queued"] == 0 and queue.stats()["running"] == 0, timeout=60,
                  what="the worker to drain the demo tasks")
         assert queue.stats()["succeeded"] >= 300 + 24
-        assert {w["worker"] for w in queue.workers()} == {"worker-001"}
+        assert {w["worker"] for w in queue.workers()} == {"worker-001", "worker-002"}
+        assert queue.worker_config("worker-001")["assigned"] == ["user:1", "user:3", "user:5"]
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground group
         assert proc.wait(30) == 0 or proc.returncode in (130, -signal.SIGINT)

@@ -1,7 +1,9 @@
 """python manage.py setupdemo --admin-password-file var/admin-password
 
-Creates (or resets) the staff login `admin` and enqueues demo tasks for
-several tenants, one of them noisy: what `make run` shows on a fresh machine."""
+Creates (or resets) the staff login `admin`, six demo tenants (user:1 is
+noisy) and two worker configurations (worker-001 serves users 1, 3, 5 and
+steals from 2, 4, 6; worker-002 the reverse), and enqueues demo tasks: what
+`make run` shows on a fresh machine."""
 
 from __future__ import annotations
 
@@ -10,10 +12,17 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
+from django.db import transaction
 
 from queueapp import demo
+from queueapp.models import Tenant, WorkerConfig
 
-QUIET_TENANTS = ("acme", "globex", "initech", "umbrella")
+TENANTS = {"user:1": "Acme (noisy)", "user:2": "Globex", "user:3": "Initech", "user:4": "Umbrella",
+           "user:5": "Hooli", "user:6": "Stark"}
+NOISY = "user:1"
+QUIET_TENANTS = tuple(k for k in TENANTS if k != NOISY)
+WORKERS = {"worker-001": (("user:1", "user:3", "user:5"), ("user:2", "user:4", "user:6")),
+           "worker-002": (("user:2", "user:4", "user:6"), ("user:1", "user:3", "user:5"))}
 
 
 class Command(BaseCommand):
@@ -32,18 +41,33 @@ class Command(BaseCommand):
         user.set_password(password)
         user.save()
         self.stdout.write(f"login: admin / {password}")
+        self._configure()
         if options["no_tasks"]:
             return
         backend = demo.noop.get_backend()
-        noisy = demo.sleep.using(user="noisy")
+        noisy = demo.sleep.using(user=NOISY)
         backend.enqueue_many(noisy, [((2,), {})] * options["noisy"])
         for tenant in QUIET_TENANTS:
             backend.enqueue_many(demo.echo.using(user=tenant), [((f"hello {tenant} #{i}",), {}) for i in range(5)])
             demo.sleep.using(user=tenant).enqueue(200)
-        demo.fail.using(user="acme").enqueue("demo failure: this task ends in the dead-letter queue")
+        demo.fail.using(user="user:2").enqueue("demo failure: this task ends in the dead-letter queue")
         total = options["noisy"] + len(QUIET_TENANTS) * 6 + 1
-        self.stdout.write(f"enqueued {total} demo tasks: {options['noisy']} for 'noisy', "
+        self.stdout.write(f"enqueued {total} demo tasks: {options['noisy']} for {NOISY} (noisy), "
                           f"6 each for {', '.join(QUIET_TENANTS)}, and one that always fails")
+
+    def _configure(self) -> None:
+        """Demo tenants and the two worker configurations (kept if they exist)."""
+        with transaction.atomic():
+            tenants = {key: Tenant.objects.get_or_create(key=key, defaults={"name": name})[0]
+                       for key, name in TENANTS.items()}
+            for worker_id, (assigned, steal) in WORKERS.items():
+                config, created = WorkerConfig.objects.get_or_create(worker_id=worker_id,
+                                                                     defaults={"concurrency": 2})
+                if created:
+                    config.assigned_users.set([tenants[k] for k in assigned])
+                    config.steal_targets.set([tenants[k] for k in steal])
+        self.stdout.write(f"tenants: {', '.join(TENANTS)}; workers: " + "; ".join(
+            f"{w} serves {', '.join(a)} and steals from {', '.join(s)}" for w, (a, s) in WORKERS.items()))
 
     @staticmethod
     def _password(path: str | None) -> str:
