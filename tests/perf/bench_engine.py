@@ -58,9 +58,11 @@ def pop_then_ack(url: str, n: int) -> float:
 
 
 def pop_latency_us(url: str, configured: int, n: int, with_work: int = 10) -> float:
-    """Median microseconds per pop for a worker assigned `configured` tenants, 10 with work."""
+    """Median microseconds per pop for a worker assigned `configured` registered tenants, 10 with work."""
     q = fresh_queue(url, f"lat{configured}")
     users = [f"t{i}" for i in range(configured)]
+    # every configured tenant registered, as syncqueue leaves them, half of them weighted
+    q._exec([q.core.tenant_call(u, weight=1 + i % 2) for i, u in enumerate(users)])
     q.set_worker_config("w1", assigned=users)
     q.push_many(tasks(n, users=with_work))  # u0..u9 ...
     q.set_worker_config("w1", assigned=[f"u{i}" for i in range(with_work)] + users[with_work:])
