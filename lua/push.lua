@@ -12,8 +12,7 @@
   Clock    Redis TIME (enqueued_at, lane score, due check).
   Cost     per task: EXISTS + one HSET + one lane write; counters, backlog and
            ready sets once per tenant per call. ]]
---- @include "lib/record"
---- @include "lib/enqueue"
+--- @include "lib/push"
 
 local p = params()
 if opt(p.require_registered, false) then
@@ -22,38 +21,8 @@ if opt(p.require_registered, false) then
   end
 end
 local now = now_ms()
-local now_s = int(now)
-local first = {queued = cjson.encode({at = now, state = 'queued'}),
-               deferred = cjson.encode({at = now, state = 'deferred', reason = 'run_after'})}
 local out = {}
-local seen = {}
 for i, t in ipairs(p.tasks) do
-  local key = K.task(t.id)
-  if redis.call('EXISTS', key) == 1 then
-    out[i] = 'duplicate'
-  else
-    local user, prio = t.user, tonumber(t.priority)
-    local score = lane_score(now, prio, p.aging_ms)
-    local due = tonumber(opt(t.run_after, 0))
-    local state = (due > now) and 'deferred' or 'queued'
-    local flat = {'enqueued_at', now_s, 'score', int(score), 'state', state,
-                  'history', first[state], 'history_n', '1'}
-    for k, v in pairs(t) do
-      flat[#flat + 1] = k
-      flat[#flat + 1] = v
-    end
-    redis.call('HSET', key, unpack(flat))
-    if not seen[user] then
-      seen[user] = true
-      redis.call('ZADD', K.tenants(), 'NX', now, user)
-    end
-    stat_event(user, prio, 'enqueued', now)
-    if state == 'deferred' then
-      place_delayed(t.id, user, prio, due)
-    else
-      place_ready(t.id, user, prio, score, false)
-    end
-    out[i] = 'created'
-  end
+  out[i] = push_task(t, now, p.aging_ms)
 end
 return flush(out)

@@ -1,8 +1,9 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from . import tenants
-from .forms import TenantForm, WorkerConfigForm
-from .models import Tenant, WorkerConfig
+from .forms import ScheduleForm, TenantForm, WorkerConfigForm
+from .models import Schedule, Tenant, WorkerConfig
+from .scheduling import run_now
 
 
 @admin.register(Tenant)
@@ -34,3 +35,18 @@ class WorkerConfigAdmin(admin.ModelAdmin):
     list_filter = ["enabled"]
     search_fields = ["worker_id"]
     filter_horizontal = ["assigned_users", "steal_targets"]
+
+
+@admin.register(Schedule)
+class ScheduleAdmin(admin.ModelAdmin):
+    form = ScheduleForm
+    list_display = ["name", "cron", "timezone", "task", "user", "enabled", "next_fire_at", "last_fired_at"]
+    list_filter = ["enabled", "missed_fire_policy"]
+    search_fields = ["name", "task", "user"]
+    readonly_fields = ["last_fired_at", "next_fire_at", "last_task_id"]
+    actions = ["run_selected_now"]
+
+    @admin.action(description="Run the selected schedules now")
+    def run_selected_now(self, request, queryset):
+        ids = [run_now(schedule) for schedule in queryset]
+        self.message_user(request, f"Enqueued {len(ids)} task(s): {', '.join(ids)}", messages.SUCCESS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django import forms
 
-from .models import Tenant, WorkerConfig, check_overlap
+from .models import Schedule, Tenant, WorkerConfig, check_overlap
 
 
 class TenantForm(forms.ModelForm):
@@ -24,3 +24,18 @@ class WorkerConfigForm(forms.ModelForm):
         data = super().clean()
         check_overlap(data.get("assigned_users") or [], data.get("steal_targets") or [])
         return data
+
+    def _save_m2m(self):
+        """Moving a tenant from steal targets to assigned (or back) passes through no overlap:
+        take it out of the other set before Django sets each field in turn."""
+        if self.instance.pk:
+            self.instance.steal_targets.remove(*self.cleaned_data.get("assigned_users", []))
+            self.instance.assigned_users.remove(*self.cleaned_data.get("steal_targets", []))
+        super()._save_m2m()
+
+
+class ScheduleForm(forms.ModelForm):
+    class Meta:
+        model = Schedule
+        fields = ["name", "cron", "timezone", "task", "args", "kwargs", "user", "priority", "enabled",
+                  "missed_fire_policy", "start_at", "end_at"]

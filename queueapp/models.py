@@ -77,3 +77,45 @@ def check_overlap(assigned, steal) -> None:
         raise ValidationError(
             "A tenant cannot be both assigned to this worker and one of its steal targets: %(tenants)s.",
             code="overlap", params={"tenants": ", ".join(both)})
+
+
+class Schedule(models.Model):
+    """A recurring task: fired by `runscheduler` once per due time of its cron expression."""
+
+    SKIP, RUN_ONCE = "skip", "run_once"
+    POLICIES = [(SKIP, "Skip missed fires"), (RUN_ONCE, "Run one catch-up for missed fires")]
+    PRIORITIES = [(1, "1 · very low"), (2, "2 · low"), (3, "3 · normal"), (4, "4 · high"), (5, "5 · very high"),
+                  (6, "6 · critical")]
+
+    name = models.CharField(max_length=80, unique=True, validators=[name_validator],
+                            help_text=f"Identifies the schedule and its fires ({NAME_RULE}).")
+    cron = models.CharField("cron expression", max_length=128,
+                            help_text="minute hour day month weekday, optionally a 6th field for seconds: "
+                                      "'0 3 * * *' is daily at 03:00, '*/5 * * * * 0' every 5 minutes.")
+    timezone = models.CharField(max_length=64, default="UTC", help_text="IANA name, e.g. UTC or Europe/Berlin.")
+    task = models.CharField(max_length=200, help_text="Dotted path of a registered task, e.g. queueapp.demo.echo.")
+    args = models.JSONField(default=list, blank=True, help_text="Positional arguments, a JSON array.")
+    kwargs = models.JSONField(default=dict, blank=True, help_text="Keyword arguments, a JSON object.")
+    user = models.CharField("tenant", max_length=128, default="default", validators=[name_validator])
+    priority = models.PositiveSmallIntegerField(choices=PRIORITIES, default=3)
+    enabled = models.BooleanField(default=True)
+    missed_fire_policy = models.CharField(max_length=16, choices=POLICIES, default=SKIP,
+                                          help_text="What to do with fires missed while no scheduler ran.")
+    start_at = models.DateTimeField(null=True, blank=True, help_text="No fire before this time.")
+    end_at = models.DateTimeField(null=True, blank=True, help_text="No fire after this time.")
+    last_fired_at = models.DateTimeField(null=True, blank=True, editable=False)
+    next_fire_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_task_id = models.CharField(max_length=128, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self):
+        from .scheduling import validate_schedule
+
+        validate_schedule(self)

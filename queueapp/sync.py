@@ -19,7 +19,8 @@ from django.db.models.signals import m2m_changed, post_delete, post_save, pre_de
 from django.dispatch import receiver
 
 from . import conf
-from .models import Tenant, WorkerConfig, check_overlap
+from .models import Schedule, Tenant, WorkerConfig, check_overlap
+from .scheduling import schedule_config
 
 log = logging.getLogger("fairqueue.sync")
 
@@ -50,6 +51,7 @@ def expected_snapshot() -> dict:
         "tenants": {t.key: tenant_state(t) for t in Tenant.objects.all()},
         "workers": {w.worker_id: worker_state(w) for w in workers},
         "steal_all": sorted(w.worker_id for w in workers if w.enabled and w.steal_all),
+        "schedules": {s.name: schedule_config(s) for s in Schedule.objects.all()},
         "unregistered_weights": [], "unregistered_paused": [],
     }
 
@@ -74,6 +76,11 @@ def push_worker(worker_id: str) -> None:
     steal = state["steal"] + (["*"] if config.steal_all else [])
     queue.set_worker_config(worker_id, assigned=state["assigned"], steal=steal, enabled=config.enabled,
                             extra=worker_extra(config))
+
+
+def push_schedule(name: str) -> None:
+    schedule = Schedule.objects.filter(name=name).first()
+    conf.get_queue().set_schedule(name, schedule_config(schedule) if schedule else None)
 
 
 def after_commit(push, key: str) -> None:
@@ -112,15 +119,27 @@ def _worker_changed(sender, instance, **kwargs):
     after_commit(push_worker, instance.worker_id)
 
 
+@receiver(post_save, sender=Schedule)
+@receiver(post_delete, sender=Schedule)
+def _schedule_changed(sender, instance, update_fields=None, **kwargs):
+    if update_fields and set(update_fields) <= {"last_fired_at", "next_fire_at", "last_task_id"}:
+        return  # the scheduler's own bookkeeping
+    after_commit(push_schedule, instance.name)
+
+
 @receiver(m2m_changed, sender=WorkerConfig.assigned_users.through)
 @receiver(m2m_changed, sender=WorkerConfig.steal_targets.through)
 def _worker_tenants_changed(sender, instance, action, reverse, pk_set, **kwargs):
-    if action == "pre_add" and not reverse:
-        adding = Tenant.objects.filter(pk__in=pk_set)
-        if sender is WorkerConfig.assigned_users.through:
-            check_overlap(adding, instance.steal_targets.all())
-        else:
-            check_overlap(instance.assigned_users.all(), adding)
+    if action == "pre_add":
+        assigned = sender is WorkerConfig.assigned_users.through
+        if not reverse:  # config.assigned_users.add(tenants) / config.steal_targets.add(tenants)
+            adding = Tenant.objects.filter(pk__in=pk_set)
+            other = instance.steal_targets.all() if assigned else instance.assigned_users.all()
+            check_overlap(adding, other)
+        else:  # tenant.assigned_workers.add(configs) / tenant.stealing_workers.add(configs)
+            other = instance.stealing_workers if assigned else instance.assigned_workers
+            if other.filter(pk__in=pk_set).exists():
+                check_overlap([instance], [instance])
     if action in ("post_add", "post_remove", "post_clear"):
         configs = [instance] if not reverse else WorkerConfig.objects.filter(pk__in=pk_set or [])
         for config in configs:
@@ -132,6 +151,7 @@ def _worker_tenants_changed(sender, instance, action, reverse, pk_set, **kwargs)
 class SyncReport:
     tenants: int = 0
     workers: int = 0
+    schedules: int = 0
     removed: list[str] = field(default_factory=list)
 
 
@@ -155,6 +175,14 @@ def full_sync() -> SyncReport:
     for worker_id in sorted(set(current["workers"]) - db_workers):
         queue.delete_worker_config(worker_id)
         report.removed.append(f"worker {worker_id}")
+    for schedule in Schedule.objects.all():
+        if current["schedules"].get(schedule.name) != schedule_config(schedule):
+            queue.set_schedule(schedule.name, schedule_config(schedule))
+        report.schedules += 1
+    db_schedules = set(Schedule.objects.values_list("name", flat=True))
+    for name in sorted(set(current["schedules"]) - db_schedules):
+        queue.set_schedule(name, None)
+        report.removed.append(f"schedule {name}")
     queue.mark_synced()
     return report
 
@@ -163,7 +191,7 @@ def drift() -> list[str]:
     """Differences between the DB and Redis's copy, one line each; empty when in sync."""
     want, have = expected_snapshot(), conf.get_queue().config_snapshot()
     lines = []
-    for kind in ("tenants", "workers"):
+    for kind in ("tenants", "workers", "schedules"):
         for key in sorted(set(want[kind]) | set(have[kind])):
             if key not in have[kind]:
                 lines.append(f"{kind[:-1]} {key}: in the DB, missing in Redis")

@@ -177,3 +177,19 @@ class AsyncFairQueue:
 
     async def mark_synced(self) -> None:
         await self._exec(self.core.mark_synced_call())
+
+    async def set_schedule(self, name: str, config: dict[str, str] | None) -> None:
+        await self._exec(self.core.schedule_apply_call(name, config))
+
+    async def schedules(self) -> tuple:
+        return await self._drive(self.core.schedules())
+
+    async def schedules_version(self) -> str | None:
+        return await self._drive(self.core.schedules_version())
+
+    async def redis_time_ms(self) -> int:
+        return await self._drive(self.core.redis_time_ms())
+
+    async def fire_schedule(self, name: str, fires: list, next_ms: int | None, skipped: int = 0,
+                            key_ttl_ms: int = 3_600_000) -> tuple[int, int]:
+        return await self._exec(self.core.schedule_fire_call(name, fires, next_ms, skipped, key_ttl_ms))

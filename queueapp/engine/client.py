@@ -180,3 +180,22 @@ class FairQueue:
 
     def mark_synced(self) -> None:
         self._exec(self.core.mark_synced_call())
+
+    # -- schedules ----------------------------------------------------------
+    def set_schedule(self, name: str, config: dict[str, str] | None) -> None:
+        """Store a schedule's configuration (string values), or delete it (None)."""
+        self._exec(self.core.schedule_apply_call(name, config))
+
+    def schedules(self) -> tuple:
+        return self._drive(self.core.schedules())
+
+    def schedules_version(self) -> str | None:
+        return self._drive(self.core.schedules_version())
+
+    def redis_time_ms(self) -> int:
+        return self._drive(self.core.redis_time_ms())
+
+    def fire_schedule(self, name: str, fires: list, next_ms: int | None, skipped: int = 0,
+                      key_ttl_ms: int = 3_600_000) -> tuple[int, int]:
+        """Enqueue due fires [(fire key, at ms, Task)] once each and move the schedule on."""
+        return self._exec(self.core.schedule_fire_call(name, fires, next_ms, skipped, key_ttl_ms))

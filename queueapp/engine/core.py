@@ -250,6 +250,26 @@ class Core(ReadPlans):
         params = {"user": user, "weight": weight, "paused": paused, "delete": delete}
         return self._script("tenant_apply", params, lambda r: None)
 
+    def schedule_apply_call(self, name: str, config: dict[str, str] | None) -> Call:
+        """Store a schedule's configuration (string values), or delete it when config is None."""
+        check_name("schedule name", name)
+        params = {"name": name, "delete": True} if config is None else {"name": name, "config": config}
+        return self._script("schedule_apply", params, lambda r: None)
+
+    def schedule_fire_call(self, name: str, fires: list[tuple[str, int, Task]], next_ms: int | None,
+                           skipped: int, key_ttl_ms: int) -> Call:
+        """Enqueue due fires (each once per fire key) and move the schedule on; parses to (fired, duplicates)."""
+        cfg = self.config
+        docs = [{"key": key, "at_ms": at_ms,
+                 "task": task.push_doc(max_payload=cfg.max_payload_bytes, result_ttl=cfg.result_ttl,
+                                       max_retries=cfg.max_retries, max_deliveries=cfg.max_deliveries)}
+                for key, at_ms, task in fires]
+        params = {"name": name, "fires": docs or {}, "skipped": skipped, "key_ttl_ms": key_ttl_ms,
+                  "aging_ms": cfg.aging_ms}
+        if next_ms is not None:
+            params["next_ms"] = next_ms
+        return self._script("schedule_fire", params, lambda r: (int(r[0]), int(r[1])))
+
     def mark_synced_call(self) -> Call:
         return self._cmd("SET", self.keys.synced(), "1")
 

@@ -17,6 +17,12 @@ so every script touches a single Redis Cluster slot. Layout::
     {fq}:cfg:workers              set    configured worker ids
     {fq}:cfg:steal_all            set    enabled workers whose steal targets include "*"
     {fq}:cfg:synced               string when the last full sync from the DB ran (ms)
+    {fq}:sched:all                set    schedule names
+    {fq}:sched:<name>             hash   a schedule's configuration (synced)
+    {fq}:sched:<name>:state       hash   next fire, last fire, last task, skipped count
+    {fq}:sched:version            string bumped on every schedule change
+    {fq}:sched:fire:<fire key>    string one per fire (SET NX, expires): no double fire
+    {fq}:sched:leader             string the scheduler leader's lease (redis-py Lock)
     {fq}:running                  zset   task id -> lease deadline (ms)
     {fq}:delayed                  zset   task id -> due time (ms)
     {fq}:dlq, {fq}:dlq:<user>     zset   dead letters -> time of death (ms)
@@ -95,6 +101,24 @@ class Keys:
 
     def synced(self) -> str:
         return self._k("cfg", "synced")
+
+    def schedules(self) -> str:
+        return self._k("sched", "all")
+
+    def schedule(self, name: str) -> str:
+        return self._k("sched", name)
+
+    def schedule_state(self, name: str) -> str:
+        return self._k("sched", name, "state")
+
+    def schedules_version(self) -> str:
+        return self._k("sched", "version")
+
+    def fire(self, key: str) -> str:
+        return self._k("sched", "fire", key)
+
+    def scheduler_leader(self) -> str:
+        return self._k("sched", "leader")
 
     def running(self) -> str:
         return self._k("running")

@@ -196,9 +196,27 @@ class ReadPlans:
                 value = json.loads(cfg.get(field) or "[]")
                 cfg[field] = sorted(value) if isinstance(value, list) else []
             out_workers[name] = cfg
+        schedule_names = sorted((yield self._cmd("SMEMBERS", k.schedules())))
+        schedule_rows = yield [self._cmd("HGETALL", k.schedule(n)) for n in schedule_names]
         return {"tenants": tenants, "workers": out_workers, "steal_all": sorted(steal_all),
+                "schedules": dict(zip(schedule_names, schedule_rows, strict=True)),
                 "unregistered_weights": sorted(set(weights) - set(registered)),
                 "unregistered_paused": sorted(set(paused) - set(registered))}
+
+    def schedules(self) -> Plan:
+        """(version, {name: (config, state)}) of every synced schedule."""
+        k = self.keys
+        version, names = yield [self._cmd("GET", k.schedules_version()), self._cmd("SMEMBERS", k.schedules())]
+        names = sorted(names)
+        rows = yield [self._cmd("HGETALL", key) for n in names for key in (k.schedule(n), k.schedule_state(n))]
+        return version, {n: (rows[2 * i], rows[2 * i + 1]) for i, n in enumerate(names)}
+
+    def schedules_version(self) -> Plan:
+        return (yield self._cmd("GET", self.keys.schedules_version()))
+
+    def redis_time_ms(self) -> Plan:
+        sec, usec = yield self._cmd("TIME")
+        return int(sec) * 1000 + int(usec) // 1000
 
     def is_synced(self) -> Plan:
         return bool((yield self._cmd("EXISTS", self.keys.synced())))

@@ -22,6 +22,8 @@ SAMPLES = [
     ("running",), ("delayed",), ("dlq",), ("dlq_user", "acme"), ("backlog",), ("tenants",),
     ("stats",), ("stats_user", "acme"), ("stats_prio", 3), ("throughput", 29000000), ("workers",),
     ("worker_info", "w-1"), ("registered",), ("configured",), ("steal_all",), ("synced",),
+    ("schedules",), ("schedule", "nightly"), ("schedule_state", "nightly"), ("schedules_version",),
+    ("fire", "nightly:2026-10-25T02:30:00"), ("scheduler_leader",),
 ]
 
 

@@ -260,6 +260,7 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.django_db
 def test_check_passes_with_a_reachable_redis_and_reports_a_bad_prefix(fq_settings):
     assert backend().check() == []
     call_command("check", stdout=io.StringIO())
@@ -267,6 +268,7 @@ def test_check_passes_with_a_reachable_redis_and_reports_a_bad_prefix(fq_setting
     assert [e.id for e in backend().check()] == ["fairqueue.E001"]
 
 
+@pytest.mark.django_db
 def test_check_reports_unreachable_redis_without_the_password(settings):
     settings.REDIS_URL = f"redis://u:secret@127.0.0.1:{closed_port()}/0"
     errors = backend().check()

@@ -1,0 +1,84 @@
+"""Schedules between the Django DB and the engine: validation (as form errors),
+the configuration synced to Redis, next fire times for display, and run now."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone as dj_timezone
+
+from . import conf, registry, runtime
+from .engine import cron
+from .engine.scheduler import Spec, fire_now
+from .engine.task import InvalidTask, encode_payload
+
+
+def validate_schedule(schedule) -> None:
+    """Every rule of a schedule, as field errors with the message the user sees."""
+    errors: dict[str, str] = {}
+    try:
+        schedule.cron = cron.validate(schedule.cron or "")
+    except cron.CronError as exc:
+        errors["cron"] = str(exc)
+    try:
+        cron.zone(schedule.timezone or "")
+    except cron.CronError as exc:
+        errors["timezone"] = str(exc)
+    runtime.discover_tasks()
+    if schedule.task and registry.lookup(schedule.task) is None:
+        errors["task"] = f"{schedule.task!r} is not a registered task (declare it with @task in a tasks module)"
+    if not isinstance(schedule.args, list):
+        errors["args"] = "Arguments must be a JSON array, e.g. [1, \"two\"]."
+    if not isinstance(schedule.kwargs, dict):
+        errors["kwargs"] = "Keyword arguments must be a JSON object, e.g. {\"key\": \"value\"}."
+    if "args" not in errors and "kwargs" not in errors:
+        try:
+            encode_payload(schedule.args, schedule.kwargs, conf.engine_config().max_payload_bytes)
+        except InvalidTask as exc:
+            errors["args"] = str(exc)
+    if schedule.start_at and schedule.end_at and schedule.end_at <= schedule.start_at:
+        errors["end_at"] = "The end must be after the start."
+    if errors:
+        raise ValidationError(errors)
+
+
+def _ms(value: datetime | None) -> str:
+    return str(int(value.timestamp() * 1000)) if value else ""
+
+
+def schedule_config(schedule) -> dict[str, str]:
+    """What the scheduler reads from Redis (string values)."""
+    config = {"cron": schedule.cron, "tz": schedule.timezone, "func": schedule.task, "user": schedule.user,
+              "payload": json.dumps({"args": schedule.args, "kwargs": schedule.kwargs}, separators=(",", ":")),
+              "priority": str(schedule.priority), "enabled": "1" if schedule.enabled else "0",
+              "policy": schedule.missed_fire_policy}
+    for field, value in (("start_ms", schedule.start_at), ("end_ms", schedule.end_at)):
+        if value:
+            config[field] = _ms(value)
+    return config
+
+
+def preview(expr: str, tz: str, n: int = 5, after: datetime | None = None) -> list[datetime]:
+    """The next `n` fire times in the schedule's time zone (CronError when invalid)."""
+    expr = cron.validate(expr)
+    return cron.next_fires(expr, tz, after or dj_timezone.now(), n)
+
+
+def run_now(schedule) -> str:
+    """Enqueue the schedule's task once, now; returns the task id (also stored as last_task_id)."""
+    spec = Spec.from_fields(schedule.name, schedule_config(schedule))
+    task_id = fire_now(conf.get_queue(), spec)
+    type(schedule).objects.filter(pk=schedule.pk).update(last_task_id=task_id)
+    return task_id
+
+
+def record_fire(name: str, fired: int, task_id: str | None, next_ms: int) -> None:
+    """Scheduler callback: mirror the runtime state into the DB row (update(): no sync signal)."""
+    from .models import Schedule
+
+    changes = {"next_fire_at": datetime.fromtimestamp(next_ms / 1000, tz=UTC)}
+    if fired:
+        changes.update(last_fired_at=dj_timezone.now(), last_task_id=task_id or "")
+    Schedule.objects.filter(name=name).update(**changes)
