@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
 
 from . import tenants
 from .forms import ScheduleForm, TenantForm, WorkerConfigForm
@@ -13,6 +14,14 @@ class TenantAdmin(admin.ModelAdmin):
     list_filter = ["paused"]
     search_fields = ["key", "name"]
     delete_confirmation_template = "admin/queueapp/tenant/delete_confirmation.html"
+
+    def delete_view(self, request, object_id, extra_context=None):
+        choice = request.POST.get("queued_tasks", tenants.KEEP)
+        if request.method == "POST" and choice not in (tenants.KEEP, tenants.DEAD_LETTER):
+            self.message_user(request, f"Unknown choice {choice!r} for the queued tasks: nothing was deleted.",
+                              messages.ERROR)
+            return HttpResponseRedirect(request.path)
+        return super().delete_view(request, object_id, extra_context)
 
     def render_delete_form(self, request, context):
         obj = context.get("object")

@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 from django.dispatch import receiver
 
 from . import conf
@@ -94,17 +94,39 @@ def after_commit(push, key: str) -> None:
     transaction.on_commit(run)
 
 
+def _workers_naming(tenant: Tenant) -> set[str]:
+    ids = set(tenant.assigned_workers.values_list("worker_id", flat=True))
+    return ids | set(tenant.stealing_workers.values_list("worker_id", flat=True))
+
+
+@receiver(pre_save, sender=Tenant)
+@receiver(pre_save, sender=WorkerConfig)
+def _remember_old_name(sender, instance, **kwargs):
+    """A rename is handled after the save: the old name leaves Redis."""
+    field = "key" if sender is Tenant else "worker_id"
+    instance._fq_old_name = sender.objects.filter(pk=instance.pk).values_list(field, flat=True).first() \
+        if instance.pk else None
+
+
+def _renamed_from(instance, name: str) -> str | None:
+    old = getattr(instance, "_fq_old_name", None)
+    return old if old and old != name else None
+
+
 @receiver(post_save, sender=Tenant)
 def _tenant_saved(sender, instance, **kwargs):
+    old = _renamed_from(instance, instance.key)
+    if old:  # the old key leaves Redis; the workers naming this tenant get the new key
+        after_commit(push_tenant, old)
+        for worker_id in _workers_naming(instance):
+            after_commit(push_worker, worker_id)
     after_commit(push_tenant, instance.key)
 
 
 @receiver(pre_delete, sender=Tenant)
 def _tenant_deleting(sender, instance, **kwargs):
     # the cascade removes its M2M rows without m2m_changed: resync the workers that named it
-    ids = set(instance.assigned_workers.values_list("worker_id", flat=True))
-    ids |= set(instance.stealing_workers.values_list("worker_id", flat=True))
-    for worker_id in ids:
+    for worker_id in _workers_naming(instance):
         after_commit(push_worker, worker_id)
 
 
@@ -116,6 +138,9 @@ def _tenant_deleted(sender, instance, **kwargs):
 @receiver(post_save, sender=WorkerConfig)
 @receiver(post_delete, sender=WorkerConfig)
 def _worker_changed(sender, instance, **kwargs):
+    old = _renamed_from(instance, instance.worker_id)
+    if old:
+        after_commit(push_worker, old)  # gone from the DB under that id: removed from Redis
     after_commit(push_worker, instance.worker_id)
 
 
@@ -140,6 +165,11 @@ def _worker_tenants_changed(sender, instance, action, reverse, pk_set, **kwargs)
             other = instance.stealing_workers if assigned else instance.assigned_workers
             if other.filter(pk__in=pk_set).exists():
                 check_overlap([instance], [instance])
+    if action == "pre_clear" and reverse:  # tenant.assigned_workers.clear(): Django names no configs
+        related = instance.assigned_workers if sender is WorkerConfig.assigned_users.through \
+            else instance.stealing_workers
+        for worker_id in related.values_list("worker_id", flat=True):
+            after_commit(push_worker, worker_id)
     if action in ("post_add", "post_remove", "post_clear"):
         configs = [instance] if not reverse else WorkerConfig.objects.filter(pk__in=pk_set or [])
         for config in configs:
