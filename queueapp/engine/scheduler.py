@@ -78,7 +78,7 @@ class Scheduler:
         self.queue = queue
         self.tick_seconds = tick
         self.lease_seconds = lease_seconds
-        self.on_fire = on_fire or (lambda *args: None)
+        self._on_fire = on_fire or (lambda *args: None)
         self.lock = Lock(queue.redis, queue.config.keys.scheduler_leader(), timeout=lease_seconds,
                          thread_local=False)
         self.leading_until = 0.0  # monotonic deadline of this process's leadership
@@ -87,6 +87,12 @@ class Scheduler:
         self.version: str | None = "never loaded"
         self.signals = 0
         self.stopping = threading.Event()
+
+    def on_fire(self, name: str, fired: int, task_id: str | None, next_ms: int) -> None:
+        try:
+            self._on_fire(name, fired, task_id, next_ms)
+        except Exception:  # bookkeeping (e.g. the DB row) must never stop the firing
+            log.exception("schedule %s: recording the fire failed", name)
 
     # -- leadership -------------------------------------------------------------------
     @property
