@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make run: Redis (REDIS_URL if it answers, else a private redis-server under
 # $VAR/redis), migrations, an admin login, demo tenants, worker configurations
-# and tasks, then gunicorn on 127.0.0.1:$PORT and two workers. Ctrl-C stops
+# and tasks, then gunicorn on 127.0.0.1:$PORT, two workers and a scheduler. Ctrl-C stops
 # everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,6 +56,8 @@ echo "$DEMO" | grep -v '^login:' || true
 .venv/bin/gunicorn fairqueue_site.wsgi --bind "127.0.0.1:$PORT" --workers 2 --graceful-timeout 10 \
   --access-logfile "$VAR/log/access.log" --error-logfile "$VAR/log/gunicorn.log" &
 pids+=($!)
+"$PY" manage.py runscheduler >> "$VAR/log/scheduler.log" 2>&1 &
+pids+=($!)
 for worker in worker-001 worker-002; do
   "$PY" manage.py runworker --worker-id "$worker" >> "$VAR/log/$worker.log" 2>&1 &
   pids+=($!)
@@ -69,7 +71,8 @@ FairQueue is running.
   $LOGIN
   Redis:  ${REDIS_URL%%@*}
   workers: worker-001 (serves user:1,3,5, steals 2,4,6), worker-002 (the reverse)
-  logs:   $VAR/log/ (worker-001.log, worker-002.log, gunicorn.log)
+  scheduler: demo-ping fires every 15 s
+  logs:   $VAR/log/ (worker-001.log, worker-002.log, scheduler.log, gunicorn.log)
 Press Ctrl-C to stop.
 MSG
 wait -n "${pids[@]}" || true

@@ -33,10 +33,15 @@ def test_database() -> str:
     return settings.DATABASES["default"]["TEST"]["NAME"]
 
 
-def start_worker(env: dict[str, str], *args: str, log: Path | None = None) -> subprocess.Popen:
+def start_command(env: dict[str, str], command: str, *args: str, log: Path | None = None) -> subprocess.Popen:
+    """`python manage.py <command> <args>` in the background, output to `log`."""
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 (the process owns it)
-    return subprocess.Popen([sys.executable, "manage.py", "runworker", *args], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "manage.py", command, *args], cwd=ROOT, env=env,
                             stdout=out, stderr=subprocess.STDOUT)
+
+
+def start_worker(env: dict[str, str], *args: str, log: Path | None = None) -> subprocess.Popen:
+    return start_command(env, "runworker", *args, log=log)
 
 
 def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"):

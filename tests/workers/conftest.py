@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from tests.processes import start_worker, worker_env
+from tests.processes import start_command, start_worker, worker_env
 
 
 @pytest.fixture
@@ -56,3 +56,20 @@ def workers(tmp_path):
             proc.wait(10)
 
 
+
+
+@pytest.fixture
+def schedulers(tmp_path):
+    """Start `runscheduler` processes; any left running are killed at teardown."""
+    procs: list[subprocess.Popen] = []
+
+    def start(env, *args):
+        proc = start_command(env, "runscheduler", *args, log=tmp_path / f"scheduler-{len(procs)}.log")
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)

@@ -41,6 +41,7 @@ def test_make_run_serves_the_demo_and_stops_cleanly(tmp_path):
         assert queue.stats()["succeeded"] >= 300 + 24
         assert {w["worker"] for w in queue.workers()} == {"worker-001", "worker-002"}
         assert queue.worker_config("worker-001")["assigned"] == ["user:1", "user:3", "user:5"]
+        wait_for(lambda: queue.get_task(_last_task(queue, "demo-ping")), timeout=20, what="the demo schedule firing")
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground group
         assert proc.wait(30) == 0 or proc.returncode in (130, -signal.SIGINT)
@@ -59,6 +60,10 @@ def _logs_in(url: str, username: str, password: str) -> bool:
                                    "csrfmiddlewaretoken": token}).encode()
     response = opener.open(urllib.request.Request(url + "login/", data=data, headers={"Referer": url}), timeout=5)
     return not response.url.endswith("/login/")
+
+
+def _last_task(queue, schedule: str) -> str:
+    return queue.redis.hget(f"{queue.config.prefix}:sched:{schedule}:state", "last_task_id") or "none"
 
 
 def _read(handle) -> str:

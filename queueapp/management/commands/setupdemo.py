@@ -1,7 +1,7 @@
 """python manage.py setupdemo --admin-password-file var/admin-password
 
 Creates (or resets) the staff login `admin`, six demo tenants (user:1 is
-noisy) and two worker configurations (worker-001 serves users 1, 3, 5 and
+noisy), a schedule (demo-ping, every 15 s) and two worker configurations (worker-001 serves users 1, 3, 5 and
 steals from 2, 4, 6; worker-002 the reverse), and enqueues demo tasks: what
 `make run` shows on a fresh machine."""
 
@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from queueapp import demo
-from queueapp.models import Tenant, WorkerConfig
+from queueapp.models import Schedule, Tenant, WorkerConfig
 
 TENANTS = {"user:1": "Acme (noisy)", "user:2": "Globex", "user:3": "Initech", "user:4": "Umbrella",
            "user:5": "Hooli", "user:6": "Stark"}
@@ -66,7 +66,9 @@ class Command(BaseCommand):
                 if created:
                     config.assigned_users.set([tenants[k] for k in assigned])
                     config.steal_targets.set([tenants[k] for k in steal])
-        self.stdout.write(f"tenants: {', '.join(TENANTS)}; workers: " + "; ".join(
+            Schedule.objects.get_or_create(name="demo-ping", defaults={
+                "cron": "* * * * * */15", "task": "queueapp.demo.echo", "args": ["ping"], "user": "user:3"})
+        self.stdout.write(f"tenants: {', '.join(TENANTS)}; schedule demo-ping every 15 s; workers: " + "; ".join(
             f"{w} serves {', '.join(a)} and steals from {', '.join(s)}" for w, (a, s) in WORKERS.items()))
 
     @staticmethod
