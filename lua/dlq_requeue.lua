@@ -21,7 +21,7 @@ for _, id in ipairs(p.ids) do
     local score = lane_score(now, rec.prio, p.aging_ms)
     redis.call('HSET', key, 'failures', 0, 'deliveries', 0, 'score', int(score))
     redis.call('HDEL', key, 'dead_reason', 'finished_at', 'worker')
-    enqueue_ready(id, rec.user, rec.prio, score, false)
+    enqueue_ready(id, rec.user, rec.prio, score, false, now)
     stat_event(rec.user, rec.prio, 'requeued', now)
     history_add(id, now, 'queued', {reason = 'requeued'})
     reply[1] = reply[1] + 1

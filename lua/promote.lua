@@ -19,7 +19,7 @@ for i = 1, #due, 2 do
     stat_add(rec.user, rec.prio, 'delayed', -1)
     local score = lane_score(tonumber(due[i + 1]), rec.prio, p.aging_ms)
     redis.call('HSET', K.task(id), 'score', int(score))
-    enqueue_ready(id, rec.user, rec.prio, score, false)
+    enqueue_ready(id, rec.user, rec.prio, score, false, now)
     history_add(id, now, 'queued', {reason = 'due'})
     moved = moved + 1
   end

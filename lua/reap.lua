@@ -26,7 +26,7 @@ for _, id in ipairs(ids) do
       dead_letter(id, rec.user, rec.prio, 'lease_expired', now)
       dead = dead + 1
     else
-      enqueue_ready(id, rec.user, rec.prio, rec.score, true)
+      enqueue_ready(id, rec.user, rec.prio, rec.score, true, now)
       history_add(id, now, 'queued', {reason = 'lease_expired'})
       requeued = requeued + 1
     end

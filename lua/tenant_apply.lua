@@ -17,6 +17,7 @@ if deleting then
   redis.call('SREM', K.registered(), p.user)
 else
   redis.call('SADD', K.registered(), p.user)
+  redis.call('ZADD', K.tenants_lex(), 'NX', 0, p.user)
 end
 if deleting or weight == 1 then
   redis.call('HDEL', K.weights(), p.user)

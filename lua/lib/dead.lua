@@ -5,6 +5,7 @@
 --- @include "lib/util"
 --- @include "lib/stats"
 --- @include "lib/record"
+--- @include "lib/enqueue"
 local function dead_letter(id, user, prio, reason, now)
   local key = K.task(id)
   local v = redis.call('HMGET', key, 'dead_letter', 'result_ttl', 'history', 'history_n')
@@ -14,6 +15,7 @@ local function dead_letter(id, user, prio, reason, now)
     redis.call('HSET', key, 'state', 'failed', 'dead_reason', reason, 'finished_at', int(now),
       'history', h.history, 'history_n', h.history_n)
     redis.call('EXPIRE', key, tonumber(v[2] or '86400'))
+    recent_add(user, id)
     return 'failed'
   end
   history_push(h, now, 'dead', {reason = reason})
@@ -23,5 +25,6 @@ local function dead_letter(id, user, prio, reason, now)
   redis.call('ZADD', K.dlq_user(user), now, id)
   stat_add(user, prio, 'dead', 1)
   stat_event(user, prio, 'dead_lettered', now)
+  recent_add(user, id)
   return 'dead'
 end

@@ -17,9 +17,16 @@ local function place_delayed(id, user, prio, due)
   stat_add(user, prio, 'delayed', 1)
 end
 
-local function enqueue_ready(id, user, prio, score, front)
+local function enqueue_ready(id, user, prio, score, front, now)
   place_ready(id, user, prio, score, front)
-  redis.call('HSET', K.task(id), 'state', 'queued')
+  redis.call('HSET', K.task(id), 'state', 'queued', 'ready_at', int(now))
+end
+
+-- the last finished tasks of a tenant, newest first (for its page)
+local RECENT_MAX = 50
+local function recent_add(user, id)
+  redis.call('LPUSH', K.recent(user), id)
+  redis.call('LTRIM', K.recent(user), 0, RECENT_MAX - 1)
 end
 
 local function enqueue_delayed(id, user, prio, due)

@@ -24,6 +24,7 @@ local function ack_task(a, now)
     'history', h.history, 'history_n', h.history_n)
   redis.call('EXPIRE', key, tonumber(v[5] or '86400'))
   stat_event(user, prio, 'succeeded', now)
+  recent_add(user, a.id)
   return 'ok'
 end
 
@@ -59,7 +60,7 @@ local function release_task(r, now)
   if not rec then return status end
   lease_end(r.id, rec.user, rec.prio)
   redis.call('HINCRBY', K.task(r.id), 'deliveries', -1)
-  enqueue_ready(r.id, rec.user, rec.prio, rec.score, true)
+  enqueue_ready(r.id, rec.user, rec.prio, rec.score, true, now)
   stat_event(rec.user, rec.prio, 'released', now)
   history_add(r.id, now, 'queued', {reason = 'released'})
   return 'ok'

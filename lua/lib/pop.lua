@@ -55,6 +55,7 @@ local function take(id, user, p, now)
     'lease_deadline', rec.lease_deadline, 'started_at', rec.started_at,
     'deliveries', rec.deliveries, 'history', rec.history, 'history_n', rec.history_n)
   stat_add(user, prio, 'running', 1)
+  fair_add(user, now - (tonumber(rec.ready_at or rec.enqueued_at) or now), now)
   return rec
 end
 

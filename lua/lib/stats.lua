@@ -10,8 +10,10 @@
 --- @include "lib/keys"
 --- @include "lib/util"
 local TP_TTL = 7200
+local FAIR_TTL = 1200
 local STATS = {}
 local TP = {}
+local FAIR_N, FAIR_W = {}, {}  -- per minute: served per tenant (zset), wait histogram (hash)
 
 local function acc(tbl, key, field, n)
   local h = tbl[key]
@@ -21,7 +23,7 @@ end
 
 -- key names built once per script call
 local STATS_KEY = K.stats()
-local USER_KEYS, PRIO_KEYS, TP_KEYS = {}, {}, {}
+local USER_KEYS, PRIO_KEYS, TP_KEYS, FAIR_N_KEYS, FAIR_W_KEYS = {}, {}, {}, {}, {}
 local function cached(cache, build, x)
   local key = cache[x]
   if not key then key = build(x); cache[x] = key end
@@ -41,6 +43,17 @@ local function stat_event(user, prio, field, now)
   acc(TP, cached(TP_KEYS, K.throughput, int(math.floor(now / 60000))), field, 1)
 end
 
+-- one task of `user` started after waiting wait_ms in its lane: the fairness
+-- buckets keep, per minute, how many each tenant was served and a histogram of
+-- its waits in quarter-octaves (bucket b holds waits up to 2^((b+1)/4) - 1 ms)
+local LOG2 = math.log(2)
+local function fair_add(user, wait_ms, now)
+  local minute = int(math.floor(now / 60000))
+  local bucket = math.floor(4 * math.log(math.max(wait_ms, 0) + 1) / LOG2)
+  acc(FAIR_N, cached(FAIR_N_KEYS, K.fair_served, minute), user, 1)
+  acc(FAIR_W, cached(FAIR_W_KEYS, K.fair_wait, minute), user .. ':' .. bucket, 1)
+end
+
 local function stats_flush()
   for key, fields in pairs(STATS) do
     for field, n in pairs(fields) do
@@ -50,5 +63,13 @@ local function stats_flush()
   for key, fields in pairs(TP) do
     for field, n in pairs(fields) do redis.call('HINCRBY', key, field, n) end
     redis.call('EXPIRE', key, TP_TTL)
+  end
+  for key, users in pairs(FAIR_N) do
+    for user, n in pairs(users) do redis.call('ZINCRBY', key, n, user) end
+    redis.call('EXPIRE', key, FAIR_TTL)
+  end
+  for key, fields in pairs(FAIR_W) do
+    for field, n in pairs(fields) do redis.call('HINCRBY', key, field, n) end
+    redis.call('EXPIRE', key, FAIR_TTL)
   end
 end

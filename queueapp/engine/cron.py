@@ -121,8 +121,9 @@ def due_fires(expr: str, tz: str, next_due: datetime, now: datetime, policy: str
             break
         (fires if now - due <= grace else missed).append(due)
         due = next_fire(expr, tz, due)
-    else:  # more than `limit` fires behind: jump ahead without walking every one
-        missed.append(due)
-        due = next_fire(expr, tz, now)
+    else:
+        if due <= now:  # more than `limit` fires behind: jump ahead without walking every one
+            missed.append(due)
+            due = next_fire(expr, tz, now)
     catch_up = missed[-1:] if policy == RUN_ONCE and missed else []
     return Due(fires=catch_up + fires, skipped=len(missed) - len(catch_up), next=due)

@@ -23,6 +23,10 @@ so every script touches a single Redis Cluster slot. Layout::
     {fq}:sched:version            string bumped on every schedule change
     {fq}:sched:fire:<fire key>    string one per fire (SET NX, expires): no double fire
     {fq}:sched:leader             string the scheduler leader's lease (redis-py Lock)
+    {fq}:tenants:lex              zset   every tenant seen or registered, score 0 (search by prefix)
+    {fq}:recent:<user>            list   the tenant's last 50 finished task ids, newest first
+    {fq}:fair:n:<epoch minute>    zset   tasks served per tenant that minute (expires)
+    {fq}:fair:w:<epoch minute>    hash   "<user>:<bucket>" -> waits in that quarter-octave bucket (expires)
     {fq}:running                  zset   task id -> lease deadline (ms)
     {fq}:delayed                  zset   task id -> due time (ms)
     {fq}:dlq, {fq}:dlq:<user>     zset   dead letters -> time of death (ms)
@@ -119,6 +123,18 @@ class Keys:
 
     def scheduler_leader(self) -> str:
         return self._k("sched", "leader")
+
+    def tenants_lex(self) -> str:
+        return self._k("tenants", "lex")
+
+    def recent(self, user: str) -> str:
+        return self._k("recent", user)
+
+    def fair_served(self, minute: int) -> str:
+        return self._k("fair", "n", minute)
+
+    def fair_wait(self, minute: int) -> str:
+        return self._k("fair", "w", minute)
 
     def running(self) -> str:
         return self._k("running")

@@ -23,7 +23,8 @@ SAMPLES = [
     ("stats",), ("stats_user", "acme"), ("stats_prio", 3), ("throughput", 29000000), ("workers",),
     ("worker_info", "w-1"), ("registered",), ("configured",), ("steal_all",), ("synced",),
     ("schedules",), ("schedule", "nightly"), ("schedule_state", "nightly"), ("schedules_version",),
-    ("fire", "nightly:2026-10-25T02:30:00"), ("scheduler_leader",),
+    ("fire", "nightly:2026-10-25T02:30:00"), ("scheduler_leader",), ("tenants_lex",), ("recent", "acme"),
+    ("fair_served", 29000000), ("fair_wait", 29000000),
 ]
 
 
@@ -88,6 +89,8 @@ def snapshot(client, prefix: str) -> dict:
     for key in sorted(client.scan_iter(match=prefix + "*", count=1000)):
         kind = client.type(key)
         name = key[len(prefix):]
+        if name.startswith((":fair:", ":tp:")):  # per-minute, timing-dependent
+            continue
         if kind == "hash":
             value = sorted(k for k in client.hgetall(key))
         elif kind == "zset":
