@@ -47,9 +47,10 @@ end
 -- buckets keep, per minute, how many each tenant was served and a histogram of
 -- its waits in quarter-octaves (bucket b holds waits up to 2^((b+1)/4) - 1 ms)
 local LOG2 = math.log(2)
+local FAIR_MAX_BUCKET = 80  -- 2^(81/4) ms is about 20 minutes: longer waits share the last bucket
 local function fair_add(user, wait_ms, now)
   local minute = int(math.floor(now / 60000))
-  local bucket = math.floor(4 * math.log(math.max(wait_ms, 0) + 1) / LOG2)
+  local bucket = math.min(FAIR_MAX_BUCKET, math.floor(4 * math.log(math.max(wait_ms, 0) + 1) / LOG2))
   acc(FAIR_N, cached(FAIR_N_KEYS, K.fair_served, minute), user, 1)
   acc(FAIR_W, cached(FAIR_W_KEYS, K.fair_wait, minute), user .. ':' .. bucket, 1)
 end
@@ -65,7 +66,12 @@ local function stats_flush()
     redis.call('EXPIRE', key, TP_TTL)
   end
   for key, users in pairs(FAIR_N) do
-    for user, n in pairs(users) do redis.call('ZINCRBY', key, n, user) end
+    local total = 0
+    for user, n in pairs(users) do
+      redis.call('ZINCRBY', key, n, user)
+      total = total + n
+    end
+    redis.call('ZINCRBY', key, total, '*')  -- "*" (never a tenant name) holds the minute's total
     redis.call('EXPIRE', key, FAIR_TTL)
   end
   for key, fields in pairs(FAIR_W) do

@@ -193,3 +193,15 @@ class AsyncFairQueue:
     async def fire_schedule(self, name: str, fires: list, next_ms: int | None, skipped: int = 0,
                             key_ttl_ms: int = 3_600_000) -> tuple[int, int]:
         return await self._exec(self.core.schedule_fire_call(name, fires, next_ms, skipped, key_ttl_ms))
+
+    async def fairness(self, minutes: int = 15, top: int = 20, users: list[str] | None = None) -> tuple:
+        return await self._drive(self.core.fairness(minutes, top, users))
+
+    async def tenant_keys(self, offset: int = 0, limit: int = 50, prefix: str = "", by: str = "key") -> Page:
+        return await self._drive(self.core.tenant_keys(offset, limit, prefix, by))
+
+    async def tenant_rows(self, users: list[str]) -> dict:
+        return await self._drive(self.core.tenant_rows(users))
+
+    async def recent(self, user: str, limit: int = 20) -> list:
+        return await self._drive(self.core.recent(user, limit))

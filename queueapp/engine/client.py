@@ -199,3 +199,16 @@ class FairQueue:
                       key_ttl_ms: int = 3_600_000) -> tuple[int, int]:
         """Enqueue due fires [(fire key, at ms, Task)] once each and move the schedule on."""
         return self._exec(self.core.schedule_fire_call(name, fires, next_ms, skipped, key_ttl_ms))
+
+    # -- dashboard reads --------------------------------------------------
+    def fairness(self, minutes: int = 15, top: int = 20, users: list[str] | None = None) -> tuple:
+        return self._drive(self.core.fairness(minutes, top, users))
+
+    def tenant_keys(self, offset: int = 0, limit: int = 50, prefix: str = "", by: str = "key") -> Page:
+        return self._drive(self.core.tenant_keys(offset, limit, prefix, by))
+
+    def tenant_rows(self, users: list[str]) -> dict:
+        return self._drive(self.core.tenant_rows(users))
+
+    def recent(self, user: str, limit: int = 20) -> list:
+        return self._drive(self.core.recent(user, limit))

@@ -12,6 +12,7 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .fairness import FairnessPlans, score_pairs
 from .task import Priority, Task
 
 if TYPE_CHECKING:
@@ -43,13 +44,6 @@ def _ints(d: dict[str, str]) -> dict[str, int]:
     return out
 
 
-def _pairs(rows: list) -> list[tuple[str, str]]:
-    """WITHSCORES replies: flat [m, s, m, s] from a raw command, or already pairs."""
-    if rows and isinstance(rows[0], (list, tuple)):
-        return [tuple(r) for r in rows]
-    return list(zip(rows[::2], rows[1::2], strict=True))
-
-
 def _task_or_none(fields: dict[str, str]) -> Task | None:
     if not fields:
         return None
@@ -59,7 +53,7 @@ def _task_or_none(fields: dict[str, str]) -> Task | None:
         return None
 
 
-class ReadPlans:
+class ReadPlans(FairnessPlans):
     keys: Keys
 
     def _cmd(self, *args: Any, parse=lambda r: r) -> Call:
@@ -117,8 +111,33 @@ class ReadPlans:
         """(user, queued) pairs, largest backlog first, and the number of such tenants."""
         k = self.keys.backlog()
         total, rows = yield [self._cmd("ZCARD", k),
-                             self._cmd("ZREVRANGE", k, offset, offset + limit - 1, "WITHSCORES", parse=_pairs)]
+                             self._cmd("ZREVRANGE", k, offset, offset + limit - 1, "WITHSCORES", parse=score_pairs)]
         return Page([(u, int(float(n))) for u, n in rows], total, offset, limit)
+
+    def tenant_keys(self, offset: int = 0, limit: int = 50, prefix: str = "", by: str = "key") -> Plan:
+        """A page of tenant keys: by key (optionally starting with `prefix`) over every tenant seen
+        or registered, or by backlog (largest first, tenants with queued work only)."""
+        k = self.keys
+        if by == "backlog":
+            page = yield from self.tenants_with_backlog(offset, limit)
+            return Page([u for u, _ in page.items], page.total, offset, limit)
+        low = f"[{prefix}" if prefix else "-"
+        high = f"[{prefix}\xff" if prefix else "+"
+        total, keys = yield [self._cmd("ZLEXCOUNT", k.tenants_lex(), low, high),
+                             self._cmd("ZRANGE", k.tenants_lex(), low, high, "BYLEX", "LIMIT", offset, limit)]
+        return Page(keys, total, offset, limit)
+
+    def tenant_rows(self, users: list[str]) -> Plan:
+        """Per tenant: its counters plus the CRITICAL and normal lane lengths."""
+        k = self.keys
+        replies = yield [c for u in users for c in (self._cmd("HGETALL", k.stats_user(u), parse=_ints),
+                                                    self._cmd("LLEN", k.crit(u)), self._cmd("ZCARD", k.norm(u)))]
+        return {u: {**replies[3 * i], "crit": replies[3 * i + 1], "norm": replies[3 * i + 2]}
+                for i, u in enumerate(users)}
+
+    def recent(self, user: str, limit: int = 20) -> Plan:
+        ids = yield self._cmd("LRANGE", self.keys.recent(user), 0, limit - 1)
+        return (yield from self._tasks(ids))
 
     def stats(self) -> Plan:
         return _ints((yield self._cmd("HGETALL", self.keys.stats())))
@@ -149,14 +168,14 @@ class ReadPlans:
 
     def workers(self) -> Plan:
         """Heartbeat reports: [{worker, last_seen, ...info}], most recent first."""
-        rows = yield self._cmd("ZREVRANGE", self.keys.workers(), 0, 999, "WITHSCORES", parse=_pairs)
+        rows = yield self._cmd("ZREVRANGE", self.keys.workers(), 0, 999, "WITHSCORES", parse=score_pairs)
         names = [w for w, _ in rows]
         infos = yield [self._cmd("HGETALL", self.keys.worker_info(w)) for w in names]
         return [{"worker": w, "last_seen": int(float(s)), **i} for (w, s), i in zip(rows, infos, strict=True)]
 
     def unregistered(self, limit: int = 1000) -> Plan:
         """Tenants with queued work that are not registered: [(user, queued)], largest first."""
-        rows = yield self._cmd("ZREVRANGE", self.keys.backlog(), 0, limit - 1, "WITHSCORES", parse=_pairs)
+        rows = yield self._cmd("ZREVRANGE", self.keys.backlog(), 0, limit - 1, "WITHSCORES", parse=score_pairs)
         if not rows:
             return []
         known = yield self._cmd("SMISMEMBER", self.keys.registered(), *[u for u, _ in rows])
@@ -171,11 +190,11 @@ class ReadPlans:
         k = self.keys
         steal_all, configured, recent, now = yield [
             self._cmd("SCARD", k.steal_all()), self._cmd("SMEMBERS", k.configured()),
-            self._cmd("ZREVRANGE", k.workers(), 0, 999, "WITHSCORES", parse=_pairs), self._cmd("TIME")]
+            self._cmd("ZREVRANGE", k.workers(), 0, 999, "WITHSCORES", parse=score_pairs), self._cmd("TIME")]
         now_ms = int(now[0]) * 1000 + int(now[1]) // 1000
         if steal_all or any(w not in configured and now_ms - float(s) < alive_ms for w, s in recent):
             return []
-        rows = yield self._cmd("ZREVRANGE", k.backlog(), 0, limit - 1, "WITHSCORES", parse=_pairs)
+        rows = yield self._cmd("ZREVRANGE", k.backlog(), 0, limit - 1, "WITHSCORES", parse=score_pairs)
         served = yield [self._cmd("SCARD", k.tsets(u)) for u, _ in rows]
         return [(u, int(float(n))) for (u, n), s in zip(rows, served, strict=True) if not s]
 
