@@ -119,3 +119,26 @@ class Schedule(models.Model):
         from .scheduling import validate_schedule
 
         validate_schedule(self)
+
+
+class AuditEvent(models.Model):
+    """An operator action taken in the dashboard: who did what to what, and when."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    user = models.ForeignKey("auth.User", null=True, on_delete=models.SET_NULL, related_name="+")
+    username = models.CharField(max_length=150, blank=True)  # kept when the user is deleted
+    action = models.CharField(max_length=64)
+    target = models.CharField(max_length=255, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+        permissions = [
+            ("requeue_task", "Can requeue dead letters"),
+            ("delete_task", "Can delete dead letters"),
+            ("cancel_task", "Can cancel and purge queued tasks"),
+            ("sync_queue", "Can sync the configuration to Redis"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username} {self.action} {self.target}"

@@ -75,6 +75,13 @@ def next_fire(expr: str, tz: str, after: datetime) -> datetime:
     return next_fires(expr, tz, after, 1)[0].astimezone(UTC)
 
 
+def prev_fire(expr: str, tz: str, at: datetime) -> datetime:
+    """The latest fire at or before `at`, in UTC."""
+    it = croniter(expr, (at + timedelta(seconds=1)).astimezone(zone(tz)), max_years_between_matches=5)
+    fire = it.get_prev(datetime).astimezone(UTC)
+    return fire if fire <= at else it.get_prev(datetime).astimezone(UTC)
+
+
 def fixed_hour(expr: str) -> bool:
     """True when the hour field names hours (daily or longer): such fires are keyed by local time."""
     hour = expr.split(" ")[1]
@@ -122,8 +129,13 @@ def due_fires(expr: str, tz: str, next_due: datetime, now: datetime, policy: str
         (fires if now - due <= grace else missed).append(due)
         due = next_fire(expr, tz, due)
     else:
-        if due <= now:  # more than `limit` fires behind: jump ahead without walking every one
-            missed.append(due)
+        if due <= now:  # more than `limit` fires behind: look back from now instead of walking
+            latest = prev_fire(expr, tz, now)
+            if now - latest <= grace:
+                fires = [latest]
+                missed.append(prev_fire(expr, tz, latest - timedelta(milliseconds=1)))
+            else:
+                missed.append(latest)
             due = next_fire(expr, tz, now)
     catch_up = missed[-1:] if policy == RUN_ONCE and missed else []
     return Due(fires=catch_up + fires, skipped=len(missed) - len(catch_up), next=due)

@@ -1,0 +1,289 @@
+"""The dashboard's read side: engine reads and DB rows -> small dataclasses for
+the templates. No HTTP, no templates; nothing scans the keyspace."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from django.core.cache import cache
+
+from . import conf, sync
+from .engine import Priority, State
+from .engine.fairness import TenantService
+from .models import Tenant, WorkerConfig
+
+LANES = [(Priority.CRITICAL, "critical"), (Priority.VERY_HIGH, "very high"), (Priority.HIGH, "high"),
+         (Priority.NORMAL, "normal"), (Priority.LOW, "low"), (Priority.VERY_LOW, "very low")]
+FAIRNESS_MINUTES = 15
+DRIFT_CACHE_SECONDS = 30
+
+
+def as_dt(ms: int | str | None) -> datetime | None:
+    return datetime.fromtimestamp(int(float(ms)) / 1000, tz=UTC) if ms else None
+
+
+# -- overview ------------------------------------------------------------------------------
+@dataclass
+class Totals:
+    queued: int
+    delayed: int
+    running: int
+    succeeded: int
+    failed: int
+    dead: int
+    lanes: list[tuple[str, int]]
+
+
+def totals() -> Totals:
+    queue = conf.get_queue()
+    stats, by_prio = queue.stats(), queue.priority_stats()
+    return Totals(queued=stats["queued"], delayed=stats["delayed"], running=stats["running"],
+                  succeeded=stats["succeeded"], failed=stats["failed"], dead=stats["dead"],
+                  lanes=[(label, by_prio[p]["queued"]) for p, label in LANES])
+
+
+@dataclass
+class Chart:
+    """Per-minute throughput as SVG polylines (drawn by the template, no script)."""
+
+    width: int
+    height: int
+    succeeded: str
+    failed: str
+    enqueued: str
+    peak: int
+    total_succeeded: int
+    start: datetime | None
+    end: datetime | None
+
+
+def chart(minutes: int = 60, width: int = 600, height: int = 140) -> Chart:
+    series = conf.get_queue().throughput(minutes)
+    peak = max([1] + [max(c.get("succeeded", 0), c.get("enqueued", 0), c.get("failed", 0)) for _, c in series])
+    step = width / max(1, len(series) - 1)
+
+    def line(name: str) -> str:
+        return " ".join(f"{i * step:.1f},{height - c.get(name, 0) / peak * (height - 4) - 2:.1f}"
+                        for i, (_, c) in enumerate(series))
+
+    return Chart(width, height, line("succeeded"), line("failed"), line("enqueued"), peak,
+                 sum(c.get("succeeded", 0) for _, c in series),
+                 as_dt(series[0][0] * 60_000) if series else None, as_dt(series[-1][0] * 60_000) if series else None)
+
+
+@dataclass
+class WorkerRow:
+    worker_id: str
+    config: WorkerConfig | None
+    report: dict | None
+    alive: bool
+    last_seen: datetime | None
+    redis_config: dict | None = None
+
+    @property
+    def state(self) -> str:
+        if not self.report:
+            return "never seen"
+        if not self.alive:
+            return "stale"
+        return self.report.get("state", "running")
+
+    @property
+    def current(self) -> list[str]:
+        try:
+            value = json.loads((self.report or {}).get("current") or "[]")
+        except ValueError:
+            return []
+        return value if isinstance(value, list) else []  # Lua encodes an empty list as {}
+
+
+def workers() -> list[WorkerRow]:
+    """Configured workers and every worker that sent a heartbeat, with liveness."""
+    queue = conf.get_queue()
+    reports = {r["worker"]: r for r in queue.workers()}
+    configs = {c.worker_id: c for c in WorkerConfig.objects.prefetch_related("assigned_users", "steal_targets")}
+    now_ms = time.time() * 1000
+    rows = []
+    for worker_id in sorted(set(reports) | set(configs)):
+        report = reports.get(worker_id)
+        seen = float(report["last_seen"]) if report else None
+        lease_ms = float(queue.config.lease_seconds) * 1000
+        alive = bool(report) and report.get("state") != "stopped" and now_ms - seen < max(2 * lease_ms, 30_000)
+        rows.append(WorkerRow(worker_id, configs.get(worker_id), report, alive, as_dt(seen)))
+    return rows
+
+
+@dataclass
+class Alert:
+    level: str  # "warning" | "danger"
+    message: str
+    link: str = ""
+
+
+def drift(refresh: bool = False) -> list[str]:
+    """DB vs Redis differences, cached for DRIFT_CACHE_SECONDS (the comparison reads every config)."""
+    lines = None if refresh else cache.get("fairqueue:drift")
+    if lines is None:
+        lines = sync.drift()
+        cache.set("fairqueue:drift", lines, DRIFT_CACHE_SECONDS)
+    return lines
+
+
+def alerts(worker_rows: list[WorkerRow]) -> list[Alert]:
+    queue = conf.get_queue()
+    found: list[Alert] = []
+    orphans = queue.orphaned(limit=200)
+    if orphans:
+        names = ", ".join(f"{u} ({n})" for u, n in orphans[:5]) + (" ..." if len(orphans) > 5 else "")
+        found.append(Alert("danger", f"{len(orphans)} orphaned tenant(s): queued tasks no enabled worker serves: "
+                                     f"{names}", "/workers/"))
+    stale = [w.worker_id for w in worker_rows if w.report and not w.alive and w.state != "stopped"
+             and w.report.get("state") != "stopped"]
+    if stale:
+        found.append(Alert("warning", f"stale worker(s), no heartbeat: {', '.join(stale)}", "/workers/"))
+    recent = sum(c.get("dead_lettered", 0) for _, c in queue.throughput(15))
+    if recent:
+        found.append(Alert("warning", f"the dead-letter queue grew by {recent} in the last 15 minutes",
+                           "/dead-letters/"))
+    if drift():
+        found.append(Alert("warning", "the configuration in Redis differs from the database (drift)", "/workers/"))
+    return found
+
+
+@dataclass
+class FairnessRow:
+    service: TenantService
+    weight: int
+    registered: bool
+
+
+def fairness(top: int = 20) -> tuple[int, list[FairnessRow]]:
+    served, services = conf.get_queue().fairness(FAIRNESS_MINUTES, top)
+    weights = dict(Tenant.objects.filter(key__in=[s.user for s in services]).values_list("key", "weight"))
+    return served, [FairnessRow(s, weights.get(s.user, 1), s.user in weights) for s in services]
+
+
+# -- users ---------------------------------------------------------------------------------
+@dataclass
+class TenantRow:
+    key: str
+    tenant: Tenant | None
+    counts: dict
+    wait_p95_ms: float | None
+    workers: list[str] = field(default_factory=list)
+
+    @property
+    def state(self) -> str:
+        if self.tenant is None:
+            return "unregistered"
+        return "paused" if self.tenant.paused else "active"
+
+    @property
+    def weight(self) -> int:
+        return self.tenant.weight if self.tenant else 1
+
+
+SORTS = {"key": "Tenant", "backlog": "Backlog"}
+
+
+def tenant_page(query: str = "", sort: str = "key", offset: int = 0, limit: int = 50):
+    queue = conf.get_queue()
+    page = queue.tenant_keys(offset, limit, prefix=query.strip(), by="backlog" if sort == "backlog" else "key")
+    keys = page.items
+    counts = queue.tenant_rows(keys) if keys else {}
+    _, services = queue.fairness(FAIRNESS_MINUTES, users=keys) if keys else (0, [])
+    waits = {s.user: s.wait_p95_ms for s in services}
+    tenants = {t.key: t for t in Tenant.objects.filter(key__in=keys).prefetch_related("assigned_workers",
+                                                                                     "stealing_workers")}
+    steal_all = list(WorkerConfig.objects.filter(enabled=True, steal_all=True).values_list("worker_id", flat=True))
+    rows = []
+    for key in keys:
+        tenant = tenants.get(key)
+        serving = []
+        if tenant:
+            serving = [w.worker_id for w in tenant.assigned_workers.all() if w.enabled] + \
+                      [f"{w.worker_id} (steals)" for w in tenant.stealing_workers.all() if w.enabled]
+        serving += [f"{w} (*)" for w in steal_all]
+        rows.append(TenantRow(key, tenant, counts[key], waits.get(key), serving))
+    return page, rows
+
+
+@dataclass
+class TenantDetail:
+    key: str
+    tenant: Tenant | None
+    counts: dict
+    queue_page: object
+    running: list
+    recent: list
+    dead: object
+    service: TenantService | None
+
+
+def tenant_detail(key: str, offset: int = 0, limit: int = 25) -> TenantDetail:
+    queue = conf.get_queue()
+    running = [t for t in queue.running(0, 500).items if t.user == key]
+    _, services = queue.fairness(FAIRNESS_MINUTES, users=[key])
+    return TenantDetail(key=key, tenant=Tenant.objects.filter(key=key).first(), counts=queue.tenant_rows([key])[key],
+                        queue_page=queue.tenant_queue(key, offset, limit), running=running,
+                        recent=queue.recent(key, 20), dead=queue.dead_letters(0, 10, user=key),
+                        service=services[0] if services else None)
+
+
+# -- dead letters ----------------------------------------------------------------------------
+SCAN_LIMIT = 5000  # dead letters examined for a task-path or error-text filter
+
+
+@dataclass
+class DeadLetterPage:
+    items: list
+    total: int
+    offset: int
+    limit: int
+    filtered: bool
+    scanned: int
+
+    @property
+    def has_next(self) -> bool:
+        return self.offset + len(self.items) < self.total
+
+
+def matches(task, func: str, text: str) -> bool:
+    if func and task.func != func:
+        return False
+    if text:
+        error = task.error or {}
+        blob = " ".join((error.get("type", ""), error.get("message", ""), task.dead_reason or "")).lower()
+        return text.lower() in blob
+    return True
+
+
+def dead_letter_page(user: str = "", func: str = "", text: str = "", offset: int = 0, limit: int = 50):
+    """Newest first. A tenant filter uses its own index; task-path and error-text filters
+    examine at most SCAN_LIMIT dead letters (the page says so)."""
+    queue = conf.get_queue()
+    if not func and not text:
+        page = queue.dead_letters(offset, limit, user=user or None)
+        return DeadLetterPage(page.items, page.total, offset, limit, False, 0)
+    found, scanned = [], 0
+    while scanned < SCAN_LIMIT:
+        batch = queue.dead_letters(scanned, 500, user=user or None).items
+        if not batch:
+            break
+        scanned += 500
+        found.extend(t for t in batch if matches(t, func, text))
+    return DeadLetterPage(found[offset:offset + limit], len(found), offset, limit, True, min(scanned, SCAN_LIMIT))
+
+
+def matching_dead_letter_ids(user: str = "", func: str = "", text: str = "") -> list[str]:
+    page = dead_letter_page(user, func, text, 0, SCAN_LIMIT)
+    if not page.filtered:
+        return [t.id for t in conf.get_queue().dead_letters(0, SCAN_LIMIT, user=user or None).items]
+    return [t.id for t in page.items]
+
+
+def task_state_label(state: State | None) -> str:
+    return str(state or "unknown")

@@ -1,0 +1,1 @@
+"""The operators' dashboard: one module per page."""

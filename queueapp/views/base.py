@@ -1,0 +1,63 @@
+"""What every dashboard view shares: staff-only access, per-action permissions,
+page-or-partial rendering, paging, the audit trail, friendly Redis errors."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.shortcuts import render
+from redis.exceptions import RedisError
+
+from ..models import AuditEvent
+
+PAGE_SIZE = 50
+
+
+def staff_required(view):
+    """Anonymous users go to the login page; signed-in users who are not staff get 403."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not (request.user.is_active and request.user.is_staff):
+            raise PermissionDenied("The FairQueue dashboard is for staff users.")
+        try:
+            return view(request, *args, **kwargs)
+        except RedisError as exc:
+            return render(request, "queueapp/unavailable.html", {"error_kind": type(exc).__name__}, status=503)
+
+    return wrapper
+
+
+def need(request, perm: str) -> None:
+    if not request.user.has_perm(perm):
+        raise PermissionDenied(f"You need the permission {perm!r} for this.")
+
+
+def page(request, template: str, context: dict, partial: str | None = None, **kwargs):
+    """The whole page, or one of its partials for htmx requests that target it."""
+    if partial and request.htmx and request.GET.get("partial") == partial:
+        template = f"{template}#{partial}"
+    return render(request, template, context, **kwargs)
+
+
+def offset_of(request) -> int:
+    try:
+        return max(0, int(request.GET.get("offset", 0)))
+    except ValueError:
+        return 0
+
+
+def audit(request, action: str, target: str = "", **detail) -> None:
+    AuditEvent.objects.create(user=request.user, username=request.user.get_username(), action=action,
+                              target=str(target)[:255], detail=detail)
+
+
+def done(request, message: str, to: str, level=messages.SUCCESS):
+    messages.add_message(request, level, message)
+    return HttpResponseRedirect(to)
