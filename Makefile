@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help install run test test-fast bench lint clean
+.PHONY: help install run test test-fast screenshots bench lint clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -18,13 +18,19 @@ install: $(VENV)/.synced ## create .venv from uv.lock (finds Python 3.12+ and uv
 run: install ## start Redis, web (127.0.0.1:8000), a worker and demo data; Ctrl-C stops all
 	@scripts/run.sh
 
-test: install ## run the whole test suite against a private redis-server
+test: install ## run the whole test suite against a private redis-server and Debian's Chromium
 	@scripts/ensure-redis-server.sh
+	@scripts/ensure-chromium.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: install ## the suite without slow tests
 	@scripts/ensure-redis-server.sh
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+screenshots: install ## retake docs/screenshots/*.png (the browser tests, in Chromium)
+	@scripts/ensure-redis-server.sh
+	@scripts/ensure-chromium.sh
+	FAIRQUEUE_SCREENSHOTS=docs/screenshots $(PY) -m pytest tests/browser -q
 
 bench: install ## benchmarks (tests/perf): engine and worker tables; not a CI gate
 	@scripts/ensure-redis-server.sh

@@ -12,6 +12,7 @@ class TenantForm(forms.ModelForm):
     class Meta:
         model = Tenant
         fields = ["key", "name", "weight", "paused", "notes"]
+        widgets = {"notes": forms.Textarea(attrs={"rows": 2})}
 
 
 class WorkerConfigForm(forms.ModelForm):
@@ -19,6 +20,7 @@ class WorkerConfigForm(forms.ModelForm):
         model = WorkerConfig
         fields = ["worker_id", "enabled", "assigned_users", "steal_targets", "steal_all", "concurrency",
                   "poll_interval", "lease_seconds", "notes"]
+        widgets = {"notes": forms.Textarea(attrs={"rows": 2})}
 
     def clean(self):
         data = super().clean()
@@ -39,3 +41,5 @@ class ScheduleForm(forms.ModelForm):
         model = Schedule
         fields = ["name", "cron", "timezone", "task", "args", "kwargs", "user", "priority", "enabled",
                   "missed_fire_policy", "start_at", "end_at"]
+        widgets = {"args": forms.Textarea(attrs={"rows": 2}), "kwargs": forms.Textarea(attrs={"rows": 2}),
+                   "cron": forms.TextInput(attrs={"placeholder": "30 2 * * *", "autocomplete": "off"})}

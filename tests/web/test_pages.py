@@ -84,8 +84,9 @@ def test_pages_with_data_escape_user_content(staff, queue):
 def test_htmx_requests_get_partials(staff, queue):
     client, _ = staff
     fill(queue)
-    for url, marker in (("/?partial=live", 'id="live"'), ("/users/?partial=table", 'id="tenants"'),
-                        ("/workers/?partial=live", 'id="workers-live"'), ("/schedules/?partial=table", 'id="schedules"')):
+    partials = (("/?partial=live", 'id="live"'), ("/users/?partial=table", 'id="tenants"'),
+                ("/workers/?partial=live", 'id="workers-live"'), ("/schedules/?partial=table", 'id="schedules"'))
+    for url, marker in partials:
         html = client.get(url, HTTP_HX_REQUEST="true").content.decode()
         assert marker in html and "<html" not in html, url
 
