@@ -104,7 +104,7 @@ def workers() -> list[WorkerRow]:
     """Configured workers and every worker that sent a heartbeat, with liveness."""
     queue = conf.get_queue()
     reports = {r["worker"]: r for r in queue.workers()}
-    configs = {c.worker_id: c for c in WorkerConfig.objects.prefetch_related("assigned_users", "steal_targets")}
+    configs = {c.worker_id: c for c in WorkerConfig.objects.all()}
     now_ms = time.time() * 1000
     rows = []
     for worker_id in sorted(set(reports) | set(configs)):
@@ -114,6 +114,21 @@ def workers() -> list[WorkerRow]:
         alive = bool(report) and report.get("state") != "stopped" and now_ms - seen < max(2 * lease_ms, 30_000)
         rows.append(WorkerRow(worker_id, configs.get(worker_id), report, alive, as_dt(seen)))
     return rows
+
+
+SHOWN_TENANTS = 20
+
+
+def configured_tenants(rows: list[WorkerRow]) -> None:
+    """Attach to each configured row its first SHOWN_TENANTS assigned and steal targets and the
+    totals (a worker may serve thousands of tenants)."""
+    for row in rows:
+        if row.config is None:
+            continue
+        for field in ("assigned_users", "steal_targets"):
+            related = getattr(row.config, field)
+            setattr(row, field, list(related.values_list("key", flat=True)[:SHOWN_TENANTS]))
+            setattr(row, f"{field}_count", related.count())
 
 
 @dataclass

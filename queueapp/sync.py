@@ -46,11 +46,30 @@ def worker_extra(config: WorkerConfig) -> dict[str, str]:
 
 
 def expected_snapshot() -> dict:
-    workers = WorkerConfig.objects.prefetch_related("assigned_users", "steal_targets")
+    """What Redis should hold, read with a few flat queries (no model instances): the
+    drift check must stay fast with tens of thousands of tenants."""
+    names: dict[str, dict[str, list[str]]] = {}
+    for field in ("assigned_users", "steal_targets"):
+        through = getattr(WorkerConfig, field).through
+        for worker_id, key in through.objects.values_list("workerconfig__worker_id", "tenant__key"):
+            names.setdefault(worker_id, {}).setdefault(field, []).append(key)
+    workers = {}
+    steal_all = []
+    for row in WorkerConfig.objects.values("worker_id", "enabled", "steal_all", "concurrency", "poll_interval",
+                                           "lease_seconds"):
+        config = WorkerConfig(**row)
+        mine = names.get(config.worker_id, {})
+        workers[config.worker_id] = {"enabled": "1" if config.enabled else "0",
+                                     "steal_all": "1" if config.steal_all else "0",
+                                     "assigned": sorted(mine.get("assigned_users", [])),
+                                     "steal": sorted(mine.get("steal_targets", [])), **worker_extra(config)}
+        if config.enabled and config.steal_all:
+            steal_all.append(config.worker_id)
     return {
-        "tenants": {t.key: tenant_state(t) for t in Tenant.objects.all()},
-        "workers": {w.worker_id: worker_state(w) for w in workers},
-        "steal_all": sorted(w.worker_id for w in workers if w.enabled and w.steal_all),
+        "tenants": {key: {"weight": float(weight), "paused": paused}
+                    for key, weight, paused in Tenant.objects.values_list("key", "weight", "paused")},
+        "workers": workers,
+        "steal_all": sorted(steal_all),
         "schedules": {s.name: schedule_config(s) for s in Schedule.objects.all()},
         "unregistered_weights": [], "unregistered_paused": [],
     }

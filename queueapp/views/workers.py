@@ -17,7 +17,9 @@ from .base import audit, done, need, page, staff_required
 @require_GET
 @staff_required
 def worker_list(request):
-    context = {"workers": dashboard.workers(), "drift": dashboard.drift(refresh=True)}
+    rows = dashboard.workers()
+    dashboard.configured_tenants(rows)
+    context = {"workers": rows, "drift": dashboard.drift(refresh=True)}
     return page(request, "queueapp/workers.html", context, partial="live")
 
 
