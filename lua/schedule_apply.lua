@@ -23,7 +23,8 @@ else
   end
   redis.call('HSET', key, unpack(flat))
   redis.call('SADD', K.schedules(), p.name)
-  if old[1] ~= p.config.cron or old[2] ~= p.config.tz or old[3] ~= p.config.start_ms then
+  local function changed(before, now) return (before or '') ~= opt(now, '') end
+  if changed(old[1], p.config.cron) or changed(old[2], p.config.tz) or changed(old[3], p.config.start_ms) then
     redis.call('HDEL', K.schedule_state(p.name), 'next_ms')
   end
 end

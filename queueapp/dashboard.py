@@ -125,10 +125,11 @@ def configured_tenants(rows: list[WorkerRow]) -> None:
     for row in rows:
         if row.config is None:
             continue
-        for field in ("assigned_users", "steal_targets"):
-            related = getattr(row.config, field)
-            setattr(row, field, list(related.values_list("key", flat=True)[:SHOWN_TENANTS]))
-            setattr(row, f"{field}_count", related.count())
+        for name in ("assigned_users", "steal_targets"):
+            related = getattr(row.config, name)
+            shown = list(related.values_list("key", flat=True)[:SHOWN_TENANTS])
+            setattr(row, name, shown)
+            setattr(row, f"{name}_more", related.count() - len(shown))
 
 
 @dataclass

@@ -13,15 +13,19 @@ from . import conf, registry, runtime
 from .engine import cron
 from .engine.scheduler import Spec, fire_now
 from .engine.task import InvalidTask, encode_payload
+from .models import Tenant
 
 
 def validate_schedule(schedule) -> None:
     """Every rule of a schedule, as field errors with the message the user sees."""
     errors: dict[str, str] = {}
-    try:
-        schedule.cron = cron.validate(schedule.cron or "")
-    except cron.CronError as exc:
-        errors["cron"] = str(exc)
+    schedule.args = [] if schedule.args is None else schedule.args  # a cleared field means none
+    schedule.kwargs = {} if schedule.kwargs is None else schedule.kwargs
+    if schedule.cron and len(schedule.cron) <= cron.MAX_EXPRESSION:  # empty / too long: the field says so
+        try:
+            schedule.cron = cron.validate(schedule.cron)
+        except cron.CronError as exc:
+            errors["cron"] = str(exc)
     try:
         cron.zone(schedule.timezone or "")
     except cron.CronError as exc:
@@ -38,6 +42,9 @@ def validate_schedule(schedule) -> None:
             encode_payload(schedule.args, schedule.kwargs, conf.engine_config().max_payload_bytes)
         except InvalidTask as exc:
             errors["args"] = str(exc)
+    if conf.engine_config().require_registered_tenants and schedule.user and \
+            not Tenant.objects.filter(key=schedule.user).exists():
+        errors["user"] = f"tenant {schedule.user!r} is not registered (REQUIRE_REGISTERED_TENANTS is on): add it first"
     if schedule.start_at and schedule.end_at and schedule.end_at <= schedule.start_at:
         errors["end_at"] = "The end must be after the start."
     if errors:
@@ -61,9 +68,16 @@ def schedule_config(schedule) -> dict[str, str]:
 
 
 def preview(expr: str, tz: str, n: int = 5, after: datetime | None = None) -> list[datetime]:
-    """The next `n` fire times in the schedule's time zone (CronError when invalid)."""
+    """The next `n` fire times in the schedule's time zone (CronError when invalid), without
+    the repeats the fire keys drop (a daily time on the autumn DST day fires once)."""
     expr = cron.validate(expr)
-    return cron.next_fires(expr, tz, after or dj_timezone.now(), n)
+    fires, keys = [], set()
+    for fire in cron.next_fires(expr, tz, after or dj_timezone.now(), n + 2):
+        key = cron.fire_key("preview", expr, tz, fire)
+        if key not in keys:
+            keys.add(key)
+            fires.append(fire)
+    return fires[:n]
 
 
 def run_now(schedule) -> str:

@@ -49,10 +49,10 @@ def expected_snapshot() -> dict:
     """What Redis should hold, read with a few flat queries (no model instances): the
     drift check must stay fast with tens of thousands of tenants."""
     names: dict[str, dict[str, list[str]]] = {}
-    for field in ("assigned_users", "steal_targets"):
-        through = getattr(WorkerConfig, field).through
+    for relation in ("assigned_users", "steal_targets"):
+        through = getattr(WorkerConfig, relation).through
         for worker_id, key in through.objects.values_list("workerconfig__worker_id", "tenant__key"):
-            names.setdefault(worker_id, {}).setdefault(field, []).append(key)
+            names.setdefault(worker_id, {}).setdefault(relation, []).append(key)
     workers = {}
     steal_all = []
     for row in WorkerConfig.objects.values("worker_id", "enabled", "steal_all", "concurrency", "poll_interval",

@@ -258,17 +258,24 @@ class Core(ReadPlans):
 
     def schedule_fire_call(self, name: str, fires: list[tuple[str, int, Task]], next_ms: int | None,
                            skipped: int, key_ttl_ms: int) -> Call:
-        """Enqueue due fires (each once per fire key) and move the schedule on; parses to (fired, duplicates)."""
+        """Enqueue due fires (each once per fire key) and move the schedule on; parses to (fired, duplicates).
+        Fires for unregistered tenants are refused when REQUIRE_REGISTERED_TENANTS is on (logged)."""
         cfg = self.config
         docs = [{"key": key, "at_ms": at_ms,
                  "task": task.push_doc(max_payload=cfg.max_payload_bytes, result_ttl=cfg.result_ttl,
                                        max_retries=cfg.max_retries, max_deliveries=cfg.max_deliveries)}
                 for key, at_ms, task in fires]
         params = {"name": name, "fires": docs or {}, "skipped": skipped, "key_ttl_ms": key_ttl_ms,
-                  "aging_ms": cfg.aging_ms}
+                  "aging_ms": cfg.aging_ms, "require_registered": cfg.require_registered_tenants}
         if next_ms is not None:
             params["next_ms"] = next_ms
-        return self._script("schedule_fire", params, lambda r: (int(r[0]), int(r[1])))
+        def parse(reply: list) -> tuple[int, int]:
+            if int(reply[2]):
+                raise InvalidTask(f"schedule {name}: tenant not registered (REQUIRE_REGISTERED_TENANTS is on), "
+                                  f"{reply[2]} fire(s) refused")
+            return int(reply[0]), int(reply[1])
+
+        return self._script("schedule_fire", params, parse)
 
     def mark_synced_call(self) -> Call:
         return self._cmd("SET", self.keys.synced(), "1")

@@ -23,6 +23,7 @@ from redis.lock import Lock
 
 from . import cron
 from .client import FairQueue
+from .errors import InvalidTask
 from .task import Task
 
 log = logging.getLogger("fairqueue.scheduler")
@@ -193,8 +194,12 @@ class Scheduler:
                  for key in [cron.fire_key(spec.name, spec.cron, spec.tz, at)]]
         if not self.leading:  # the lease ran out while we computed: a new leader may be firing
             return 0
-        fired, duplicates = self.queue.fire_schedule(spec.name, fires, ms(due.next), due.skipped,
-                                                     key_ttl_ms=self._key_ttl_ms(spec, due))
+        try:
+            fired, duplicates = self.queue.fire_schedule(spec.name, fires, ms(due.next), due.skipped,
+                                                         key_ttl_ms=self._key_ttl_ms(spec, due))
+        except InvalidTask as exc:
+            log.error("%s", exc)
+            fired = 0
         self.next_ms[spec.name] = ms(due.next)
         if due.skipped:
             log.warning("schedule %s: %d missed fire(s) skipped (policy %s)", spec.name, due.skipped, spec.policy)

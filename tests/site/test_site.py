@@ -22,8 +22,8 @@ def test_bad_prefix_is_refused():
         conf.engine_config()
 
 
-def test_home_page_and_health(client):
-    assert client.get("/").status_code == 200
+def test_dashboard_asks_for_login_and_health_answers(client):
+    assert client.get("/").status_code == 302
     assert client.get("/healthz").json() == {"status": "ok"}
-    response = client.get("/")
-    assert "Content-Security-Policy" in response.headers
+    response = client.get("/login/")
+    assert response.status_code == 200 and "Content-Security-Policy" in response.headers

@@ -180,7 +180,7 @@ def test_full_sync_after_flushdb_restores_an_identical_copy(full, queue, raw):
     raw.flushdb()
     assert queue.config_snapshot()["workers"] == {} and not queue.is_synced()
     code, out = syncqueue()
-    assert code == 0 and "synced 4 tenant(s) and 3 worker configuration(s)" in out and "removed" not in out
+    assert code == 0 and "synced 4 tenant(s), 3 worker configuration(s)" in out and "removed" not in out
     assert queue.config_snapshot() == a and queue.is_synced()
 
 

@@ -22,7 +22,8 @@ class Command(BaseCommand):
             report = sync.full_sync()
         except RedisError as exc:
             raise CommandError(f"Redis is not reachable at {conf.safe_url(conf.settings.REDIS_URL)}: {exc}") from exc
-        self.stdout.write(f"synced {report.tenants} tenant(s) and {report.workers} worker configuration(s)")
+        self.stdout.write(f"synced {report.tenants} tenant(s), {report.workers} worker configuration(s) and "
+                          f"{report.schedules} schedule(s)")
         for line in report.removed:
             self.stdout.write(f"removed from Redis (not in the database): {line}")
 
