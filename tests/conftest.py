@@ -26,6 +26,11 @@ from tests.processes import start_command, start_worker, worker_env
 from tests.redis_server import RedisServer
 
 
+def pytest_collection_modifyitems(config, items):
+    """Browser tests last: they hold an event loop in the main thread while they run."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 @pytest.fixture(scope="session")
 def redis_url():
     url = os.environ.get("FAIRQUEUE_TEST_REDIS_URL")

@@ -27,8 +27,10 @@ def chromium() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Module-scoped: Playwright's sync API runs an event loop in this thread while it is open,
+    which would break asyncio.run() in later tests."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
