@@ -14,7 +14,7 @@ if rec.state == 'queued' then
   if lane_remove(rec.user, p.id, rec.prio) == 0 then return {'invalid_state', rec.state} end
   dequeued(rec.user, rec.prio)
 elseif rec.state == 'deferred' then
-  if redis.call('ZREM', K.delayed(), p.id) == 0 then return {'invalid_state', rec.state} end
+  if redis.call('ZREM', K.delayed, p.id) == 0 then return {'invalid_state', rec.state} end
   stat_add(rec.user, rec.prio, 'delayed', -1)
 else
   return {'invalid_state', rec.state}

@@ -23,9 +23,9 @@ for i, name in ipairs({'assigned', 'steal'}) do
   end
 end
 redis.call('DEL', cfg, tiers.assigned, tiers.steal)
-redis.call('SREM', K.steal_all(), w)
+redis.call('SREM', K.steal_all, w)
 if opt(p.delete, false) then
-  redis.call('SREM', K.configured(), w)
+  redis.call('SREM', K.configured, w)
   return {'ok'}
 end
 
@@ -33,13 +33,13 @@ local enabled, steal_all = opt(p.enabled, true), opt(p.steal_all, false)
 hset_table(cfg, opt(p.extra, {}))
 redis.call('HSET', cfg, 'enabled', enabled and '1' or '0', 'steal_all', steal_all and '1' or '0',
   'assigned', cjson.encode(p.assigned), 'steal', cjson.encode(p.steal), 'updated_at', int(now_ms()))
-redis.call('SADD', K.configured(), w)
+redis.call('SADD', K.configured, w)
 if not enabled then return {'ok'} end
-if steal_all then redis.call('SADD', K.steal_all(), w) end
+if steal_all then redis.call('SADD', K.steal_all, w) end
 for _, name in ipairs({'assigned', 'steal'}) do
   for _, user in ipairs(p[name]) do
     redis.call('SADD', K.tsets(user), tiers[name])
-    if redis.call('ZSCORE', K.ready_all(), user) then
+    if redis.call('ZSCORE', K.ready_all, user) then
       redis.call('ZADD', tiers[name], 0, user)
     end
   end

@@ -13,7 +13,7 @@ for _, id in ipairs(p.ids) do
   if not rec or rec.state ~= 'dead' then
     reply[#reply + 1] = id
   else
-    redis.call('ZREM', K.dlq(), id)
+    redis.call('ZREM', K.dlq, id)
     redis.call('ZREM', K.dlq_user(rec.user), id)
     redis.call('DEL', K.task(id))
     stat_add(rec.user, rec.prio, 'dead', -1)

@@ -15,7 +15,7 @@ for _, id in ipairs(p.ids) do
     reply[#reply + 1] = id
   else
     local key = K.task(id)
-    redis.call('ZREM', K.dlq(), id)
+    redis.call('ZREM', K.dlq, id)
     redis.call('ZREM', K.dlq_user(rec.user), id)
     stat_add(rec.user, rec.prio, 'dead', -1)
     local score = lane_score(now, rec.prio, p.aging_ms)

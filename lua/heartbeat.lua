@@ -14,7 +14,7 @@ local deadline = now + p.lease_ms
 for _, lease in ipairs(p.leases) do
   local id, token = lease[1], lease[2]
   if lease_check(id, token) then
-    redis.call('ZADD', K.running(), 'XX', deadline, id)
+    redis.call('ZADD', K.running, 'XX', deadline, id)
     redis.call('HSET', K.task(id), 'lease_deadline', int(deadline))
   else
     reply[#reply + 1] = id
@@ -22,7 +22,7 @@ for _, lease in ipairs(p.leases) do
 end
 local info = opt(p.info, nil)
 if info then
-  redis.call('ZADD', K.workers(), now, p.worker)
+  redis.call('ZADD', K.workers, now, p.worker)
   local key = K.worker_info(p.worker)
   redis.call('DEL', key)
   hset_table(key, info)

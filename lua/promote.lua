@@ -10,10 +10,10 @@
 local p = params()
 local now = now_ms()
 local moved = 0
-local due = redis.call('ZRANGE', K.delayed(), '-inf', now, 'BYSCORE', 'LIMIT', 0, p.limit, 'WITHSCORES')
+local due = redis.call('ZRANGE', K.delayed, '-inf', now, 'BYSCORE', 'LIMIT', 0, p.limit, 'WITHSCORES')
 for i = 1, #due, 2 do
   local id = due[i]
-  redis.call('ZREM', K.delayed(), id)
+  redis.call('ZREM', K.delayed, id)
   local rec = record_core(id)
   if rec and rec.state == 'deferred' then
     stat_add(rec.user, rec.prio, 'delayed', -1)

@@ -21,7 +21,7 @@ if ids then
   for _, id in ipairs(ids) do
     local rec = record_core(id)
     if rec and rec.user == p.user then
-      if rec.state == 'deferred' and redis.call('ZREM', K.delayed(), id) == 1 then
+      if rec.state == 'deferred' and redis.call('ZREM', K.delayed, id) == 1 then
         stat_add(rec.user, rec.prio, 'delayed', -1)
         bury(id, rec)
       elseif rec.state == 'queued' and lane_remove(rec.user, id, rec.prio) == 1 then

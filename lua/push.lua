@@ -17,7 +17,7 @@
 local p = params()
 if opt(p.require_registered, false) then
   for _, t in ipairs(p.tasks) do
-    if redis.call('SISMEMBER', K.registered(), t.user) == 0 then return {'unknown_tenant', t.user} end
+    if redis.call('SISMEMBER', K.registered, t.user) == 0 then return {'unknown_tenant', t.user} end
   end
 end
 local now = now_ms()

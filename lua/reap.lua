@@ -13,11 +13,11 @@
 local p = params()
 local now = now_ms()
 local requeued, dead = 0, 0
-local ids = redis.call('ZRANGE', K.running(), '-inf', now, 'BYSCORE', 'LIMIT', 0, p.limit)
+local ids = redis.call('ZRANGE', K.running, '-inf', now, 'BYSCORE', 'LIMIT', 0, p.limit)
 for _, id in ipairs(ids) do
   local rec = record_core(id)
   if not rec or rec.state ~= 'running' then
-    redis.call('ZREM', K.running(), id)
+    redis.call('ZREM', K.running, id)
   else
     lease_end(id, rec.user, rec.prio)
     stat_event(rec.user, rec.prio, 'expired', now)

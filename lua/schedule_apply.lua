@@ -13,7 +13,7 @@ local key = K.schedule(p.name)
 local old = redis.call('HMGET', key, 'cron', 'tz', 'start_ms')
 redis.call('DEL', key)
 if opt(p.delete, false) then
-  redis.call('SREM', K.schedules(), p.name)
+  redis.call('SREM', K.schedules, p.name)
   redis.call('DEL', K.schedule_state(p.name))
 else
   local flat = {}
@@ -22,11 +22,11 @@ else
     flat[#flat + 1] = v
   end
   redis.call('HSET', key, unpack(flat))
-  redis.call('SADD', K.schedules(), p.name)
+  redis.call('SADD', K.schedules, p.name)
   local function changed(before, now) return (before or '') ~= opt(now, '') end
   if changed(old[1], p.config.cron) or changed(old[2], p.config.tz) or changed(old[3], p.config.start_ms) then
     redis.call('HDEL', K.schedule_state(p.name), 'next_ms')
   end
 end
-redis.call('INCR', K.schedules_version())
+redis.call('INCR', K.schedules_version)
 return {'ok'}

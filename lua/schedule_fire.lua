@@ -14,7 +14,7 @@ local now = now_ms()
 local fired, dup, refused = 0, 0, 0
 local state = K.schedule_state(p.name)
 for _, f in ipairs(p.fires) do
-  if opt(p.require_registered, false) and redis.call('SISMEMBER', K.registered(), f.task.user) == 0 then
+  if opt(p.require_registered, false) and redis.call('SISMEMBER', K.registered, f.task.user) == 0 then
     refused = refused + 1
   elseif redis.call('SET', K.fire(f.key), f.task.id, 'NX', 'PX', p.key_ttl_ms) then
     push_task(f.task, now, p.aging_ms)

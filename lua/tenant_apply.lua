@@ -14,21 +14,21 @@ local p = params()
 local deleting = opt(p.delete, false)
 local weight = tonumber(opt(p.weight, 1))
 if deleting then
-  redis.call('SREM', K.registered(), p.user)
+  redis.call('SREM', K.registered, p.user)
 else
-  redis.call('SADD', K.registered(), p.user)
-  redis.call('ZADD', K.tenants_lex(), 'NX', 0, p.user)
+  redis.call('SADD', K.registered, p.user)
+  redis.call('ZADD', K.tenants_lex, 'NX', 0, p.user)
 end
 if deleting or weight == 1 then
-  redis.call('HDEL', K.weights(), p.user)
+  redis.call('HDEL', K.weights, p.user)
 else
-  redis.call('HSET', K.weights(), p.user, field_str(weight))
+  redis.call('HSET', K.weights, p.user, field_str(weight))
 end
 if opt(p.paused, false) and not deleting then
-  redis.call('SADD', K.paused(), p.user)
+  redis.call('SADD', K.paused, p.user)
   ready_remove(p.user)
-elseif redis.call('SREM', K.paused(), p.user) == 1
-  and tonumber(redis.call('ZSCORE', K.backlog(), p.user) or '0') > 0 then
+elseif redis.call('SREM', K.paused, p.user) == 1
+  and tonumber(redis.call('ZSCORE', K.backlog, p.user) or '0') > 0 then
   ready_add(p.user)
 end
 return {'ok'}

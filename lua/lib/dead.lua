@@ -21,7 +21,7 @@ local function dead_letter(id, user, prio, reason, now)
   history_push(h, now, 'dead', {reason = reason})
   redis.call('HSET', key, 'state', 'dead', 'dead_reason', reason, 'finished_at', int(now),
     'history', h.history, 'history_n', h.history_n)
-  redis.call('ZADD', K.dlq(), now, id)
+  redis.call('ZADD', K.dlq, now, id)
   redis.call('ZADD', K.dlq_user(user), now, id)
   stat_add(user, prio, 'dead', 1)
   stat_event(user, prio, 'dead_lettered', now)

@@ -13,7 +13,7 @@ local function place_ready(id, user, prio, score, front)
 end
 
 local function place_delayed(id, user, prio, due)
-  redis.call('ZADD', K.delayed(), due, id)
+  redis.call('ZADD', K.delayed, due, id)
   stat_add(user, prio, 'delayed', 1)
 end
 
@@ -25,8 +25,10 @@ end
 -- the last finished tasks of a tenant, newest first (for its page)
 local RECENT_MAX = 50
 local function recent_add(user, id)
-  redis.call('LPUSH', K.recent(user), id)
-  redis.call('LTRIM', K.recent(user), 0, RECENT_MAX - 1)
+  local key = K.recent(user)
+  if redis.call('LPUSH', key, id) > RECENT_MAX + 10 then  -- trim in steps: one call per ack, mostly
+    redis.call('LTRIM', key, 0, RECENT_MAX - 1)
+  end
 end
 
 local function enqueue_delayed(id, user, prio, due)

@@ -40,8 +40,8 @@ end
 local function backlog_take(user)
   local n = (BACKLOG[user] or 0) - 1
   BACKLOG[user] = nil
-  if tonumber(redis.call('ZINCRBY', K.backlog(), n, user)) <= 0 then
-    redis.call('ZREM', K.backlog(), user)
+  if tonumber(redis.call('ZINCRBY', K.backlog, n, user)) <= 0 then
+    redis.call('ZREM', K.backlog, user)
     return true
   end
   return false
@@ -49,6 +49,6 @@ end
 
 local function backlog_flush()
   for user, n in pairs(BACKLOG) do
-    if n ~= 0 then redis.call('ZINCRBY', K.backlog(), n, user) end
+    if n ~= 0 then redis.call('ZINCRBY', K.backlog, n, user) end
   end
 end

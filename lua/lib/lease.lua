@@ -15,6 +15,6 @@ local function lease_check(id, token)
 end
 
 local function lease_end(id, user, prio)
-  redis.call('ZREM', K.running(), id)
+  redis.call('ZREM', K.running, id)
   stat_add(user, prio, 'running', -1)
 end

@@ -12,13 +12,18 @@
 --- @include "lib/enqueue"
 --- @include "lib/dead"
 local MAX_SKIPS = 32
+-- what a worker needs from the record: not the errors, result or tracebacks of
+-- earlier attempts, which can be large and would travel with every pop
+local POP_FIELDS = {'v', 'id', 'func', 'user', 'priority', 'payload', 'queue', 'timeout', 'max_retries',
+                    'max_deliveries', 'result_ttl', 'dead_letter', 'deliveries', 'failures', 'enqueued_at',
+                    'started_at', 'lease_deadline', 'lease_token', 'state', 'worker', 'history'}
 
 local function worker_tiers(worker)
   local cfg = redis.call('HMGET', K.worker_cfg(worker), 'enabled', 'steal_all')
-  if not cfg[1] then return {K.ready_all()} end
+  if not cfg[1] then return {K.ready_all} end
   if cfg[1] == '0' then return nil end
   local tiers = {K.ready_assigned(worker), K.ready_steal(worker)}
-  if cfg[2] == '1' then tiers[3] = K.ready_all() end
+  if cfg[2] == '1' then tiers[3] = K.ready_all end
   return tiers
 end
 
@@ -46,7 +51,7 @@ local function take(id, user, p, now)
     return nil
   end
   local deadline = now + p.lease_ms
-  redis.call('ZADD', K.running(), deadline, id)
+  redis.call('ZADD', K.running, deadline, id)
   rec.state, rec.lease_token, rec.worker = 'running', p.token, p.worker
   rec.lease_deadline, rec.started_at = int(deadline), int(now)
   rec.deliveries = int((tonumber(rec.deliveries) or 0) + 1)
@@ -59,7 +64,7 @@ local function take(id, user, p, now)
   return rec
 end
 
--- reply: {'ok', field, value, ...} | {'empty'} | {'disabled'}
+-- reply: {'ok', field, value, ...} (POP_FIELDS) | {'empty'} | {'disabled'}
 local function pop_task(p, now)
   local tiers = worker_tiers(p.worker)
   if not tiers then return {'disabled'} end
@@ -74,7 +79,13 @@ local function pop_task(p, now)
       local rec = take(id, user, p, now)
       if rec then
         local reply = {'ok'}
-        for k, v in pairs(rec) do reply[#reply + 1] = k; reply[#reply + 1] = v end
+        for _, k in ipairs(POP_FIELDS) do
+          local v = rec[k]
+          if v then
+            reply[#reply + 1] = k
+            reply[#reply + 1] = v
+          end
+        end
         return reply
       end
     end

@@ -28,8 +28,8 @@ local function push_task(t, now, aging_ms)
   redis.call('HSET', key, unpack(flat))
   if not TENANTS_SEEN[user] then
     TENANTS_SEEN[user] = true
-    redis.call('ZADD', K.tenants(), 'NX', now, user)
-    redis.call('ZADD', K.tenants_lex(), 'NX', 0, user)
+    redis.call('ZADD', K.tenants, 'NX', now, user)
+    redis.call('ZADD', K.tenants_lex, 'NX', 0, user)
   end
   stat_event(user, prio, 'enqueued', now)
   if state == 'deferred' then

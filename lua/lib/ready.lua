@@ -10,7 +10,7 @@ local READY_DONE = {}  -- tenants already made ready by this script call
 
 local function ready_sets(user)
   local sets = redis.call('SMEMBERS', K.tsets(user))
-  sets[#sets + 1] = K.ready_all()
+  sets[#sets + 1] = K.ready_all
   return sets
 end
 
@@ -24,8 +24,8 @@ end
 local function ready_add(user)
   if READY_DONE[user] then return end
   READY_DONE[user] = true
-  if redis.call('ZSCORE', K.ready_all(), user) then return end
-  if redis.call('SISMEMBER', K.paused(), user) == 1 then return end
+  if redis.call('ZSCORE', K.ready_all, user) then return end
+  if redis.call('SISMEMBER', K.paused, user) == 1 then return end
   for _, set in ipairs(ready_sets(user)) do ready_join(set, user) end
 end
 
@@ -36,6 +36,6 @@ end
 
 -- served one task: move the tenant back by one stride (1 / weight)
 local function ready_advance(set, user, score)
-  local weight = tonumber(redis.call('HGET', K.weights(), user) or '1') or 1
+  local weight = tonumber(redis.call('HGET', K.weights, user) or '1') or 1
   redis.call('ZADD', set, 'XX', score + 1 / weight, user)
 end

@@ -22,7 +22,7 @@ local function acc(tbl, key, field, n)
 end
 
 -- key names built once per script call
-local STATS_KEY = K.stats()
+local STATS_KEY = K.stats
 local USER_KEYS, PRIO_KEYS, TP_KEYS, FAIR_N_KEYS, FAIR_W_KEYS = {}, {}, {}, {}, {}
 local function cached(cache, build, x)
   local key = cache[x]
@@ -61,9 +61,11 @@ local function stats_flush()
       if n ~= 0 then redis.call('HINCRBY', key, field, n) end
     end
   end
+  -- per-minute keys: set the expiry when a write created the key's first count
   for key, fields in pairs(TP) do
-    for field, n in pairs(fields) do redis.call('HINCRBY', key, field, n) end
-    redis.call('EXPIRE', key, TP_TTL)
+    local fresh = false
+    for field, n in pairs(fields) do fresh = redis.call('HINCRBY', key, field, n) == n or fresh end
+    if fresh then redis.call('EXPIRE', key, TP_TTL) end
   end
   for key, users in pairs(FAIR_N) do
     local total = 0
@@ -71,11 +73,12 @@ local function stats_flush()
       redis.call('ZINCRBY', key, n, user)
       total = total + n
     end
-    redis.call('ZINCRBY', key, total, '*')  -- "*" (never a tenant name) holds the minute's total
-    redis.call('EXPIRE', key, FAIR_TTL)
+    -- "*" (never a tenant name) holds the minute's total
+    if tonumber(redis.call('ZINCRBY', key, total, '*')) == total then redis.call('EXPIRE', key, FAIR_TTL) end
   end
   for key, fields in pairs(FAIR_W) do
-    for field, n in pairs(fields) do redis.call('HINCRBY', key, field, n) end
-    redis.call('EXPIRE', key, FAIR_TTL)
+    local fresh = false
+    for field, n in pairs(fields) do fresh = redis.call('HINCRBY', key, field, n) == n or fresh end
+    if fresh then redis.call('EXPIRE', key, FAIR_TTL) end
   end
 end

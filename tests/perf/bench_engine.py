@@ -37,6 +37,7 @@ def single_push(url: str, n: int) -> float:
 def fused_loop(url: str, n: int) -> float:
     q = fresh_queue(url, "fused")
     q.push_many(tasks(n))
+    q = q.dedicated()  # one connection held by this loop, as each worker thread does
 
     def loop():
         lease = q.pop("w1")
@@ -49,6 +50,7 @@ def fused_loop(url: str, n: int) -> float:
 def pop_then_ack(url: str, n: int) -> float:
     q = fresh_queue(url, "split")
     q.push_many(tasks(n))
+    q = q.dedicated()
 
     def loop():
         while (lease := q.pop("w1")) is not None:

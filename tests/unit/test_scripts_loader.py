@@ -171,12 +171,15 @@ def test_local_functions_are_defined_before_first_use(real, name):
 
 
 def _lua_key_functions() -> dict[str, tuple[list[str], str]]:
-    """K.<name>(arg) -> (args, return expression) from lua/lib/keys.lua, written either as
-    `function K.name(arg) ... end` or as a `name = function(arg) ... end,` table field."""
+    """K.<name> -> (args, key expression) from lua/lib/keys.lua, written as
+    `function K.name(arg) ... end`, a `name = function(arg) ... end,` table field, or (a key
+    without parts) a `name = P .. '...',` string field."""
     text = (REAL / "lib" / "keys.lua").read_text()
     found = re.findall(r"^\s*(?:function K\.(\w+)|(\w+) = function)\(([^)]*)\) return (.+) end,?$",
                        text, re.M)
-    return {a or b: ([x for x in args.split(",") if x.strip()], expr) for a, b, args, expr in found}
+    keys = {a or b: ([x for x in args.split(",") if x.strip()], expr) for a, b, args, expr in found}
+    keys.update({name: ([], expr) for name, expr in re.findall(r"^\s*(\w+) = (P \.\. '[^']*'),$", text, re.M)})
+    return keys
 
 
 LUA_KEYS = _lua_key_functions()
