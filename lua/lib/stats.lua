@@ -13,7 +13,7 @@ local TP_TTL = 7200
 local FAIR_TTL = 1200
 local STATS = {}
 local TP = {}
-local FAIR_N, FAIR_W = {}, {}  -- per minute: served per tenant (zset), wait histogram (hash)
+local FAIR = {}  -- minute -> {n = {user -> served}, w = {"user:bucket" -> waits}}
 
 local function acc(tbl, key, field, n)
   local h = tbl[key]
@@ -23,7 +23,7 @@ end
 
 -- key names built once per script call
 local STATS_KEY = K.stats
-local USER_KEYS, PRIO_KEYS, TP_KEYS, FAIR_N_KEYS, FAIR_W_KEYS = {}, {}, {}, {}, {}
+local USER_KEYS, PRIO_KEYS, TP_KEYS = {}, {}, {}
 local function cached(cache, build, x)
   local key = cache[x]
   if not key then key = build(x); cache[x] = key end
@@ -51,8 +51,11 @@ local FAIR_MAX_BUCKET = 80  -- 2^(81/4) ms is about 20 minutes: longer waits sha
 local function fair_add(user, wait_ms, now)
   local minute = int(math.floor(now / 60000))
   local bucket = math.min(FAIR_MAX_BUCKET, math.floor(4 * math.log(math.max(wait_ms, 0) + 1) / LOG2))
-  acc(FAIR_N, cached(FAIR_N_KEYS, K.fair_served, minute), user, 1)
-  acc(FAIR_W, cached(FAIR_W_KEYS, K.fair_wait, minute), user .. ':' .. bucket, 1)
+  local m = FAIR[minute]
+  if not m then m = {n = {}, w = {}}; FAIR[minute] = m end
+  m.n[user] = (m.n[user] or 0) + 1
+  local field = user .. ':' .. bucket
+  m.w[field] = (m.w[field] or 0) + 1
 end
 
 local function stats_flush()
@@ -67,18 +70,18 @@ local function stats_flush()
     for field, n in pairs(fields) do fresh = redis.call('HINCRBY', key, field, n) == n or fresh end
     if fresh then redis.call('EXPIRE', key, TP_TTL) end
   end
-  for key, users in pairs(FAIR_N) do
+  for minute, m in pairs(FAIR) do
+    local served, waits = K.fair_served(minute), K.fair_wait(minute)
     local total = 0
-    for user, n in pairs(users) do
-      redis.call('ZINCRBY', key, n, user)
+    for user, n in pairs(m.n) do
+      redis.call('ZINCRBY', served, n, user)
       total = total + n
     end
-    -- "*" (never a tenant name) holds the minute's total
-    if tonumber(redis.call('ZINCRBY', key, total, '*')) == total then redis.call('EXPIRE', key, FAIR_TTL) end
-  end
-  for key, fields in pairs(FAIR_W) do
-    local fresh = false
-    for field, n in pairs(fields) do fresh = redis.call('HINCRBY', key, field, n) == n or fresh end
-    if fresh then redis.call('EXPIRE', key, FAIR_TTL) end
+    for field, n in pairs(m.w) do redis.call('HINCRBY', waits, field, n) end
+    -- "*" (never a tenant name) holds the minute's total; its first count creates both keys
+    if tonumber(redis.call('ZINCRBY', served, total, '*')) == total then
+      redis.call('EXPIRE', served, FAIR_TTL)
+      redis.call('EXPIRE', waits, FAIR_TTL)
+    end
   end
 end
