@@ -19,18 +19,23 @@ def worker_env(redis_url: str, prefix: str, ledger: str = "ledger", **extra: str
         "FAIRQUEUE_PREFIX": prefix,
         "FAIRQUEUE_TASK_MODULES": "queueapp.demo,tests.fixture_tasks",
         "FQ_LEDGER": ledger,
-        "DATABASE_URL": f"sqlite:///{test_database()}",
         "PYTHONUNBUFFERED": "1",
     }
+    database = test_database()
+    if database:
+        env["DATABASE_URL"] = f"sqlite:///{database}"
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
 
-def test_database() -> str:
-    """The test database file pytest-django creates (tests/settings.py names it)."""
+def test_database() -> str | None:
+    """The test database file pytest-django creates (tests/settings.py names it), when Django
+    is set up in this process (not in the benchmarks)."""
     from django.conf import settings
 
-    return settings.DATABASES["default"]["TEST"]["NAME"]
+    if not settings.configured:
+        return None
+    return settings.DATABASES["default"].get("TEST", {}).get("NAME")
 
 
 def start_command(env: dict[str, str], command: str, *args: str, log: Path | None = None) -> subprocess.Popen:
