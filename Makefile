@@ -18,10 +18,12 @@ install: $(VENV)/.synced ## create .venv from uv.lock (finds Python 3.12+ and uv
 run: install ## start Redis, web (127.0.0.1:8000), a worker and demo data; Ctrl-C stops all
 	@scripts/run.sh
 
-test: install ## run the whole test suite against a private redis-server and Debian's Chromium
+test: install ## the whole suite (private redis-server, Chromium), then the DB tests on a private PostgreSQL
 	@scripts/ensure-redis-server.sh
 	@scripts/ensure-chromium.sh
+	@scripts/ensure-postgres.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m tests.postgres_server env FAIRQUEUE_EXPECT_DB=postgresql $(PY) -m pytest tests/site tests/web -q
 
 test-fast: install ## the suite without slow tests
 	@scripts/ensure-redis-server.sh

@@ -9,8 +9,9 @@ os.environ.setdefault("FAIRQUEUE_VAR_DIR", tempfile.mkdtemp(prefix="fq-test-var-
 
 from fairqueue_site.settings import *  # noqa: E402,F403
 
-# a file, not :memory:, so worker processes started by tests can open the test database
-DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}  # noqa: F405
+# SQLite: a file, not :memory:, so worker processes started by tests can open the test database
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}  # noqa: F405
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405  (collectstatic's target; whitenoise warns when absent)

@@ -27,3 +27,13 @@ def test_dashboard_asks_for_login_and_health_answers(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     response = client.get("/login/")
     assert response.status_code == 200 and "Content-Security-Policy" in response.headers
+
+
+@pytest.mark.django_db
+def test_the_suite_runs_on_the_expected_database():
+    """`make test` runs the DB-bound tests a second time on a private PostgreSQL."""
+    import os
+
+    from django.db import connection
+
+    assert connection.vendor == os.environ.get("FAIRQUEUE_EXPECT_DB", connection.vendor)
