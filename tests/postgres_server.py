@@ -6,6 +6,7 @@ on-commit sync): its own cluster in a temporary directory, on a free port.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -65,10 +66,8 @@ class PostgresServer:
         return self
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self._run(str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop")
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
