@@ -22,7 +22,7 @@ from queueapp.engine import (
     connect,
     connect_async,
 )
-from tests.processes import start_command, start_worker, worker_env
+from tests.processes import start_command, worker_env
 from tests.redis_server import RedisServer
 
 
@@ -160,13 +160,12 @@ def ledger(raw, env):
     return Ledger()
 
 
-@pytest.fixture
-def workers(tmp_path):
-    """Start workers; every one is killed at teardown if the test left it running."""
+def _processes(tmp_path, command: str):
+    """Start `manage.py <command>` processes; any left running are killed at teardown."""
     procs: list[subprocess.Popen] = []
 
     def start(env, *args):
-        proc = start_worker(env, *args, log=tmp_path / f"worker-{len(procs)}.log")
+        proc = start_command(env, command, *args, log=tmp_path / f"{command}-{len(procs)}.log")
         procs.append(proc)
         return proc
 
@@ -177,20 +176,11 @@ def workers(tmp_path):
             proc.wait(10)
 
 
+@pytest.fixture
+def workers(tmp_path):
+    yield from _processes(tmp_path, "runworker")
 
 
 @pytest.fixture
 def schedulers(tmp_path):
-    """Start `runscheduler` processes; any left running are killed at teardown."""
-    procs: list[subprocess.Popen] = []
-
-    def start(env, *args):
-        proc = start_command(env, "runscheduler", *args, log=tmp_path / f"scheduler-{len(procs)}.log")
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+    yield from _processes(tmp_path, "runscheduler")

@@ -44,7 +44,7 @@ def by_local_date(fires, tz: str) -> dict[str, int]:
 
 
 # -- daylight saving, walked day by day -------------------------------------------------
-@pytest.mark.parametrize(("first_day", "fires", "keys"), [
+@pytest.mark.parametrize(("first_day", "fires", "fire_keys"), [
     ((2026, 3, 28),
      [utc(2026, 3, 28, 1, 30), utc(2026, 3, 29, 1, 0), utc(2026, 3, 30, 0, 30), utc(2026, 3, 31, 0, 30)],
      {"job:2026-03-28T02:30:00": utc(2026, 3, 28, 1, 30), "job:2026-03-29T03:00:00": utc(2026, 3, 29, 1, 0),
@@ -55,11 +55,11 @@ def by_local_date(fires, tz: str) -> dict[str, int]:
      {"job:2026-10-24T02:30:00": utc(2026, 10, 24, 0, 30), "job:2026-10-25T02:30:00": utc(2026, 10, 25, 0, 30),
       "job:2026-10-26T02:30:00": utc(2026, 10, 26, 1, 30), "job:2026-10-27T02:30:00": utc(2026, 10, 27, 1, 30)}),
 ], ids=["spring", "autumn"])
-def test_daily_schedule_fires_once_per_local_date_across_dst(first_day, fires, keys):
+def test_daily_schedule_fires_once_per_local_date_across_dst(first_day, fires, fire_keys):
     start = local(*first_day) - S
     got_fires, got_keys = simulate("30 2 * * *", BERLIN, start, start + 4 * D + S)
     assert got_fires == fires
-    assert got_keys == keys
+    assert got_keys == fire_keys
     assert list(by_local_date(got_keys.values(), BERLIN).values()) == [1, 1, 1, 1]
 
 
