@@ -57,3 +57,13 @@ def whoami(context, tag: str):
     client, key = ledger()
     client.rpush(f"{key}:whoami", f"{tag}:{context.task_result.id}:{context.attempt}")
     return context.task_result.id
+
+
+@task(max_retries=5)
+def poison():
+    """Kills the worker process running it, every time (a poison pill)."""
+    import signal
+
+    client, key = ledger()
+    client.hincrby(f"{key}:runs", "poison", 1)
+    os.kill(os.getpid(), signal.SIGKILL)
