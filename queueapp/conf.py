@@ -80,6 +80,9 @@ def check_engine():
         client = connect(redis_options(socket_connect_timeout=1.0, socket_timeout=2.0, retries=0))
         try:
             client.ping()
+            for warning_id, message in durability_warnings(client):
+                yield checks.Warning(message, hint="See docs/operations.md, Redis durability settings.",
+                                     id=warning_id)
         finally:
             client.close()
     except (RedisError, ValueError) as exc:
@@ -87,3 +90,22 @@ def check_engine():
                            hint="Start Redis or set REDIS_URL, e.g. redis://127.0.0.1:6379/0 "
                                 "(make run starts a private one).",
                            id="fairqueue.E003")
+
+
+def durability_warnings(client) -> list[tuple[str, str]]:
+    """What the Redis server's settings risk: evicted queue keys (lost tasks) or no persistence.
+    Empty when the settings cannot be read (CONFIG denied by ACL, managed Redis)."""
+    try:
+        policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
+        aof = client.config_get("appendonly").get("appendonly")
+        rdb = client.config_get("save").get("save")
+    except RedisError:
+        return []
+    warnings = []
+    if policy and policy != "noeviction":
+        warnings.append(("fairqueue.W001", f"Redis maxmemory-policy is {policy!r}: under memory pressure Redis "
+                                           "may evict queue keys (lost tasks); set it to noeviction"))
+    if aof == "no" and not rdb:
+        warnings.append(("fairqueue.W002", "Redis keeps nothing on disk (appendonly no, no save points): a Redis "
+                                           "restart loses every queued task; use appendonly yes"))
+    return warnings

@@ -37,3 +37,17 @@ def test_the_suite_runs_on_the_expected_database():
     from django.db import connection
 
     assert connection.vendor == os.environ.get("FAIRQUEUE_EXPECT_DB", connection.vendor)
+
+
+def test_risky_redis_settings_are_reported(fq_settings, rclient):
+    from queueapp import conf
+
+    assert [w for w, _ in conf.durability_warnings(rclient)] == ["fairqueue.W002"]  # the test server keeps nothing
+
+    rclient.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        assert "evict queue keys" in conf.durability_warnings(rclient)[0][1]
+        ids = [w.id for w in conf.check_engine()]
+        assert "fairqueue.W001" in ids and "fairqueue.W002" in ids
+    finally:
+        rclient.config_set("maxmemory-policy", "noeviction")

@@ -59,6 +59,8 @@ class Command(BaseCommand):
         if options["verbosity"] < 3:
             lean_logging()
         queue = conf.get_queue()
+        for _, warning in conf.durability_warnings(queue.redis):
+            self.stderr.write(f"warning: {warning}")
         self._sync_if_missing(queue)
         paths = runtime.discover_tasks()
         self.stdout.write(f"worker {worker_id}: {len(paths)} registered task(s)")
