@@ -43,6 +43,7 @@ class State(StrEnum):
     CANCELLED = "cancelled"
 
 
+_STATES = {state.value: state for state in State}
 FINISHED_STATES = frozenset({State.SUCCEEDED, State.FAILED, State.DEAD, State.CANCELLED})
 
 
@@ -140,10 +141,6 @@ def encode_payload(args: Any, kwargs: Any, max_bytes: int) -> str:
     return text
 
 
-def _int(v: str | None, default: int | None = None) -> int | None:
-    return default if v is None or v == "" else int(v)
-
-
 @dataclass(slots=True)
 class Task:
     """One unit of work.
@@ -226,7 +223,8 @@ class Task:
 
     @classmethod
     def from_fields(cls, f: dict[str, str]) -> Task:
-        """Rebuild a task from its Redis hash (raises KeyError/ValueError if malformed)."""
+        """Rebuild a task from its Redis hash (raises KeyError/ValueError if malformed).
+        On every pop: kept to plain lookups (no helper calls per field)."""
         payload = f["payload"]
         body = json.loads(payload)
         if not isinstance(body, dict):
@@ -234,27 +232,22 @@ class Task:
         args, kwargs = body.get("args", []), body.get("kwargs", {})
         if not isinstance(args, list) or not isinstance(kwargs, dict):
             raise ValueError("payload args must be a list and kwargs an object")
-        t = cls(func=f["func"], args=args, kwargs=kwargs,
-                user=f["user"], priority=int(f["priority"]), id=f["id"])
-        t.payload = payload
-        t.queue = f.get("queue", "default")
-        t.max_retries = _int(f.get("max_retries"), 0)
-        t.max_deliveries = _int(f.get("max_deliveries"), 3)
-        t.timeout = float(f["timeout"]) if f.get("timeout") else None
-        t.run_after = _int(f.get("run_after"))
-        t.dead_letter = f.get("dead_letter", "1") != "0"
-        t.result_ttl = _int(f.get("result_ttl"))
-        t.state = State(f["state"]) if f.get("state") else None
-        for name in ("enqueued_at", "started_at", "finished_at", "lease_deadline"):
-            setattr(t, name, _int(f.get(name)))
-        t.deliveries = _int(f.get("deliveries"), 0)
-        t.failures = _int(f.get("failures"), 0)
-        t.worker = f.get("worker")
-        t.lease_token = f.get("lease_token")
-        t.result = f.get("result")
-        t.dead_reason = f.get("dead_reason")
-        t.error_text, t.errors_text, t.history_text = f.get("error"), f.get("errors"), f.get("history")
-        return t
+        get = f.get
+        state = get("state")
+        timeout, run_after, ttl = get("timeout"), get("run_after"), get("result_ttl")
+        enqueued, started, finished, deadline = (get("enqueued_at"), get("started_at"), get("finished_at"),
+                                                 get("lease_deadline"))
+        return cls(
+            func=f["func"], args=args, kwargs=kwargs, user=f["user"], priority=int(f["priority"]), id=f["id"],
+            payload=payload, queue=get("queue", "default"), max_retries=int(get("max_retries") or 0),
+            max_deliveries=int(get("max_deliveries") or 3), timeout=float(timeout) if timeout else None,
+            run_after=int(run_after) if run_after else None, dead_letter=get("dead_letter", "1") != "0",
+            result_ttl=int(ttl) if ttl else None, state=(_STATES.get(state) or State(state)) if state else None,
+            enqueued_at=int(enqueued) if enqueued else None, started_at=int(started) if started else None,
+            finished_at=int(finished) if finished else None, lease_deadline=int(deadline) if deadline else None,
+            deliveries=int(get("deliveries") or 0), failures=int(get("failures") or 0), worker=get("worker"),
+            lease_token=get("lease_token"), result=get("result"), dead_reason=get("dead_reason"),
+            error_text=get("error"), errors_text=get("errors"), history_text=get("history"))
 
     @property
     def error(self) -> dict | None:

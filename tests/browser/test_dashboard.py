@@ -151,3 +151,14 @@ def test_screenshots_of_every_page(operator, site, queue, shots, browser):
         assert width <= 400, f"{path} scrolls sideways on a phone ({width}px)"
         shots(mobile, name)
     phone.close()
+
+
+def test_an_action_without_permission_shows_why(page, site):
+    """Boosted forms swap error pages in too: a refused action is never a silent click."""
+    Tenant.objects.create(key="acme")
+    User.objects.create_user("viewer", password=PASSWORD, is_staff=True)
+    sign_in(page, site, "viewer")
+    page.goto(f"{site}/users/acme/")
+    page.click("button:text('Pause')")
+    expect(page.locator("body")).to_contain_text("permission")
+    assert not Tenant.objects.get(key="acme").paused
