@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from django.core.cache import cache
 
 from . import conf, sync
-from .engine import Priority, State
+from .engine import Priority
 from .engine.fairness import TenantService
 from .models import Tenant, WorkerConfig
 
@@ -300,6 +300,3 @@ def matching_dead_letter_ids(user: str = "", func: str = "", text: str = "") -> 
         return [t.id for t in conf.get_queue().dead_letters(0, SCAN_LIMIT, user=user or None).items]
     return [t.id for t in page.items]
 
-
-def task_state_label(state: State | None) -> str:
-    return str(state or "unknown")
