@@ -44,6 +44,8 @@ class AsyncFairQueue:
             else:
                 raw = await self.redis.execute_command(*step.args)
             return step.parse(raw)
+        if len(step) == 1:  # a pipeline would add a SCRIPT EXISTS round trip
+            return [await self._exec(step[0])]
         async with self.redis.pipeline(transaction=False) as pipe:
             for call in step:
                 if call.script:

@@ -48,6 +48,8 @@ class FairQueue:
     def _exec(self, step: Call | list[Call]) -> Any:
         if isinstance(step, Call):
             return step.parse(self._raw(step, self.redis))
+        if len(step) == 1:  # a pipeline would add a SCRIPT EXISTS round trip
+            return [self._exec(step[0])]
         pipe = self.redis.pipeline(transaction=False)
         for call in step:
             self._raw(call, pipe)

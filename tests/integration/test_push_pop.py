@@ -164,3 +164,12 @@ def test_run_after_defers_until_promoted(queue):
 def test_run_after_in_the_past_is_queued_at_once(queue):
     queue.push(t(run_after=1000))
     assert queue.pop("w1") is not None
+
+
+def test_a_single_push_is_one_round_trip(queue, rclient):
+    queue.push(t())  # loads the script
+    rclient.config_resetstat()
+    for _ in range(5):
+        queue.push(t())
+    calls = {k: v["calls"] for k, v in rclient.info("commandstats").items()}
+    assert calls["cmdstat_evalsha"] == 5 and "cmdstat_script|exists" not in calls
