@@ -67,3 +67,9 @@ def poison():
     client, key = ledger()
     client.hincrby(f"{key}:runs", "poison", 1)
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+@task(max_retries=3)
+def returns_object():
+    """Returns something that is not JSON: dead-lettered at once (retrying cannot help)."""
+    return object()

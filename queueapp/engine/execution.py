@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import InvalidTask, TaskTimeout, UnknownTask
-from .task import Task, encode_json
+from .errors import TaskTimeout, UnknownTask
+from .task import Task
 
 Executor = Callable[[Task], Any]  # runs a task (resolves its path, calls it) and returns its result
 
@@ -27,7 +27,7 @@ class Outcome:
     ok: bool
     result: Any = None
     error: BaseException | None = None
-    reason: str = "error"  # fail reason when not ok: error | timeout | unknown_task | invalid_result
+    reason: str = "error"  # fail reason when not ok: error | timeout | unknown_task (invalid_result: the worker)
     retry: bool = True
     duration: float = 0.0
 
@@ -35,11 +35,6 @@ class Outcome:
 def run_task(execute: Executor, task: Task) -> Outcome:
     started = time.perf_counter()
     outcome = _run_with_timeout(execute, task, task.timeout) if task.timeout else _run_inline(execute, task)
-    if outcome.ok:
-        try:
-            encode_json(outcome.result, "result")
-        except InvalidTask as exc:
-            outcome = Outcome(False, error=exc, reason="invalid_result", retry=False)
     outcome.duration = time.perf_counter() - started
     return outcome
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from redis.exceptions import RedisError
 
 from .client import FairQueue
-from .errors import StaleLease, TaskNotFound
+from .errors import InvalidTask, StaleLease, TaskNotFound
 from .execution import Executor, Outcome, run_task
 from .lease import Lease
 
@@ -54,11 +54,11 @@ def jittered(seconds: float) -> float:
 
 class Worker:
     def __init__(self, queue: FairQueue, options: WorkerOptions, execute: Executor,
-                 around_task: Callable[[], None] | None = None) -> None:
+                 before_task: Callable[[], None] | None = None) -> None:
         self.queue = queue
         self.options = options
         self.execute = execute
-        self.around_task = around_task or (lambda: None)  # e.g. Django's close_old_connections
+        self.before_task = before_task or (lambda: None)  # e.g. Django's close_old_connections, once per task
         self.lease_seconds = options.lease_seconds or queue.config.lease_seconds
         self.reap_interval = options.reap_interval or min(5.0, self.lease_seconds / 2)
         self.current: dict[int, Lease] = {}  # slot -> lease being run
@@ -189,9 +189,8 @@ class Worker:
                     continue
                 idle = 0.005
             self.current[slot] = lease
-            self.around_task()
+            self.before_task()
             outcome = run_task(self.execute, lease.task)
-            self.around_task()
             lease = self._report_outcome(slot, lease, outcome)
         if lease is not None:  # popped as the stop began: give it back unrun
             self._call(self._quiet, lease.release)
@@ -205,20 +204,21 @@ class Worker:
         if self.current.get(slot) is not lease:  # released by a forced stop meanwhile
             return None
         try:
-            with self._count_lock:
-                self.processed += 1
-                self.failed += 0 if outcome.ok else 1
             if outcome.ok:
-                if self.stopping.is_set():
-                    self._call(lease.ack, outcome.result)
-                else:
-                    nxt = self._call(lease.ack_and_pop, outcome.result)
-                result = "succeeded"
-            else:
+                try:
+                    nxt = self._call(lease.ack if self.stopping.is_set() else lease.ack_and_pop, outcome.result)
+                    result = "succeeded"
+                except InvalidTask as exc:  # the return value is not JSON: found before any I/O
+                    outcome = Outcome(False, error=exc, reason="invalid_result", retry=False,
+                                      duration=outcome.duration)
+            if not outcome.ok:
                 fail = self._call(lease.fail, outcome.error, retry=outcome.retry, reason=outcome.reason)
                 result = f"{fail.outcome}:{fail.reason}" if fail else f"failed:{outcome.reason}"
         except (StaleLease, TaskNotFound):
             result = "stale (lease lost: the task was handed to another worker)"
+        with self._count_lock:
+            self.processed += 1
+            self.failed += 0 if outcome.ok else 1
         self.current.pop(slot, None)
         log.info("task=%s user=%s func=%s delivery=%d outcome=%s duration_ms=%.1f", task.id, task.user,
                  task.func, task.deliveries, result, outcome.duration * 1000)

@@ -142,3 +142,11 @@ def test_a_second_signal_gives_running_tasks_back_and_exits_at_once(queue, env, 
     proc.send_signal(signal.SIGINT)
     assert proc.wait(10) == 1 and time.monotonic() - started < 4
     assert states(queue, ids) == [State.QUEUED] * 2
+
+
+def test_a_result_that_is_not_json_is_dead_lettered_without_retries(queue, env, workers):
+    task_id = queue.push(Task("tests.fixture_tasks.returns_object", max_retries=3)).id
+    workers(env, "--worker-id", "w1", "--burst").wait(20)
+    task = queue.get_task(task_id)
+    assert (task.state, task.dead_reason, task.failures) == (State.DEAD, "invalid_result", 1)
+    assert "JSON" in task.error["message"]

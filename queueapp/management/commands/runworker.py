@@ -66,7 +66,7 @@ class Command(BaseCommand):
         self.stdout.write(f"worker {worker_id}: {len(paths)} registered task(s)")
         connections.close_all()  # no DB connection made during start-up is shared with task threads
         worker = Worker(queue, worker_options, execute=runtime.execute,
-                        around_task=close_old_connections)
+                        before_task=close_old_connections)
         self._install_signals(worker)
         sys.exit(worker.run())
 
