@@ -1,5 +1,4 @@
---[[ fields: store a decoded JSON object as hash fields; append to the capped
-  comma-joined JSON list kept in one hash field (errors). ]]
+--[[ fields: store a decoded JSON object as hash fields. ]]
 local function field_str(v)
   local t = type(v)
   if t == 'number' then
@@ -22,12 +21,4 @@ local function hset_table(key, tbl)
     end
   end
   if #flat > 0 then redis.call('HSET', key, unpack(flat)) end
-end
-
--- append one JSON text to a comma-joined list field; keeps at most cap items
-local function list_append(key, field, item, cap)
-  if tonumber(redis.call('HINCRBY', key, field .. '_n', 1)) > cap then return end
-  local old = redis.call('HGET', key, field)
-  if old and old ~= '' then item = old .. ',' .. item end
-  redis.call('HSET', key, field, item)
 end

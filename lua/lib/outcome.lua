@@ -2,7 +2,6 @@
   and answers 'stale' (token no longer holds the lease) or 'not_found'. ]]
 --- @include "lib/keys"
 --- @include "lib/util"
---- @include "lib/fields"
 --- @include "lib/stats"
 --- @include "lib/record"
 --- @include "lib/enqueue"
@@ -35,13 +34,14 @@ local function fail_task(f, now)
   local id, user, prio = f.id, rec.user, rec.prio
   lease_end(id, user, prio)
   local key = K.task(id)
-  local failures = redis.call('HINCRBY', key, 'failures', 1)
+  local v = redis.call('HMGET', key, 'failures', 'max_retries', 'errors', 'errors_n')
+  local failures, max_retries = (tonumber(v[1]) or 0) + 1, tonumber(v[2]) or 0
   local err = opt(f.error, '{}')
-  redis.call('HSET', key, 'error', err)
-  list_append(key, 'errors', err, ERRORS_MAX)
+  local errs = {errors = v[3], errors_n = v[4]}
+  list_push(errs, 'errors', err, ERRORS_MAX)
+  redis.call('HSET', key, 'failures', failures, 'error', err, 'errors', errs.errors, 'errors_n', errs.errors_n)
   stat_event(user, prio, 'failed', now)
   local reason = opt(f.reason, 'error')
-  local max_retries = tonumber(redis.call('HGET', key, 'max_retries') or '0')
   if opt(f.retry, true) and failures <= max_retries then
     local due = now + math.max(0, math.floor(opt(f.retry_delay_ms, 0)))
     enqueue_delayed(id, user, prio, due)

@@ -1,24 +1,31 @@
 --[[ record: the task hash task:<id>. Lua reads only the fields it needs, by
   name; the payload (args/kwargs) and the result stay opaque JSON strings that
   Lua never re-encodes, so user numbers keep their precision.
-  history is a comma-joined list of JSON objects (Python wraps it in [ ]),
-  appended without decoding; after HISTORY_MAX entries only the count grows. ]]
+  history and errors are comma-joined lists of JSON objects (Python wraps
+  them in [ ]), appended without decoding; past their cap only the count
+  (<field>_n) grows. ]]
 --- @include "lib/keys"
 --- @include "lib/util"
 local HISTORY_MAX = 100
 
--- append to rec.history / rec.history_n (a table of the record's fields);
--- the caller writes them with its own HSET
+-- append the JSON text `item` to rec[field] (rec: a table of the record's
+-- fields); the caller writes rec[field] and rec[field .. '_n'] with its own HSET
+local function list_push(rec, field, item, cap)
+  local n = (tonumber(rec[field .. '_n']) or 0) + 1
+  rec[field .. '_n'] = int(n)
+  local old = rec[field] or ''
+  if n > cap then
+    rec[field] = old
+  else
+    rec[field] = (old ~= '') and (old .. ',' .. item) or item
+  end
+end
+
 local function history_push(rec, now, state, extra)
-  local n = (tonumber(rec.history_n) or 0) + 1
-  rec.history_n = int(n)
-  local old = rec.history or ''
-  if n > HISTORY_MAX then rec.history = old; return end
   local entry = extra or {}
   entry.at = now
   entry.state = state
-  local item = cjson.encode(entry)
-  rec.history = (old ~= '') and (old .. ',' .. item) or item
+  list_push(rec, 'history', cjson.encode(entry), HISTORY_MAX)
 end
 
 -- for the colder paths: read, append, write
