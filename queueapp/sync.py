@@ -26,23 +26,17 @@ log = logging.getLogger("fairqueue.sync")
 
 
 # -- what Redis should hold, from the DB ------------------------------------------------
-def tenant_state(tenant: Tenant) -> dict:
-    return {"weight": float(tenant.weight), "paused": tenant.paused}
-
-
-def worker_state(config: WorkerConfig) -> dict:
-    """Canonical form, as ReadPlans.config_snapshot reports it."""
+def worker_state(config: WorkerConfig, assigned: list[str], steal: list[str]) -> dict:
+    """A worker configuration in the canonical form ReadPlans.config_snapshot reports."""
     state = {"enabled": "1" if config.enabled else "0", "steal_all": "1" if config.steal_all else "0",
-             "assigned": sorted(t.key for t in config.assigned_users.all()),
-             "steal": sorted(t.key for t in config.steal_targets.all()), **worker_extra(config)}
+             "assigned": sorted(assigned), "steal": sorted(steal),
+             "concurrency": str(config.concurrency), "poll_interval": repr(float(config.poll_interval))}
+    if config.lease_seconds:
+        state["lease_seconds"] = repr(float(config.lease_seconds))
     return state
 
 
-def worker_extra(config: WorkerConfig) -> dict[str, str]:
-    extra = {"concurrency": str(config.concurrency), "poll_interval": repr(float(config.poll_interval))}
-    if config.lease_seconds:
-        extra["lease_seconds"] = repr(float(config.lease_seconds))
-    return extra
+EXTRA = ("concurrency", "poll_interval", "lease_seconds")  # stored as they are, read by the worker
 
 
 def expected_snapshot() -> dict:
@@ -53,23 +47,15 @@ def expected_snapshot() -> dict:
         through = getattr(WorkerConfig, relation).through
         for worker_id, key in through.objects.values_list("workerconfig__worker_id", "tenant__key"):
             names.setdefault(worker_id, {}).setdefault(relation, []).append(key)
-    workers = {}
-    steal_all = []
-    for row in WorkerConfig.objects.values("worker_id", "enabled", "steal_all", "concurrency", "poll_interval",
-                                           "lease_seconds"):
-        config = WorkerConfig(**row)
-        mine = names.get(config.worker_id, {})
-        workers[config.worker_id] = {"enabled": "1" if config.enabled else "0",
-                                     "steal_all": "1" if config.steal_all else "0",
-                                     "assigned": sorted(mine.get("assigned_users", [])),
-                                     "steal": sorted(mine.get("steal_targets", [])), **worker_extra(config)}
-        if config.enabled and config.steal_all:
-            steal_all.append(config.worker_id)
+    configs = [WorkerConfig(**row) for row in WorkerConfig.objects.values(
+        "worker_id", "enabled", "steal_all", "concurrency", "poll_interval", "lease_seconds")]
     return {
         "tenants": {key: {"weight": float(weight), "paused": paused}
                     for key, weight, paused in Tenant.objects.values_list("key", "weight", "paused")},
-        "workers": workers,
-        "steal_all": sorted(steal_all),
+        "workers": {c.worker_id: worker_state(c, names.get(c.worker_id, {}).get("assigned_users", []),
+                                              names.get(c.worker_id, {}).get("steal_targets", []))
+                    for c in configs},
+        "steal_all": sorted(c.worker_id for c in configs if c.enabled and c.steal_all),
         "schedules": {s.name: schedule_config(s) for s in Schedule.objects.all()},
         "unregistered_weights": [], "unregistered_paused": [],
     }
@@ -91,10 +77,11 @@ def push_worker(worker_id: str) -> None:
     if config is None:
         queue.delete_worker_config(worker_id)
         return
-    state = worker_state(config)
-    steal = state["steal"] + (["*"] if config.steal_all else [])
-    queue.set_worker_config(worker_id, assigned=state["assigned"], steal=steal, enabled=config.enabled,
-                            extra=worker_extra(config))
+    state = worker_state(config, list(config.assigned_users.values_list("key", flat=True)),
+                         list(config.steal_targets.values_list("key", flat=True)))
+    queue.set_worker_config(worker_id, assigned=state["assigned"],
+                            steal=state["steal"] + (["*"] if config.steal_all else []),
+                            enabled=config.enabled, extra={k: state[k] for k in EXTRA if k in state})
 
 
 def push_schedule(name: str) -> None:
@@ -165,9 +152,8 @@ def _worker_changed(sender, instance, **kwargs):
 
 @receiver(post_save, sender=Schedule)
 @receiver(post_delete, sender=Schedule)
-def _schedule_changed(sender, instance, update_fields=None, **kwargs):
-    if update_fields and set(update_fields) <= {"last_fired_at", "next_fire_at", "last_task_id"}:
-        return  # the scheduler's own bookkeeping
+def _schedule_changed(sender, instance, **kwargs):
+    # the scheduler's own bookkeeping (last/next fire) uses QuerySet.update(): no signal, no push
     after_commit(push_schedule, instance.name)
 
 
