@@ -60,8 +60,8 @@ class Chart:
     end: datetime | None
 
 
-def chart(minutes: int = 60, width: int = 600, height: int = 140) -> Chart:
-    series = conf.get_queue().throughput(minutes)
+def chart(series: list, width: int = 600, height: int = 140) -> Chart:
+    """`series`: the per-minute throughput (FairQueue.throughput), oldest first."""
     peak = max([1] + [max(c.get("succeeded", 0), c.get("enqueued", 0), c.get("failed", 0)) for _, c in series])
     step = width / max(1, len(series) - 1)
 
@@ -81,15 +81,16 @@ class WorkerRow:
     report: dict | None
     alive: bool
     last_seen: datetime | None
-    redis_config: dict | None = None
 
     @property
     def state(self) -> str:
+        """never seen | stopped | stale (no recent heartbeat) | running | stopping | disabled"""
         if not self.report:
             return "never seen"
-        if not self.alive:
-            return "stale"
-        return self.report.get("state", "running")
+        reported = self.report.get("state", "running")
+        if reported == "stopped":
+            return reported
+        return reported if self.alive else "stale"
 
     @property
     def current(self) -> list[str]:
@@ -148,7 +149,8 @@ def drift(refresh: bool = False) -> list[str]:
     return lines
 
 
-def alerts(worker_rows: list[WorkerRow]) -> list[Alert]:
+def alerts(worker_rows: list[WorkerRow], series: list) -> list[Alert]:
+    """`series`: the per-minute throughput already read for the chart (its last 15 minutes count)."""
     queue = conf.get_queue()
     found: list[Alert] = []
     orphans = queue.orphaned(limit=200)
@@ -156,11 +158,10 @@ def alerts(worker_rows: list[WorkerRow]) -> list[Alert]:
         names = ", ".join(f"{u} ({n})" for u, n in orphans[:5]) + (" ..." if len(orphans) > 5 else "")
         found.append(Alert("danger", f"{len(orphans)} orphaned tenant(s): queued tasks no enabled worker serves: "
                                      f"{names}", "/workers/"))
-    stale = [w.worker_id for w in worker_rows if w.report and not w.alive and w.state != "stopped"
-             and w.report.get("state") != "stopped"]
+    stale = [w.worker_id for w in worker_rows if w.state == "stale"]
     if stale:
         found.append(Alert("warning", f"stale worker(s), no heartbeat: {', '.join(stale)}", "/workers/"))
-    recent = sum(c.get("dead_lettered", 0) for _, c in queue.throughput(15))
+    recent = sum(c.get("dead_lettered", 0) for _, c in series[-15:])
     if recent:
         found.append(Alert("warning", f"the dead-letter queue grew by {recent} in the last 15 minutes",
                            "/dead-letters/"))

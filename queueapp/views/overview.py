@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.views.decorators.http import require_GET
 
-from .. import dashboard
+from .. import conf, dashboard
 from ..models import AuditEvent
 from .base import offset_of, page, staff_required
 
@@ -14,9 +14,12 @@ from .base import offset_of, page, staff_required
 def overview(request):
     workers = dashboard.workers()
     served, fairness = dashboard.fairness()
-    context = {"totals": dashboard.totals(), "chart": dashboard.chart(), "workers": workers,
-               "alive": sum(w.alive for w in workers), "alerts": dashboard.alerts(workers),
-               "served": served, "fairness": fairness, "minutes": dashboard.FAIRNESS_MINUTES}
+    series = conf.get_queue().throughput(60)  # read once: the chart and the DLQ-growth alert
+    context = {"totals": dashboard.totals(), "workers": workers, "alive": sum(w.alive for w in workers),
+               "alerts": dashboard.alerts(workers, series), "served": served, "fairness": fairness,
+               "minutes": dashboard.FAIRNESS_MINUTES}
+    if not (request.htmx and request.GET.get("partial") == "live"):  # the polled partial has no chart
+        context["chart"] = dashboard.chart(series)
     return page(request, "queueapp/overview.html", context, partial="live")
 
 
