@@ -8,6 +8,7 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from redis.exceptions import RedisError
@@ -56,6 +57,14 @@ def offset_of(request) -> int:
 def audit(request, action: str, target: str = "", **detail) -> None:
     AuditEvent.objects.create(user=request.user, username=request.user.get_username(), action=action,
                               target=str(target)[:255], detail=detail)
+
+
+def commit(request, obj, action: str, target: str, message: str, to: str, *, delete: bool = False):
+    """Save (or delete) `obj` and its audit event in one transaction, then redirect with a message."""
+    with transaction.atomic():
+        obj.delete() if delete else obj.save()
+        audit(request, action, target)
+    return done(request, message, to)
 
 
 def done(request, message: str, to: str, level=messages.SUCCESS):

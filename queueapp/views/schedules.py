@@ -13,7 +13,7 @@ from .. import scheduling
 from ..engine import cron
 from ..forms import ScheduleForm
 from ..models import Schedule
-from .base import audit, done, need, page, staff_required
+from .base import audit, commit, done, need, page, staff_required
 
 
 @require_GET
@@ -65,12 +65,11 @@ def schedule_form(request, name=None):
 def schedule_toggle(request, name):
     need(request, "queueapp.change_schedule")
     schedule = get_object_or_404(Schedule, name=name)
-    with transaction.atomic():
-        schedule.enabled = not schedule.enabled
-        schedule.save()
-        audit(request, "schedule.enable" if schedule.enabled else "schedule.disable", name)
-    return done(request, f"Schedule {name} {'enabled' if schedule.enabled else 'disabled'}.",
-                reverse("queueapp:schedules"))
+    schedule.enabled = not schedule.enabled
+    state = "enabled" if schedule.enabled else "disabled"
+    return commit(request, schedule, "schedule.enable" if schedule.enabled else "schedule.disable", name,
+                  f"Schedule {name} {state}.",
+                  reverse("queueapp:schedules"))
 
 
 @require_POST
@@ -88,7 +87,5 @@ def schedule_run_now(request, name):
 def schedule_delete(request, name):
     need(request, "queueapp.delete_schedule")
     schedule = get_object_or_404(Schedule, name=name)
-    with transaction.atomic():
-        schedule.delete()
-        audit(request, "schedule.delete", name)
-    return done(request, f"Schedule {name} deleted.", reverse("queueapp:schedules"))
+    return commit(request, schedule, "schedule.delete", name, f"Schedule {name} deleted.",
+                  reverse("queueapp:schedules"), delete=True)

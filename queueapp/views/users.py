@@ -15,7 +15,7 @@ from ..engine import FairQueueError
 from ..engine.task import InvalidTask, check_name
 from ..forms import TenantForm
 from ..models import Tenant
-from .base import PAGE_SIZE, audit, done, need, offset_of, page, staff_required
+from .base import PAGE_SIZE, audit, commit, done, need, offset_of, page, staff_required
 
 
 @require_GET
@@ -64,12 +64,10 @@ def user_form(request, key=None):
 def user_pause(request, key, paused: bool):
     need(request, "queueapp.change_tenant")
     tenant = get_object_or_404(Tenant, key=key)
-    with transaction.atomic():
-        tenant.paused = paused
-        tenant.save()
-        audit(request, "tenant.pause" if paused else "tenant.resume", key)
-    return done(request, f"Tenant {key} {'paused: its tasks wait' if paused else 'resumed'}.",
-                reverse("queueapp:user", args=[key]))
+    tenant.paused = paused
+    return commit(request, tenant, "tenant.pause" if paused else "tenant.resume", key,
+                  f"Tenant {key} {'paused: its tasks wait' if paused else 'resumed'}.",
+                  reverse("queueapp:user", args=[key]))
 
 
 @require_http_methods(["GET", "POST"])

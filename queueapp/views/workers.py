@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from .. import dashboard, sync
 from ..forms import WorkerConfigForm
 from ..models import WorkerConfig
-from .base import audit, done, need, page, staff_required
+from .base import audit, commit, done, need, page, staff_required
 
 
 @require_GET
@@ -52,12 +52,10 @@ def worker_form(request, worker_id=None):
 def worker_toggle(request, worker_id):
     need(request, "queueapp.change_workerconfig")
     config = get_object_or_404(WorkerConfig, worker_id=worker_id)
-    with transaction.atomic():
-        config.enabled = not config.enabled
-        config.save()
-        audit(request, "worker.enable" if config.enabled else "worker.disable", worker_id)
+    config.enabled = not config.enabled
     state = "enabled" if config.enabled else "disabled: it takes no tasks until enabled"
-    return done(request, f"Worker {worker_id} {state}.", reverse("queueapp:workers"))
+    return commit(request, config, "worker.enable" if config.enabled else "worker.disable", worker_id,
+                  f"Worker {worker_id} {state}.", reverse("queueapp:workers"))
 
 
 @require_POST
@@ -65,11 +63,9 @@ def worker_toggle(request, worker_id):
 def worker_delete(request, worker_id):
     need(request, "queueapp.delete_workerconfig")
     config = get_object_or_404(WorkerConfig, worker_id=worker_id)
-    with transaction.atomic():
-        config.delete()
-        audit(request, "worker.delete", worker_id)
-    return done(request, f"Worker configuration {worker_id} deleted: that worker now serves every tenant.",
-                reverse("queueapp:workers"))
+    return commit(request, config, "worker.delete", worker_id,
+                  f"Worker configuration {worker_id} deleted: that worker now serves every tenant.",
+                  reverse("queueapp:workers"), delete=True)
 
 
 @require_POST
