@@ -35,7 +35,7 @@ if [ -n "${REDIS_URL:-}" ] && redis_answers "$REDIS_URL"; then
 else
   [ -n "${REDIS_URL:-}" ] && echo "REDIS_URL does not answer: starting a private redis-server instead"
   scripts/ensure-redis-server.sh
-  REDIS_PORT=${REDIS_PORT:-$("$PY" -c 'from tests.redis_server import free_port; print(free_port())')}
+  REDIS_PORT=${REDIS_PORT:-$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
   REDIS_BIN=$(command -v redis-server || echo /usr/sbin/redis-server)
   "$REDIS_BIN" --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$VAR/redis" --appendonly yes \
     --appendfsync everysec --save "" --maxmemory-policy noeviction --logfile "$VAR/redis/redis.log" \
