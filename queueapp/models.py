@@ -11,7 +11,15 @@ NAME_RULE = "1-128 letters, digits or _ . : @ + = - (no spaces)"
 name_validator = RegexValidator(r"\A[A-Za-z0-9_.:@+=-]{1,128}\Z", f"Use {NAME_RULE}.")
 
 
-class Tenant(models.Model):
+class Stamped(models.Model):
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class Tenant(Stamped):
     """A customer, account or API key that tasks run for (the `user` of a task)."""
 
     key = models.CharField(max_length=128, unique=True, validators=[name_validator],
@@ -22,8 +30,6 @@ class Tenant(models.Model):
         help_text="Share of service while backlogged: weight 3 is served three times as often as weight 1.")
     paused = models.BooleanField(default=False, help_text="Paused: tasks stay queued and are not served.")
     notes = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["key"]
@@ -34,7 +40,7 @@ class Tenant(models.Model):
         return f"{self.name} ({self.key})" if self.name else self.key
 
 
-class WorkerConfig(models.Model):
+class WorkerConfig(Stamped):
     """Which tenants one worker (runworker --worker-id) serves first, and which it may steal from."""
 
     worker_id = models.CharField(max_length=128, unique=True, validators=[name_validator],
@@ -57,8 +63,6 @@ class WorkerConfig(models.Model):
                                       help_text="Task lease; empty: the FAIRQUEUE LEASE_SECONDS setting.")
     enabled = models.BooleanField(default=True, help_text="Disabled: the worker stays up but takes no tasks.")
     notes = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["worker_id"]
@@ -79,7 +83,7 @@ def check_overlap(assigned, steal) -> None:
             code="overlap", params={"tenants": ", ".join(both)})
 
 
-class Schedule(models.Model):
+class Schedule(Stamped):
     """A recurring task: fired by `runscheduler` once per due time of its cron expression."""
 
     SKIP, RUN_ONCE = "skip", "run_once"
@@ -106,8 +110,6 @@ class Schedule(models.Model):
     last_fired_at = models.DateTimeField(null=True, blank=True, editable=False)
     next_fire_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_task_id = models.CharField(max_length=128, blank=True, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
