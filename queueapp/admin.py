@@ -18,8 +18,9 @@ class TenantAdmin(admin.ModelAdmin):
     def delete_view(self, request, object_id, extra_context=None):
         choice = request.POST.get("queued_tasks", tenants.KEEP)
         if request.method == "POST" and choice not in (tenants.KEEP, tenants.DEAD_LETTER):
-            self.message_user(request, f"Unknown choice {choice!r} for the queued tasks: nothing was deleted.",
-                              messages.ERROR)
+            self.message_user(
+                request, f"Unknown choice {choice!r} for the queued tasks: nothing was deleted.", messages.ERROR
+            )
             return HttpResponseRedirect(request.path)
         return super().delete_view(request, object_id, extra_context)
 

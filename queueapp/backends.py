@@ -1,12 +1,12 @@
 """FairQueueBackend: Django's Tasks framework (django.tasks) on FairQueue.
 
-    TASKS = {"default": {"BACKEND": "queueapp.backends.FairQueueBackend"}}
+TASKS = {"default": {"BACKEND": "queueapp.backends.FairQueueBackend"}}
 
-    @task(user="acme", max_retries=3)          # django.tasks.task
-    def send_invoice(invoice_id): ...
+@task(user="acme", max_retries=3)          # django.tasks.task
+def send_invoice(invoice_id): ...
 
-    send_invoice.using(user="globex", priority=10).enqueue(42)
-    result = send_invoice.get_result(result_id)
+send_invoice.using(user="globex", priority=10).enqueue(42)
+result = send_invoice.get_result(result_id)
 """
 
 from __future__ import annotations
@@ -30,8 +30,12 @@ from .engine.task import check_name
 from .priorities import to_django, to_level
 
 DEFAULT_USER = "default"
-STATUS = {State.QUEUED: TaskResultStatus.READY, State.DEFERRED: TaskResultStatus.READY,
-          State.RUNNING: TaskResultStatus.RUNNING, State.SUCCEEDED: TaskResultStatus.SUCCESSFUL}
+STATUS = {
+    State.QUEUED: TaskResultStatus.READY,
+    State.DEFERRED: TaskResultStatus.READY,
+    State.RUNNING: TaskResultStatus.RUNNING,
+    State.SUCCEEDED: TaskResultStatus.SUCCESSFUL,
+}
 
 
 class InvalidTaskArguments(InvalidTask, ValueError):
@@ -51,16 +55,18 @@ class FairTask(Task):
         if not getattr(self.func, "fairqueue_stand_in", False):
             registry.register(self)
 
-    def using(self, *, priority=None, queue_name=None, run_after=None, backend=None, user=None,
-              max_retries=None, timeout=None):
+    def using(
+        self, *, priority=None, queue_name=None, run_after=None, backend=None, user=None, max_retries=None, timeout=None
+    ):
         """Django's options plus the tenant and retry policy; run_after may be a timedelta."""
         if isinstance(run_after, timedelta):
             run_after = timezone.now() + run_after
         if isinstance(priority, Priority):
             priority = to_django(priority)
         task = Task.using(self, priority=priority, queue_name=queue_name, run_after=run_after, backend=backend)
-        changes = {k: v for k, v in (("user", user), ("max_retries", max_retries), ("timeout", timeout))
-                   if v is not None}
+        changes = {
+            k: v for k, v in (("user", user), ("max_retries", max_retries), ("timeout", timeout)) if v is not None
+        }
         return replace(task, **changes) if changes else task
 
 
@@ -81,24 +87,42 @@ class FairQueueBackend(BaseTaskBackend):
         if retries is not None and (isinstance(retries, bool) or not isinstance(retries, int) or retries < 0):
             raise InvalidTask(f"max_retries must be a non-negative integer, got {retries!r}")
         timeout = getattr(task, "timeout", None)
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
-                                    or not 0 < timeout < 86_400 * 7):
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < 86_400 * 7
+        ):
             raise InvalidTask(f"timeout must be a number of seconds between 0 and 7 days, got {timeout!r}")
 
     # -- enqueue ------------------------------------------------------------
     def _engine_task(self, task, args, kwargs) -> EngineTask:
         self.validate_task(task)
         run_after = int(task.run_after.timestamp() * 1000) if task.run_after else None
-        return EngineTask(func=task.module_path, args=list(args), kwargs=dict(kwargs),
-                          user=getattr(task, "user", DEFAULT_USER), priority=to_level(task.priority),
-                          queue=task.queue_name, max_retries=getattr(task, "max_retries", None),
-                          timeout=getattr(task, "timeout", None), run_after=run_after)
+        return EngineTask(
+            func=task.module_path,
+            args=list(args),
+            kwargs=dict(kwargs),
+            user=getattr(task, "user", DEFAULT_USER),
+            priority=to_level(task.priority),
+            queue=task.queue_name,
+            max_retries=getattr(task, "max_retries", None),
+            timeout=getattr(task, "timeout", None),
+            run_after=run_after,
+        )
 
     def _ready_result(self, task, engine_task: EngineTask) -> TaskResult:
-        result = TaskResult(task=task, id=engine_task.id, status=TaskResultStatus.READY,
-                            enqueued_at=timezone.now(), started_at=None, last_attempted_at=None,
-                            finished_at=None, args=engine_task.args, kwargs=engine_task.kwargs,
-                            backend=self.alias, errors=[], worker_ids=[])
+        result = TaskResult(
+            task=task,
+            id=engine_task.id,
+            status=TaskResultStatus.READY,
+            enqueued_at=timezone.now(),
+            started_at=None,
+            last_attempted_at=None,
+            finished_at=None,
+            args=engine_task.args,
+            kwargs=engine_task.kwargs,
+            backend=self.alias,
+            errors=[],
+            worker_ids=[],
+        )
         task_enqueued.send(type(self), task_result=result)
         return result
 
@@ -132,13 +156,23 @@ class FairQueueBackend(BaseTaskBackend):
         if stored is None:
             raise TaskResultDoesNotExist(result_id)
         result = TaskResult(
-            task=self._task_for(stored), id=stored.id,
+            task=self._task_for(stored),
+            id=stored.id,
             status=STATUS.get(stored.state, TaskResultStatus.FAILED),
-            enqueued_at=_dt(stored.enqueued_at), started_at=_dt(_first_start(stored)),
-            last_attempted_at=_dt(stored.started_at), finished_at=_dt(stored.finished_at),
-            args=stored.args, kwargs=stored.kwargs, backend=self.alias,
-            errors=[TaskError(exception_class_path=e.get("type") or "builtins.Exception",
-                              traceback=e.get("traceback") or e.get("message", "")) for e in stored.errors],
+            enqueued_at=_dt(stored.enqueued_at),
+            started_at=_dt(_first_start(stored)),
+            last_attempted_at=_dt(stored.started_at),
+            finished_at=_dt(stored.finished_at),
+            args=stored.args,
+            kwargs=stored.kwargs,
+            backend=self.alias,
+            errors=[
+                TaskError(
+                    exception_class_path=e.get("type") or "builtins.Exception",
+                    traceback=e.get("traceback") or e.get("message", ""),
+                )
+                for e in stored.errors
+            ],
             worker_ids=stored.worker_ids,
         )
         if stored.state == State.SUCCEEDED:
@@ -155,8 +189,14 @@ class FairQueueBackend(BaseTaskBackend):
             stub.__module__, stub.__qualname__ = module or "unknown", name or "unknown"
             stub.fairqueue_stand_in = True
             task = FairTask(func=stub, backend=self.alias)
-        return replace(task, user=stored.user, priority=to_django(stored.priority), queue_name=stored.queue,
-                       max_retries=stored.max_retries, timeout=stored.timeout)
+        return replace(
+            task,
+            user=stored.user,
+            priority=to_django(stored.priority),
+            queue_name=stored.queue,
+            max_retries=stored.max_retries,
+            timeout=stored.timeout,
+        )
 
     # -- system checks --------------------------------------------------------
     def check(self, **kwargs):
@@ -185,4 +225,3 @@ class _as_invalid_task:
         if isinstance(exc, EngineInvalidTask):
             raise InvalidTaskArguments(str(exc)) from exc
         return False
-

@@ -74,22 +74,25 @@ def check_engine():
     try:
         default_scripts()
     except LuaIncludeError as exc:
-        yield checks.Error(f"FairQueue Lua scripts cannot be loaded: {exc}",
-                           hint="Set FAIRQUEUE_LUA_DIR to the project's lua/ directory.", id="fairqueue.E002")
+        yield checks.Error(
+            f"FairQueue Lua scripts cannot be loaded: {exc}",
+            hint="Set FAIRQUEUE_LUA_DIR to the project's lua/ directory.",
+            id="fairqueue.E002",
+        )
     try:
         client = connect(redis_options(socket_connect_timeout=1.0, socket_timeout=2.0, retries=0))
         try:
             client.ping()
             for warning_id, message in durability_warnings(client):
-                yield checks.Warning(message, hint="See docs/operations.md, Redis durability settings.",
-                                     id=warning_id)
+                yield checks.Warning(message, hint="See docs/operations.md, Redis durability settings.", id=warning_id)
         finally:
             client.close()
     except (RedisError, ValueError) as exc:
-        yield checks.Error(f"Redis at {safe_url(settings.REDIS_URL)} is not reachable: {exc}",
-                           hint="Start Redis or set REDIS_URL, e.g. redis://127.0.0.1:6379/0 "
-                                "(make run starts a private one).",
-                           id="fairqueue.E003")
+        yield checks.Error(
+            f"Redis at {safe_url(settings.REDIS_URL)} is not reachable: {exc}",
+            hint="Start Redis or set REDIS_URL, e.g. redis://127.0.0.1:6379/0 (make run starts a private one).",
+            id="fairqueue.E003",
+        )
 
 
 def durability_warnings(client) -> list[tuple[str, str]]:
@@ -103,9 +106,19 @@ def durability_warnings(client) -> list[tuple[str, str]]:
         return []
     warnings = []
     if policy and policy != "noeviction":
-        warnings.append(("fairqueue.W001", f"Redis maxmemory-policy is {policy!r}: under memory pressure Redis "
-                                           "may evict queue keys (lost tasks); set it to noeviction"))
+        warnings.append(
+            (
+                "fairqueue.W001",
+                f"Redis maxmemory-policy is {policy!r}: under memory pressure Redis "
+                "may evict queue keys (lost tasks); set it to noeviction",
+            )
+        )
     if aof == "no" and not rdb:
-        warnings.append(("fairqueue.W002", "Redis keeps nothing on disk (appendonly no, no save points): a Redis "
-                                           "restart loses every queued task; use appendonly yes"))
+        warnings.append(
+            (
+                "fairqueue.W002",
+                "Redis keeps nothing on disk (appendonly no, no save points): a Redis "
+                "restart loses every queued task; use appendonly yes",
+            )
+        )
     return warnings

@@ -15,8 +15,14 @@ from .engine import Priority
 from .engine.fairness import TenantService
 from .models import Tenant, WorkerConfig
 
-LANES = [(Priority.CRITICAL, "critical"), (Priority.VERY_HIGH, "very high"), (Priority.HIGH, "high"),
-         (Priority.NORMAL, "normal"), (Priority.LOW, "low"), (Priority.VERY_LOW, "very low")]
+LANES = [
+    (Priority.CRITICAL, "critical"),
+    (Priority.VERY_HIGH, "very high"),
+    (Priority.HIGH, "high"),
+    (Priority.NORMAL, "normal"),
+    (Priority.LOW, "low"),
+    (Priority.VERY_LOW, "very low"),
+]
 FAIRNESS_MINUTES = 15
 DRIFT_CACHE_SECONDS = 30
 
@@ -40,9 +46,15 @@ class Totals:
 def totals() -> Totals:
     queue = conf.get_queue()
     stats, by_prio = queue.stats(), queue.priority_stats()
-    return Totals(queued=stats["queued"], delayed=stats["delayed"], running=stats["running"],
-                  succeeded=stats["succeeded"], failed=stats["failed"], dead=stats["dead"],
-                  lanes=[(label, by_prio[p]["queued"]) for p, label in LANES])
+    return Totals(
+        queued=stats["queued"],
+        delayed=stats["delayed"],
+        running=stats["running"],
+        succeeded=stats["succeeded"],
+        failed=stats["failed"],
+        dead=stats["dead"],
+        lanes=[(label, by_prio[p]["queued"]) for p, label in LANES],
+    )
 
 
 @dataclass
@@ -66,12 +78,21 @@ def chart(series: list, width: int = 600, height: int = 140) -> Chart:
     step = width / max(1, len(series) - 1)
 
     def line(name: str) -> str:
-        return " ".join(f"{i * step:.1f},{height - c.get(name, 0) / peak * (height - 4) - 2:.1f}"
-                        for i, (_, c) in enumerate(series))
+        return " ".join(
+            f"{i * step:.1f},{height - c.get(name, 0) / peak * (height - 4) - 2:.1f}" for i, (_, c) in enumerate(series)
+        )
 
-    return Chart(width, height, line("succeeded"), line("failed"), line("enqueued"), peak,
-                 sum(c.get("succeeded", 0) for _, c in series),
-                 as_dt(series[0][0] * 60_000) if series else None, as_dt(series[-1][0] * 60_000) if series else None)
+    return Chart(
+        width,
+        height,
+        line("succeeded"),
+        line("failed"),
+        line("enqueued"),
+        peak,
+        sum(c.get("succeeded", 0) for _, c in series),
+        as_dt(series[0][0] * 60_000) if series else None,
+        as_dt(series[-1][0] * 60_000) if series else None,
+    )
 
 
 @dataclass
@@ -156,15 +177,21 @@ def alerts(worker_rows: list[WorkerRow], series: list) -> list[Alert]:
     orphans = queue.orphaned(limit=200)
     if orphans:
         names = ", ".join(f"{u} ({n})" for u, n in orphans[:5]) + (" ..." if len(orphans) > 5 else "")
-        found.append(Alert("danger", f"{len(orphans)} orphaned tenant(s): queued tasks no enabled worker serves: "
-                                     f"{names}", "/workers/"))
+        found.append(
+            Alert(
+                "danger",
+                f"{len(orphans)} orphaned tenant(s): queued tasks no enabled worker serves: {names}",
+                "/workers/",
+            )
+        )
     stale = [w.worker_id for w in worker_rows if w.state == "stale"]
     if stale:
         found.append(Alert("warning", f"stale worker(s), no heartbeat: {', '.join(stale)}", "/workers/"))
     recent = sum(c.get("dead_lettered", 0) for _, c in series[-15:])
     if recent:
-        found.append(Alert("warning", f"the dead-letter queue grew by {recent} in the last 15 minutes",
-                           "/dead-letters/"))
+        found.append(
+            Alert("warning", f"the dead-letter queue grew by {recent} in the last 15 minutes", "/dead-letters/")
+        )
     if drift():
         found.append(Alert("warning", "the configuration in Redis differs from the database (drift)", "/workers/"))
     return found
@@ -213,16 +240,18 @@ def tenant_page(query: str = "", sort: str = "key", offset: int = 0, limit: int 
     counts = queue.tenant_rows(keys) if keys else {}
     _, services = queue.fairness(FAIRNESS_MINUTES, users=keys) if keys else (0, [])
     waits = {s.user: s.wait_p95_ms for s in services}
-    tenants = {t.key: t for t in Tenant.objects.filter(key__in=keys).prefetch_related("assigned_workers",
-                                                                                     "stealing_workers")}
+    tenants = {
+        t.key: t for t in Tenant.objects.filter(key__in=keys).prefetch_related("assigned_workers", "stealing_workers")
+    }
     steal_all = list(WorkerConfig.objects.filter(enabled=True, steal_all=True).values_list("worker_id", flat=True))
     rows = []
     for key in keys:
         tenant = tenants.get(key)
         serving = []
         if tenant:
-            serving = [w.worker_id for w in tenant.assigned_workers.all() if w.enabled] + \
-                      [f"{w.worker_id} (steals)" for w in tenant.stealing_workers.all() if w.enabled]
+            serving = [w.worker_id for w in tenant.assigned_workers.all() if w.enabled] + [
+                f"{w.worker_id} (steals)" for w in tenant.stealing_workers.all() if w.enabled
+            ]
         serving += [f"{w} (*)" for w in steal_all]
         rows.append(TenantRow(key, tenant, counts[key], waits.get(key), serving))
     return page, rows
@@ -244,10 +273,16 @@ def tenant_detail(key: str, offset: int = 0, limit: int = 25) -> TenantDetail:
     queue = conf.get_queue()
     running = [t for t in queue.running(0, 500).items if t.user == key]
     _, services = queue.fairness(FAIRNESS_MINUTES, users=[key])
-    return TenantDetail(key=key, tenant=Tenant.objects.filter(key=key).first(), counts=queue.tenant_rows([key])[key],
-                        queue_page=queue.tenant_queue(key, offset, limit), running=running,
-                        recent=queue.recent(key, 20), dead=queue.dead_letters(0, 10, user=key),
-                        service=services[0] if services else None)
+    return TenantDetail(
+        key=key,
+        tenant=Tenant.objects.filter(key=key).first(),
+        counts=queue.tenant_rows([key])[key],
+        queue_page=queue.tenant_queue(key, offset, limit),
+        running=running,
+        recent=queue.recent(key, 20),
+        dead=queue.dead_letters(0, 10, user=key),
+        service=services[0] if services else None,
+    )
 
 
 # -- dead letters ----------------------------------------------------------------------------
@@ -292,7 +327,7 @@ def dead_letter_page(user: str = "", func: str = "", text: str = "", offset: int
             break
         scanned += 500
         found.extend(t for t in batch if matches(t, func, text))
-    return DeadLetterPage(found[offset:offset + limit], len(found), offset, limit, True, min(scanned, SCAN_LIMIT))
+    return DeadLetterPage(found[offset : offset + limit], len(found), offset, limit, True, min(scanned, SCAN_LIMIT))
 
 
 def matching_dead_letter_ids(user: str = "", func: str = "", text: str = "") -> list[str]:
@@ -300,4 +335,3 @@ def matching_dead_letter_ids(user: str = "", func: str = "", text: str = "") -> 
     if not page.filtered:
         return [t.id for t in conf.get_queue().dead_letters(0, SCAN_LIMIT, user=user or None).items]
     return [t.id for t in page.items]
-

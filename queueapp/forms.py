@@ -18,8 +18,17 @@ class TenantForm(forms.ModelForm):
 class WorkerConfigForm(forms.ModelForm):
     class Meta:
         model = WorkerConfig
-        fields = ["worker_id", "enabled", "assigned_users", "steal_targets", "steal_all", "concurrency",
-                  "poll_interval", "lease_seconds", "notes"]
+        fields = [
+            "worker_id",
+            "enabled",
+            "assigned_users",
+            "steal_targets",
+            "steal_all",
+            "concurrency",
+            "poll_interval",
+            "lease_seconds",
+            "notes",
+        ]
         widgets = {"notes": forms.Textarea(attrs={"rows": 2})}
 
     def clean(self):
@@ -39,7 +48,22 @@ class WorkerConfigForm(forms.ModelForm):
 class ScheduleForm(forms.ModelForm):
     class Meta:
         model = Schedule
-        fields = ["name", "cron", "timezone", "task", "args", "kwargs", "user", "priority", "enabled",
-                  "missed_fire_policy", "start_at", "end_at"]
-        widgets = {"args": forms.Textarea(attrs={"rows": 2}), "kwargs": forms.Textarea(attrs={"rows": 2}),
-                   "cron": forms.TextInput(attrs={"placeholder": "30 2 * * *", "autocomplete": "off"})}
+        fields = [
+            "name",
+            "cron",
+            "timezone",
+            "task",
+            "args",
+            "kwargs",
+            "user",
+            "priority",
+            "enabled",
+            "missed_fire_policy",
+            "start_at",
+            "end_at",
+        ]
+        widgets = {
+            "args": forms.Textarea(attrs={"rows": 2}),
+            "kwargs": forms.Textarea(attrs={"rows": 2}),
+            "cron": forms.TextInput(attrs={"placeholder": "30 2 * * *", "autocomplete": "off"}),
+        }

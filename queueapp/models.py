@@ -22,19 +22,26 @@ class Stamped(models.Model):
 class Tenant(Stamped):
     """A customer, account or API key that tasks run for (the `user` of a task)."""
 
-    key = models.CharField(max_length=128, unique=True, validators=[name_validator],
-                           help_text=f"What tasks are enqueued with, e.g. acme or user:42 ({NAME_RULE}).")
+    key = models.CharField(
+        max_length=128,
+        unique=True,
+        validators=[name_validator],
+        help_text=f"What tasks are enqueued with, e.g. acme or user:42 ({NAME_RULE}).",
+    )
     name = models.CharField("display name", max_length=200, blank=True)
     weight = models.PositiveIntegerField(
-        default=1, validators=[MinValueValidator(1), MaxValueValidator(1000)],
-        help_text="Share of service while backlogged: weight 3 is served three times as often as weight 1.")
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="Share of service while backlogged: weight 3 is served three times as often as weight 1.",
+    )
     paused = models.BooleanField(default=False, help_text="Paused: tasks stay queued and are not served.")
     notes = models.TextField(blank=True)
 
     class Meta:
         ordering = ["key"]
-        constraints = [models.CheckConstraint(condition=models.Q(weight__gte=1, weight__lte=1000),
-                                              name="tenant_weight_1_to_1000")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(weight__gte=1, weight__lte=1000), name="tenant_weight_1_to_1000")
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.key})" if self.name else self.key
@@ -43,32 +50,48 @@ class Tenant(Stamped):
 class WorkerConfig(Stamped):
     """Which tenants one worker (runworker --worker-id) serves first, and which it may steal from."""
 
-    worker_id = models.CharField(max_length=128, unique=True, validators=[name_validator],
-                                 help_text="The --worker-id of the runworker process this configures.")
+    worker_id = models.CharField(
+        max_length=128,
+        unique=True,
+        validators=[name_validator],
+        help_text="The --worker-id of the runworker process this configures.",
+    )
     assigned_users = models.ManyToManyField(
-        Tenant, blank=True, related_name="assigned_workers",
-        help_text="Served first, round-robin (weighted).")
+        Tenant, blank=True, related_name="assigned_workers", help_text="Served first, round-robin (weighted)."
+    )
     steal_targets = models.ManyToManyField(
-        Tenant, blank=True, related_name="stealing_workers",
-        help_text="Served only when no assigned tenant has work.")
+        Tenant, blank=True, related_name="stealing_workers", help_text="Served only when no assigned tenant has work."
+    )
     steal_all = models.BooleanField(
-        "steal from any tenant (*)", default=False,
-        help_text="After its own tenants, serve any tenant with work, including unregistered and orphaned ones.")
-    concurrency = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1), MaxValueValidator(256)],
-                                              help_text="Tasks run at once (threads).")
-    poll_interval = models.FloatField(default=0.2, validators=[MinValueValidator(0.01), MaxValueValidator(10)],
-                                      help_text="Longest pause between empty polls, in seconds.")
-    lease_seconds = models.FloatField(null=True, blank=True,
-                                      validators=[MinValueValidator(1), MaxValueValidator(3600)],
-                                      help_text="Task lease; empty: the FAIRQUEUE LEASE_SECONDS setting.")
+        "steal from any tenant (*)",
+        default=False,
+        help_text="After its own tenants, serve any tenant with work, including unregistered and orphaned ones.",
+    )
+    concurrency = models.PositiveIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(256)], help_text="Tasks run at once (threads)."
+    )
+    poll_interval = models.FloatField(
+        default=0.2,
+        validators=[MinValueValidator(0.01), MaxValueValidator(10)],
+        help_text="Longest pause between empty polls, in seconds.",
+    )
+    lease_seconds = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(3600)],
+        help_text="Task lease; empty: the FAIRQUEUE LEASE_SECONDS setting.",
+    )
     enabled = models.BooleanField(default=True, help_text="Disabled: the worker stays up but takes no tasks.")
     notes = models.TextField(blank=True)
 
     class Meta:
         ordering = ["worker_id"]
         verbose_name = "worker configuration"
-        constraints = [models.CheckConstraint(condition=models.Q(concurrency__gte=1, concurrency__lte=256),
-                                              name="worker_concurrency_1_to_256")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(concurrency__gte=1, concurrency__lte=256), name="worker_concurrency_1_to_256"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.worker_id
@@ -80,7 +103,9 @@ def check_overlap(assigned, steal) -> None:
     if both:
         raise ValidationError(
             "A tenant cannot be both assigned to this worker and one of its steal targets: %(tenants)s.",
-            code="overlap", params={"tenants": ", ".join(both)})
+            code="overlap",
+            params={"tenants": ", ".join(both)},
+        )
 
 
 class Schedule(Stamped):
@@ -88,14 +113,27 @@ class Schedule(Stamped):
 
     SKIP, RUN_ONCE = "skip", "run_once"
     POLICIES = [(SKIP, "Skip missed fires"), (RUN_ONCE, "Run one catch-up for missed fires")]
-    PRIORITIES = [(1, "1 · very low"), (2, "2 · low"), (3, "3 · normal"), (4, "4 · high"), (5, "5 · very high"),
-                  (6, "6 · critical")]
+    PRIORITIES = [
+        (1, "1 · very low"),
+        (2, "2 · low"),
+        (3, "3 · normal"),
+        (4, "4 · high"),
+        (5, "5 · very high"),
+        (6, "6 · critical"),
+    ]
 
-    name = models.CharField(max_length=80, unique=True, validators=[name_validator],
-                            help_text=f"Identifies the schedule and its fires ({NAME_RULE}).")
-    cron = models.CharField("cron expression", max_length=128,
-                            help_text="minute hour day month weekday, optionally a 6th field for seconds: "
-                                      "'0 3 * * *' is daily at 03:00, '*/5 * * * * 0' every 5 minutes.")
+    name = models.CharField(
+        max_length=80,
+        unique=True,
+        validators=[name_validator],
+        help_text=f"Identifies the schedule and its fires ({NAME_RULE}).",
+    )
+    cron = models.CharField(
+        "cron expression",
+        max_length=128,
+        help_text="minute hour day month weekday, optionally a 6th field for seconds: "
+        "'0 3 * * *' is daily at 03:00, '*/5 * * * * 0' every 5 minutes.",
+    )
     timezone = models.CharField(max_length=64, default="UTC", help_text="IANA name, e.g. UTC or Europe/Berlin.")
     task = models.CharField(max_length=200, help_text="Dotted path of a registered task, e.g. queueapp.demo.echo.")
     args = models.JSONField(default=list, blank=True, help_text="Positional arguments, a JSON array.")
@@ -103,8 +141,9 @@ class Schedule(Stamped):
     user = models.CharField("tenant", max_length=128, default="default", validators=[name_validator])
     priority = models.PositiveSmallIntegerField(choices=PRIORITIES, default=3)
     enabled = models.BooleanField(default=True)
-    missed_fire_policy = models.CharField(max_length=16, choices=POLICIES, default=SKIP,
-                                          help_text="What to do with fires missed while no scheduler ran.")
+    missed_fire_policy = models.CharField(
+        max_length=16, choices=POLICIES, default=SKIP, help_text="What to do with fires missed while no scheduler ran."
+    )
     start_at = models.DateTimeField(null=True, blank=True, help_text="No fire before this time.")
     end_at = models.DateTimeField(null=True, blank=True, help_text="No fire after this time.")
     last_fired_at = models.DateTimeField(null=True, blank=True, editable=False)

@@ -13,8 +13,14 @@ from __future__ import annotations
 
 from .engine.task import Priority
 
-TO_DJANGO = {Priority.CRITICAL: 100, Priority.VERY_HIGH: 50, Priority.HIGH: 10, Priority.NORMAL: 0,
-             Priority.LOW: -10, Priority.VERY_LOW: -50}
+TO_DJANGO = {
+    Priority.CRITICAL: 100,
+    Priority.VERY_HIGH: 50,
+    Priority.HIGH: 10,
+    Priority.NORMAL: 0,
+    Priority.LOW: -10,
+    Priority.VERY_LOW: -50,
+}
 
 
 def to_level(priority: int) -> Priority:

@@ -26,9 +26,21 @@ def execute(stored: EngineTask):
     if task is None:
         raise UnknownTask(f"{stored.func!r} is not a registered task (declare it with @task in a tasks module)")
     if task.takes_context:
-        context = TaskContext(task_result=TaskResult(
-            task=task, id=stored.id, status=TaskResultStatus.RUNNING, enqueued_at=None, started_at=None,
-            last_attempted_at=None, finished_at=None, args=stored.args, kwargs=stored.kwargs,
-            backend=task.backend, errors=[], worker_ids=stored.worker_ids))
+        context = TaskContext(
+            task_result=TaskResult(
+                task=task,
+                id=stored.id,
+                status=TaskResultStatus.RUNNING,
+                enqueued_at=None,
+                started_at=None,
+                last_attempted_at=None,
+                finished_at=None,
+                args=stored.args,
+                kwargs=stored.kwargs,
+                backend=task.backend,
+                errors=[],
+                worker_ids=stored.worker_ids,
+            )
+        )
         return task.call(context, *stored.args, **stored.kwargs)
     return task.call(*stored.args, **stored.kwargs)

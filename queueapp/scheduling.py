@@ -34,16 +34,19 @@ def validate_schedule(schedule) -> None:
     if schedule.task and registry.lookup(schedule.task) is None:
         errors["task"] = f"{schedule.task!r} is not a registered task (declare it with @task in a tasks module)"
     if not isinstance(schedule.args, list):
-        errors["args"] = "Arguments must be a JSON array, e.g. [1, \"two\"]."
+        errors["args"] = 'Arguments must be a JSON array, e.g. [1, "two"].'
     if not isinstance(schedule.kwargs, dict):
-        errors["kwargs"] = "Keyword arguments must be a JSON object, e.g. {\"key\": \"value\"}."
+        errors["kwargs"] = 'Keyword arguments must be a JSON object, e.g. {"key": "value"}.'
     if "args" not in errors and "kwargs" not in errors:
         try:
             encode_payload(schedule.args, schedule.kwargs, conf.engine_config().max_payload_bytes)
         except InvalidTask as exc:
             errors["args"] = str(exc)
-    if conf.engine_config().require_registered_tenants and schedule.user and \
-            not Tenant.objects.filter(key=schedule.user).exists():
+    if (
+        conf.engine_config().require_registered_tenants
+        and schedule.user
+        and not Tenant.objects.filter(key=schedule.user).exists()
+    ):
         errors["user"] = f"tenant {schedule.user!r} is not registered (REQUIRE_REGISTERED_TENANTS is on): add it first"
     if schedule.start_at and schedule.end_at and schedule.end_at <= schedule.start_at:
         errors["end_at"] = "The end must be after the start."
@@ -57,10 +60,16 @@ def _ms(value: datetime | None) -> str:
 
 def schedule_config(schedule) -> dict[str, str]:
     """What the scheduler reads from Redis (string values)."""
-    config = {"cron": schedule.cron, "tz": schedule.timezone, "func": schedule.task, "user": schedule.user,
-              "payload": json.dumps({"args": schedule.args, "kwargs": schedule.kwargs}, separators=(",", ":")),
-              "priority": str(schedule.priority), "enabled": "1" if schedule.enabled else "0",
-              "policy": schedule.missed_fire_policy}
+    config = {
+        "cron": schedule.cron,
+        "tz": schedule.timezone,
+        "func": schedule.task,
+        "user": schedule.user,
+        "payload": json.dumps({"args": schedule.args, "kwargs": schedule.kwargs}, separators=(",", ":")),
+        "priority": str(schedule.priority),
+        "enabled": "1" if schedule.enabled else "0",
+        "policy": schedule.missed_fire_policy,
+    }
     for field, value in (("start_ms", schedule.start_at), ("end_ms", schedule.end_at)):
         if value:
             config[field] = _ms(value)

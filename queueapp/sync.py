@@ -28,9 +28,14 @@ log = logging.getLogger("fairqueue.sync")
 # -- what Redis should hold, from the DB ------------------------------------------------
 def worker_state(config: WorkerConfig, assigned: list[str], steal: list[str]) -> dict:
     """A worker configuration in the canonical form ReadPlans.config_snapshot reports."""
-    state = {"enabled": "1" if config.enabled else "0", "steal_all": "1" if config.steal_all else "0",
-             "assigned": sorted(assigned), "steal": sorted(steal),
-             "concurrency": str(config.concurrency), "poll_interval": repr(float(config.poll_interval))}
+    state = {
+        "enabled": "1" if config.enabled else "0",
+        "steal_all": "1" if config.steal_all else "0",
+        "assigned": sorted(assigned),
+        "steal": sorted(steal),
+        "concurrency": str(config.concurrency),
+        "poll_interval": repr(float(config.poll_interval)),
+    }
     if config.lease_seconds:
         state["lease_seconds"] = repr(float(config.lease_seconds))
     return state
@@ -47,17 +52,29 @@ def expected_snapshot() -> dict:
         through = getattr(WorkerConfig, relation).through
         for worker_id, key in through.objects.values_list("workerconfig__worker_id", "tenant__key"):
             names.setdefault(worker_id, {}).setdefault(relation, []).append(key)
-    configs = [WorkerConfig(**row) for row in WorkerConfig.objects.values(
-        "worker_id", "enabled", "steal_all", "concurrency", "poll_interval", "lease_seconds")]
+    configs = [
+        WorkerConfig(**row)
+        for row in WorkerConfig.objects.values(
+            "worker_id", "enabled", "steal_all", "concurrency", "poll_interval", "lease_seconds"
+        )
+    ]
     return {
-        "tenants": {key: {"weight": float(weight), "paused": paused}
-                    for key, weight, paused in Tenant.objects.values_list("key", "weight", "paused")},
-        "workers": {c.worker_id: worker_state(c, names.get(c.worker_id, {}).get("assigned_users", []),
-                                              names.get(c.worker_id, {}).get("steal_targets", []))
-                    for c in configs},
+        "tenants": {
+            key: {"weight": float(weight), "paused": paused}
+            for key, weight, paused in Tenant.objects.values_list("key", "weight", "paused")
+        },
+        "workers": {
+            c.worker_id: worker_state(
+                c,
+                names.get(c.worker_id, {}).get("assigned_users", []),
+                names.get(c.worker_id, {}).get("steal_targets", []),
+            )
+            for c in configs
+        },
         "steal_all": sorted(c.worker_id for c in configs if c.enabled and c.steal_all),
         "schedules": {s.name: schedule_config(s) for s in Schedule.objects.all()},
-        "unregistered_weights": [], "unregistered_paused": [],
+        "unregistered_weights": [],
+        "unregistered_paused": [],
     }
 
 
@@ -77,11 +94,18 @@ def push_worker(worker_id: str) -> None:
     if config is None:
         queue.delete_worker_config(worker_id)
         return
-    state = worker_state(config, list(config.assigned_users.values_list("key", flat=True)),
-                         list(config.steal_targets.values_list("key", flat=True)))
-    queue.set_worker_config(worker_id, assigned=state["assigned"],
-                            steal=state["steal"] + (["*"] if config.steal_all else []),
-                            enabled=config.enabled, extra={k: state[k] for k in EXTRA if k in state})
+    state = worker_state(
+        config,
+        list(config.assigned_users.values_list("key", flat=True)),
+        list(config.steal_targets.values_list("key", flat=True)),
+    )
+    queue.set_worker_config(
+        worker_id,
+        assigned=state["assigned"],
+        steal=state["steal"] + (["*"] if config.steal_all else []),
+        enabled=config.enabled,
+        extra={k: state[k] for k in EXTRA if k in state},
+    )
 
 
 def push_schedule(name: str) -> None:
@@ -91,6 +115,7 @@ def push_schedule(name: str) -> None:
 
 def after_commit(push, key: str) -> None:
     """Push `key` once the surrounding transaction commits (at once outside one)."""
+
     def run():
         try:
             push(key)
@@ -110,8 +135,9 @@ def _workers_naming(tenant: Tenant) -> set[str]:
 def _remember_old_name(sender, instance, **kwargs):
     """A rename is handled after the save: the old name leaves Redis."""
     field = "key" if sender is Tenant else "worker_id"
-    instance._fq_old_name = sender.objects.filter(pk=instance.pk).values_list(field, flat=True).first() \
-        if instance.pk else None
+    instance._fq_old_name = (
+        sender.objects.filter(pk=instance.pk).values_list(field, flat=True).first() if instance.pk else None
+    )
 
 
 def _renamed_from(instance, name: str) -> str | None:
@@ -171,8 +197,9 @@ def _worker_tenants_changed(sender, instance, action, reverse, pk_set, **kwargs)
             if other.filter(pk__in=pk_set).exists():
                 check_overlap([instance], [instance])
     if action == "pre_clear" and reverse:  # tenant.assigned_workers.clear(): Django names no configs
-        related = instance.assigned_workers if sender is WorkerConfig.assigned_users.through \
-            else instance.stealing_workers
+        related = (
+            instance.assigned_workers if sender is WorkerConfig.assigned_users.through else instance.stealing_workers
+        )
         for worker_id in related.values_list("worker_id", flat=True):
             after_commit(push_worker, worker_id)
     if action in ("post_add", "post_remove", "post_clear"):
@@ -202,7 +229,7 @@ def full_sync() -> SyncReport:
         push_worker(config.worker_id)
         report.workers += 1
     db_tenants = set(Tenant.objects.values_list("key", flat=True))
-    stale = (set(current["tenants"]) | set(current["unregistered_weights"]) | set(current["unregistered_paused"]))
+    stale = set(current["tenants"]) | set(current["unregistered_weights"]) | set(current["unregistered_paused"])
     for key in sorted(stale - db_tenants):
         queue.set_tenant(key, delete=True)
         report.removed.append(f"tenant {key}")
@@ -233,11 +260,15 @@ def drift() -> list[str]:
             elif key not in want[kind]:
                 lines.append(f"{kind[:-1]} {key}: in Redis, not in the DB")
             elif want[kind][key] != have[kind][key]:
-                diff = {f: (want[kind][key].get(f), have[kind][key].get(f))
-                        for f in set(want[kind][key]) | set(have[kind][key])
-                        if want[kind][key].get(f) != have[kind][key].get(f)}
-                lines.append(f"{kind[:-1]} {key}: " + ", ".join(
-                    f"{f} is {db!r} in the DB but {rd!r} in Redis" for f, (db, rd) in sorted(diff.items())))
+                diff = {
+                    f: (want[kind][key].get(f), have[kind][key].get(f))
+                    for f in set(want[kind][key]) | set(have[kind][key])
+                    if want[kind][key].get(f) != have[kind][key].get(f)
+                }
+                lines.append(
+                    f"{kind[:-1]} {key}: "
+                    + ", ".join(f"{f} is {db!r} in the DB but {rd!r} in Redis" for f, (db, rd) in sorted(diff.items()))
+                )
     if want["steal_all"] != have["steal_all"]:
         lines.append(f"steal-all workers: {want['steal_all']} in the DB, {have['steal_all']} in Redis")
     for key in have["unregistered_weights"]:

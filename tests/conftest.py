@@ -133,8 +133,14 @@ def fq_settings(settings, redis_url, prefix):
 @pytest.fixture
 def env(redis_url, prefix, tmp_path):
     """Worker environment: fast retries and this test's prefix and ledger."""
-    return worker_env(redis_url, prefix, ledger=f"ledger:{prefix}", FAIRQUEUE_RETRY_BASE=0.1,
-                      FAIRQUEUE_RETRY_CAP=0.2, FQ_EVIL_MARKER=tmp_path / "evil-imported")
+    return worker_env(
+        redis_url,
+        prefix,
+        ledger=f"ledger:{prefix}",
+        FAIRQUEUE_RETRY_BASE=0.1,
+        FAIRQUEUE_RETRY_CAP=0.2,
+        FQ_EVIL_MARKER=tmp_path / "evil-imported",
+    )
 
 
 @pytest.fixture

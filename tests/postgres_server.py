@@ -18,8 +18,10 @@ from pathlib import Path
 
 from tests.redis_server import free_port
 
-INSTALL_HINT = ("PostgreSQL's server binaries (initdb, pg_ctl) were not found: `make test` installs Debian's "
-                "postgresql package when it can (sudo apt-get install postgresql).")
+INSTALL_HINT = (
+    "PostgreSQL's server binaries (initdb, pg_ctl) were not found: `make test` installs Debian's "
+    "postgresql package when it can (sudo apt-get install postgresql)."
+)
 
 
 def binaries() -> Path:
@@ -60,8 +62,17 @@ class PostgresServer:
     def start(self) -> PostgresServer:
         data = self.dir / "data"
         self._run(str(self.bin / "initdb"), "-D", str(data), "-U", self.user, "-A", "trust", "--no-sync")
-        self._run(str(self.bin / "pg_ctl"), "-D", str(data), "-l", str(self.dir / "log"), "-w", "-o",
-                  f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(self.dir / "log"),
+            "-w",
+            "-o",
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
+        )
         self._run(str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "fairqueue")
         return self
 

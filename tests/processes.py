@@ -41,8 +41,9 @@ def test_database() -> str | None:
 def start_command(env: dict[str, str], command: str, *args: str, log: Path | None = None) -> subprocess.Popen:
     """`python manage.py <command> <args>` in the background, output to `log`."""
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 (the process owns it)
-    return subprocess.Popen([sys.executable, "manage.py", command, *args], cwd=ROOT, env=env,
-                            stdout=out, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "manage.py", command, *args], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+    )
 
 
 def start_worker(env: dict[str, str], *args: str, log: Path | None = None) -> subprocess.Popen:

@@ -19,8 +19,9 @@ from .task import Task
 
 
 class AsyncFairQueue:
-    def __init__(self, client: redis.asyncio.Redis, config: EngineConfig | None = None,
-                 scripts: ScriptSet | None = None) -> None:
+    def __init__(
+        self, client: redis.asyncio.Redis, config: EngineConfig | None = None, scripts: ScriptSet | None = None
+    ) -> None:
         if not client.get_connection_kwargs().get("decode_responses"):
             raise ConfigError("AsyncFairQueue needs a Redis client built with decode_responses=True")
         self.redis = client
@@ -192,8 +193,9 @@ class AsyncFairQueue:
     async def redis_time_ms(self) -> int:
         return await self._drive(self.core.redis_time_ms())
 
-    async def fire_schedule(self, name: str, fires: list, next_ms: int | None, skipped: int = 0,
-                            key_ttl_ms: int = 3_600_000) -> tuple[int, int]:
+    async def fire_schedule(
+        self, name: str, fires: list, next_ms: int | None, skipped: int = 0, key_ttl_ms: int = 3_600_000
+    ) -> tuple[int, int]:
         return await self._exec(self.core.schedule_fire_call(name, fires, next_ms, skipped, key_ttl_ms))
 
     async def fairness(self, minutes: int = 15, top: int = 20, users: list[str] | None = None) -> tuple:

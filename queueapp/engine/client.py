@@ -19,8 +19,9 @@ from .task import Task
 
 
 class FairQueue:
-    def __init__(self, client: redis.Redis, config: EngineConfig | None = None,
-                 scripts: ScriptSet | None = None) -> None:
+    def __init__(
+        self, client: redis.Redis, config: EngineConfig | None = None, scripts: ScriptSet | None = None
+    ) -> None:
         if not client.get_connection_kwargs().get("decode_responses"):
             raise ConfigError("FairQueue needs a Redis client built with decode_responses=True")
         self.redis = client
@@ -197,8 +198,9 @@ class FairQueue:
     def redis_time_ms(self) -> int:
         return self._drive(self.core.redis_time_ms())
 
-    def fire_schedule(self, name: str, fires: list, next_ms: int | None, skipped: int = 0,
-                      key_ttl_ms: int = 3_600_000) -> tuple[int, int]:
+    def fire_schedule(
+        self, name: str, fires: list, next_ms: int | None, skipped: int = 0, key_ttl_ms: int = 3_600_000
+    ) -> tuple[int, int]:
         """Enqueue due fires [(fire key, at ms, Task)] once each and move the schedule on."""
         return self._exec(self.core.schedule_fire_call(name, fires, next_ms, skipped, key_ttl_ms))
 

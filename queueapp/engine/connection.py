@@ -55,8 +55,11 @@ class RedisOptions:
             "socket_connect_timeout": self.socket_connect_timeout,
             "socket_keepalive": True,
             "health_check_interval": self.health_check_interval,
-            "retry": Retry(ExponentialWithJitterBackoff(base=self.backoff_base, cap=self.backoff_cap),
-                           self.retries, supported_errors=RETRY_ON),
+            "retry": Retry(
+                ExponentialWithJitterBackoff(base=self.backoff_base, cap=self.backoff_cap),
+                self.retries,
+                supported_errors=RETRY_ON,
+            ),
         }
         if self.username is not None:
             kw["username"] = self.username
@@ -93,6 +96,9 @@ def connect_async(options: RedisOptions) -> redis.asyncio.Redis:
     from redis.asyncio.retry import Retry as AsyncRetry
 
     kw = _pool_kwargs(options, parse_url)
-    kw["retry"] = AsyncRetry(ExponentialWithJitterBackoff(base=options.backoff_base, cap=options.backoff_cap),
-                             options.retries, supported_errors=RETRY_ON)
+    kw["retry"] = AsyncRetry(
+        ExponentialWithJitterBackoff(base=options.backoff_base, cap=options.backoff_cap),
+        options.retries,
+        supported_errors=RETRY_ON,
+    )
     return redis.asyncio.Redis(connection_pool=redis.asyncio.ConnectionPool(**kw))

@@ -76,9 +76,15 @@ class Core(ReadPlans):
     def push_calls(self, tasks: Iterable[Task]) -> list[Call]:
         """One push call per chunk of tasks; each parses to a list of PushResult."""
         cfg = self.config
-        docs = [t.push_doc(max_payload=cfg.max_payload_bytes, result_ttl=cfg.result_ttl,
-                           max_retries=cfg.max_retries, max_deliveries=cfg.max_deliveries)
-                for t in tasks]
+        docs = [
+            t.push_doc(
+                max_payload=cfg.max_payload_bytes,
+                result_ttl=cfg.result_ttl,
+                max_retries=cfg.max_retries,
+                max_deliveries=cfg.max_deliveries,
+            )
+            for t in tasks
+        ]
         size = cfg.batch_chunk
         return [self._push_call(docs[i : i + size]) for i in range(0, len(docs), size)]
 
@@ -87,12 +93,17 @@ class Core(ReadPlans):
 
         def parse(reply: list[str]) -> list[PushResult]:
             if reply and reply[0] == "unknown_tenant":
-                raise InvalidTask(f"tenant {reply[1]!r} is not registered: add it first "
-                                  "(REQUIRE_REGISTERED_TENANTS is on); nothing of this batch was enqueued")
+                raise InvalidTask(
+                    f"tenant {reply[1]!r} is not registered: add it first "
+                    "(REQUIRE_REGISTERED_TENANTS is on); nothing of this batch was enqueued"
+                )
             return [PushResult(i, s == "created") for i, s in zip(ids, reply, strict=True)]
 
-        params = {"aging_ms": self.config.aging_ms, "tasks": docs,
-                  "require_registered": self.config.require_registered_tenants}
+        params = {
+            "aging_ms": self.config.aging_ms,
+            "tasks": docs,
+            "require_registered": self.config.require_registered_tenants,
+        }
         return self._script("push", params, parse)
 
     # -- pop / ack --------------------------------------------------------
@@ -105,8 +116,12 @@ class Core(ReadPlans):
 
     def _pop_params(self, worker: str, lease_seconds: float | None) -> dict:
         lease_ms = self._lease_ms(lease_seconds)
-        return {"worker": worker, "token": secrets.token_hex(8), "lease_ms": lease_ms,
-                "max_payload": self.config.max_payload_bytes}
+        return {
+            "worker": worker,
+            "token": secrets.token_hex(8),
+            "lease_ms": lease_ms,
+            "max_payload": self.config.max_payload_bytes,
+        }
 
     def _lease_from(self, reply: list[str], params: dict) -> Lease | Broken | None:
         status = reply[0]
@@ -135,8 +150,15 @@ class Core(ReadPlans):
         for attempt in range(MAX_BROKEN_PER_POP):
             if not isinstance(lease, Broken):
                 return lease
-            yield self._fail_call(lease.id, lease.token, error_info(None, lease.detail),
-                                  retry=False, reason=lease.reason, delay_ms=0, tolerant=True)
+            yield self._fail_call(
+                lease.id,
+                lease.token,
+                error_info(None, lease.detail),
+                retry=False,
+                reason=lease.reason,
+                delay_ms=0,
+                tolerant=True,
+            )
             if attempt + 1 < MAX_BROKEN_PER_POP:
                 lease = yield self.pop_call(worker, lease_seconds)
         return None
@@ -161,16 +183,31 @@ class Core(ReadPlans):
         return (yield from self._skip_broken(nxt, lease.worker, lease_seconds))
 
     # -- fail / release / heartbeat ---------------------------------------
-    def fail_call(self, lease: Lease, exc: BaseException | None = None, *, retry: bool = True,
-                  reason: str = "error", message: str | None = None) -> Call:
+    def fail_call(
+        self,
+        lease: Lease,
+        exc: BaseException | None = None,
+        *,
+        retry: bool = True,
+        reason: str = "error",
+        message: str | None = None,
+    ) -> Call:
         delay = self.config.retry.delay(lease.task.failures + 1, self.rng)
-        return self._fail_call(lease.id, lease.token, error_info(exc, message), retry=retry,
-                               reason=reason, delay_ms=int(delay * 1000))
+        return self._fail_call(
+            lease.id, lease.token, error_info(exc, message), retry=retry, reason=reason, delay_ms=int(delay * 1000)
+        )
 
-    def _fail_call(self, task_id: str, token: str, error: dict, *, retry: bool, reason: str,
-                   delay_ms: int, tolerant: bool = False) -> Call:
-        params = {"id": task_id, "token": token, "error": json.dumps(error), "retry": retry,
-                  "reason": reason, "retry_delay_ms": delay_ms}
+    def _fail_call(
+        self, task_id: str, token: str, error: dict, *, retry: bool, reason: str, delay_ms: int, tolerant: bool = False
+    ) -> Call:
+        params = {
+            "id": task_id,
+            "token": token,
+            "error": json.dumps(error),
+            "retry": retry,
+            "reason": reason,
+            "retry_delay_ms": delay_ms,
+        }
 
         def parse(reply: list) -> FailOutcome:
             if reply[0] == "retry":
@@ -187,12 +224,22 @@ class Core(ReadPlans):
         params = {"id": lease.id, "token": lease.token}
         return self._script("release", params, lambda r: raise_for(r[0], f"release {lease.id}"))
 
-    def heartbeat_call(self, worker: str, leases: Iterable[Lease], info: dict | None = None,
-                       lease_seconds: float | None = None, info_ttl: int = 60) -> Call:
+    def heartbeat_call(
+        self,
+        worker: str,
+        leases: Iterable[Lease],
+        info: dict | None = None,
+        lease_seconds: float | None = None,
+        info_ttl: int = 60,
+    ) -> Call:
         """Renew leases; parses to the ids this worker no longer holds."""
         lease_ms = self._lease_ms(lease_seconds)
-        params: dict[str, Any] = {"worker": worker, "lease_ms": lease_ms, "info_ttl": info_ttl,
-                                  "leases": [[le.id, le.token] for le in leases] or {}}
+        params: dict[str, Any] = {
+            "worker": worker,
+            "lease_ms": lease_ms,
+            "info_ttl": info_ttl,
+            "leases": [[le.id, le.token] for le in leases] or {},
+        }
         if info is not None:
             params["info"] = info
         return self._script("heartbeat", params, lambda r: list(r[1:]))
@@ -225,8 +272,15 @@ class Core(ReadPlans):
         return self._script("dlq_delete", {"ids": list(ids) or {}}, lambda r: (int(r[0]), list(r[1:])))
 
     # -- configuration ----------------------------------------------------
-    def worker_config_call(self, worker: str, *, assigned: Iterable[str] = (), steal: Iterable[str] = (),
-                           enabled: bool = True, extra: dict | None = None) -> Call:
+    def worker_config_call(
+        self,
+        worker: str,
+        *,
+        assigned: Iterable[str] = (),
+        steal: Iterable[str] = (),
+        enabled: bool = True,
+        extra: dict | None = None,
+    ) -> Call:
         check_name("worker id", worker)
         assigned_l = [check_name("assigned user", u) for u in dict.fromkeys(assigned)]
         steal_l = list(dict.fromkeys(steal))
@@ -235,8 +289,14 @@ class Core(ReadPlans):
         both = set(assigned_l) & set(steal_l)
         if both:
             raise ConfigError(f"worker {worker}: {sorted(both)} cannot be both assigned and a steal target")
-        params = {"worker": worker, "assigned": assigned_l or {}, "steal": steal_l or {},
-                  "steal_all": steal_all, "enabled": enabled, "extra": extra or {}}
+        params = {
+            "worker": worker,
+            "assigned": assigned_l or {},
+            "steal": steal_l or {},
+            "steal_all": steal_all,
+            "enabled": enabled,
+            "extra": extra or {},
+        }
         return self._script("config_apply", params, lambda r: None)
 
     def delete_worker_config_call(self, worker: str) -> Call:
@@ -256,23 +316,42 @@ class Core(ReadPlans):
         params = {"name": name, "delete": True} if config is None else {"name": name, "config": config}
         return self._script("schedule_apply", params, lambda r: None)
 
-    def schedule_fire_call(self, name: str, fires: list[tuple[str, int, Task]], next_ms: int | None,
-                           skipped: int, key_ttl_ms: int) -> Call:
+    def schedule_fire_call(
+        self, name: str, fires: list[tuple[str, int, Task]], next_ms: int | None, skipped: int, key_ttl_ms: int
+    ) -> Call:
         """Enqueue due fires (each once per fire key) and move the schedule on; parses to (fired, duplicates).
         Fires for unregistered tenants are refused when REQUIRE_REGISTERED_TENANTS is on (logged)."""
         cfg = self.config
-        docs = [{"key": key, "at_ms": at_ms,
-                 "task": task.push_doc(max_payload=cfg.max_payload_bytes, result_ttl=cfg.result_ttl,
-                                       max_retries=cfg.max_retries, max_deliveries=cfg.max_deliveries)}
-                for key, at_ms, task in fires]
-        params = {"name": name, "fires": docs or {}, "skipped": skipped, "key_ttl_ms": key_ttl_ms,
-                  "aging_ms": cfg.aging_ms, "require_registered": cfg.require_registered_tenants}
+        docs = [
+            {
+                "key": key,
+                "at_ms": at_ms,
+                "task": task.push_doc(
+                    max_payload=cfg.max_payload_bytes,
+                    result_ttl=cfg.result_ttl,
+                    max_retries=cfg.max_retries,
+                    max_deliveries=cfg.max_deliveries,
+                ),
+            }
+            for key, at_ms, task in fires
+        ]
+        params = {
+            "name": name,
+            "fires": docs or {},
+            "skipped": skipped,
+            "key_ttl_ms": key_ttl_ms,
+            "aging_ms": cfg.aging_ms,
+            "require_registered": cfg.require_registered_tenants,
+        }
         if next_ms is not None:
             params["next_ms"] = next_ms
+
         def parse(reply: list) -> tuple[int, int]:
             if int(reply[2]):
-                raise InvalidTask(f"schedule {name}: tenant not registered (REQUIRE_REGISTERED_TENANTS is on), "
-                                  f"{reply[2]} fire(s) refused")
+                raise InvalidTask(
+                    f"schedule {name}: tenant not registered (REQUIRE_REGISTERED_TENANTS is on), "
+                    f"{reply[2]} fire(s) refused"
+                )
             return int(reply[0]), int(reply[1])
 
         return self._script("schedule_fire", params, parse)
@@ -280,8 +359,9 @@ class Core(ReadPlans):
     def mark_synced_call(self) -> Call:
         return self._cmd("SET", self.keys.synced(), "1")
 
-    def purge(self, user: str, reason: str = "purged", *, batch: int = 200,
-              progress: Callable[[int], None] | None = None) -> Plan:
+    def purge(
+        self, user: str, reason: str = "purged", *, batch: int = 200, progress: Callable[[int], None] | None = None
+    ) -> Plan:
         """Move a tenant's queued and deferred tasks to the DLQ with `reason`, in bounded batches."""
         check_name("user", user)
         moved = 0
@@ -293,8 +373,11 @@ class Core(ReadPlans):
         while ids := (yield self._cmd("ZRANGE", self.keys.delayed(), offset, offset + batch - 1)):
             users = yield [self._cmd("HGET", self.keys.task(i), "user") for i in ids]
             mine = [i for i, u in zip(ids, users, strict=True) if u == user]
-            n = (yield self._script("purge", {"user": user, "reason": reason, "limit": 0, "ids": mine}, int)) \
-                if mine else 0
+            n = (
+                (yield self._script("purge", {"user": user, "reason": reason, "limit": 0, "ids": mine}, int))
+                if mine
+                else 0
+            )
             moved += n
             offset += len(ids) - n
             if progress and n:
@@ -302,8 +385,15 @@ class Core(ReadPlans):
         return moved
 
     # -- bulk dead-letter actions ------------------------------------------
-    def dlq_matching(self, action: str, *, user: str | None = None, func: str | None = None,
-                     batch: int = 200, progress: Callable[[int], None] | None = None) -> Plan:
+    def dlq_matching(
+        self,
+        action: str,
+        *,
+        user: str | None = None,
+        func: str | None = None,
+        batch: int = 200,
+        progress: Callable[[int], None] | None = None,
+    ) -> Plan:
         """Requeue or delete every dead letter of `user` and/or task path `func`, in bounded batches.
 
         Returns how many were handled; `progress(done)` is called after each batch.

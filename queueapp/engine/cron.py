@@ -47,8 +47,9 @@ def validate(expr: str) -> str:
         raise CronError(f"the cron expression is longer than {MAX_EXPRESSION} characters")
     fields = expr.split(" ")
     if len(fields) not in (5, 6):
-        raise CronError(f"a cron expression has 5 fields (minute hour day month weekday) or 6 (plus seconds), "
-                        f"not {len(fields)}")
+        raise CronError(
+            f"a cron expression has 5 fields (minute hour day month weekday) or 6 (plus seconds), not {len(fields)}"
+        )
     try:
         if not croniter.is_valid(expr, strict=True):
             raise CronError(f"{expr!r} is not a valid cron expression")
@@ -108,8 +109,7 @@ class Due:
     next: datetime  # the next fire after these, UTC
 
 
-def due_fires(expr: str, tz: str, next_due: datetime, now: datetime, policy: str = SKIP,
-              limit: int = 100) -> Due:
+def due_fires(expr: str, tz: str, next_due: datetime, now: datetime, policy: str = SKIP, limit: int = 100) -> Due:
     """Fires due at `now` for a schedule whose next fire was `next_due`.
 
     Fires late by at most misfire_grace run; older ones were missed (the scheduler

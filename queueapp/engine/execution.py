@@ -50,15 +50,17 @@ def _run_inline(execute: Executor, task: Task) -> Outcome:
 
 def _run_with_timeout(execute: Executor, task: Task, timeout: float) -> Outcome:
     box: list[Outcome] = []
-    thread = threading.Thread(target=lambda: box.append(_run_inline(execute, task)),
-                              name=f"task-{task.id}", daemon=True)
+    thread = threading.Thread(
+        target=lambda: box.append(_run_inline(execute, task)), name=f"task-{task.id}", daemon=True
+    )
     thread.start()
     thread.join(timeout)
     if box:
         return box[0]
     _interrupt(thread)
-    return Outcome(False, error=TaskTimeout(f"task {task.id} ran longer than its {timeout:g} s timeout"),
-                   reason="timeout")
+    return Outcome(
+        False, error=TaskTimeout(f"task {task.id} ran longer than its {timeout:g} s timeout"), reason="timeout"
+    )
 
 
 def _interrupt(thread: threading.Thread) -> None:

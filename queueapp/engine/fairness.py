@@ -65,8 +65,9 @@ class FairnessPlans:
         span = yield from self._minutes(minutes)
         k = self.keys
         if users is None:
-            rows = yield [self._cmd("ZREVRANGE", k.fair_served(m), 0, 200, "WITHSCORES", parse=score_pairs)
-                          for m in span]
+            rows = yield [
+                self._cmd("ZREVRANGE", k.fair_served(m), 0, 200, "WITHSCORES", parse=score_pairs) for m in span
+            ]
             pairs = [pair for r in rows for pair in r]
         else:
             rows = yield [self._cmd("ZMSCORE", k.fair_served(m), "*", *users) for m in span] if users else []
@@ -83,6 +84,13 @@ class FairnessPlans:
             for i, value in enumerate(values):
                 if value:
                     histograms[chosen[i // (MAX_BUCKET + 1)]][i % (MAX_BUCKET + 1)] += int(value)
-        return grand, [TenantService(u, served[u], served[u] / grand if grand else 0.0,
-                                     percentile(histograms[u], 0.5), percentile(histograms[u], 0.95))
-                       for u in chosen]
+        return grand, [
+            TenantService(
+                u,
+                served[u],
+                served[u] / grand if grand else 0.0,
+                percentile(histograms[u], 0.5),
+                percentile(histograms[u], 0.95),
+            )
+            for u in chosen
+        ]

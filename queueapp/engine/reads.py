@@ -21,8 +21,19 @@ if TYPE_CHECKING:
 
 Plan = Generator[Any, Any, Any]
 GAUGES = ("queued", "delayed", "running", "dead")
-COUNTERS = ("enqueued", "succeeded", "failed", "retried", "dead_lettered", "cancelled", "expired",
-            "released", "requeued", "deleted", "missing")
+COUNTERS = (
+    "enqueued",
+    "succeeded",
+    "failed",
+    "retried",
+    "dead_lettered",
+    "cancelled",
+    "expired",
+    "released",
+    "requeued",
+    "deleted",
+    "missing",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +121,10 @@ class ReadPlans(FairnessPlans):
     def tenants_with_backlog(self, offset: int = 0, limit: int = 50) -> Plan:
         """(user, queued) pairs, largest backlog first, and the number of such tenants."""
         k = self.keys.backlog()
-        total, rows = yield [self._cmd("ZCARD", k),
-                             self._cmd("ZREVRANGE", k, offset, offset + limit - 1, "WITHSCORES", parse=score_pairs)]
+        total, rows = yield [
+            self._cmd("ZCARD", k),
+            self._cmd("ZREVRANGE", k, offset, offset + limit - 1, "WITHSCORES", parse=score_pairs),
+        ]
         return Page([(u, int(float(n))) for u, n in rows], total, offset, limit)
 
     def tenant_keys(self, offset: int = 0, limit: int = 50, prefix: str = "", by: str = "key") -> Plan:
@@ -123,17 +136,27 @@ class ReadPlans(FairnessPlans):
             return Page([u for u, _ in page.items], page.total, offset, limit)
         low = f"[{prefix}" if prefix else "-"
         high = f"[{prefix}\xff" if prefix else "+"
-        total, keys = yield [self._cmd("ZLEXCOUNT", k.tenants_lex(), low, high),
-                             self._cmd("ZRANGE", k.tenants_lex(), low, high, "BYLEX", "LIMIT", offset, limit)]
+        total, keys = yield [
+            self._cmd("ZLEXCOUNT", k.tenants_lex(), low, high),
+            self._cmd("ZRANGE", k.tenants_lex(), low, high, "BYLEX", "LIMIT", offset, limit),
+        ]
         return Page(keys, total, offset, limit)
 
     def tenant_rows(self, users: list[str]) -> Plan:
         """Per tenant: its counters plus the CRITICAL and normal lane lengths."""
         k = self.keys
-        replies = yield [c for u in users for c in (self._cmd("HGETALL", k.stats_user(u), parse=_ints),
-                                                    self._cmd("LLEN", k.crit(u)), self._cmd("ZCARD", k.norm(u)))]
-        return {u: {**replies[3 * i], "crit": replies[3 * i + 1], "norm": replies[3 * i + 2]}
-                for i, u in enumerate(users)}
+        replies = yield [
+            c
+            for u in users
+            for c in (
+                self._cmd("HGETALL", k.stats_user(u), parse=_ints),
+                self._cmd("LLEN", k.crit(u)),
+                self._cmd("ZCARD", k.norm(u)),
+            )
+        ]
+        return {
+            u: {**replies[3 * i], "crit": replies[3 * i + 1], "norm": replies[3 * i + 2]} for i, u in enumerate(users)
+        }
 
     def recent(self, user: str, limit: int = 20) -> Plan:
         ids = yield self._cmd("LRANGE", self.keys.recent(user), 0, limit - 1)
@@ -189,8 +212,11 @@ class ReadPlans(FairnessPlans):
         """
         k = self.keys
         steal_all, configured, recent, now = yield [
-            self._cmd("SCARD", k.steal_all()), self._cmd("SMEMBERS", k.configured()),
-            self._cmd("ZREVRANGE", k.workers(), 0, 999, "WITHSCORES", parse=score_pairs), self._cmd("TIME")]
+            self._cmd("SCARD", k.steal_all()),
+            self._cmd("SMEMBERS", k.configured()),
+            self._cmd("ZREVRANGE", k.workers(), 0, 999, "WITHSCORES", parse=score_pairs),
+            self._cmd("TIME"),
+        ]
         now_ms = int(now[0]) * 1000 + int(now[1]) // 1000
         if steal_all or any(w not in configured and now_ms - float(s) < alive_ms for w, s in recent):
             return []
@@ -202,9 +228,12 @@ class ReadPlans(FairnessPlans):
         """The synced configuration in canonical form (for drift reports and tests)."""
         k = self.keys
         registered, weights, paused, workers, steal_all = yield [
-            self._cmd("SMEMBERS", k.registered()), self._cmd("HGETALL", k.weights()),
-            self._cmd("SMEMBERS", k.paused()), self._cmd("SMEMBERS", k.configured()),
-            self._cmd("SMEMBERS", k.steal_all())]
+            self._cmd("SMEMBERS", k.registered()),
+            self._cmd("HGETALL", k.weights()),
+            self._cmd("SMEMBERS", k.paused()),
+            self._cmd("SMEMBERS", k.configured()),
+            self._cmd("SMEMBERS", k.steal_all()),
+        ]
         names = sorted(workers)
         configs = yield [self._cmd("HGETALL", k.worker_cfg(w)) for w in names]
         tenants = {u: {"weight": float(weights.get(u, 1)), "paused": u in paused} for u in registered}
@@ -217,10 +246,14 @@ class ReadPlans(FairnessPlans):
             out_workers[name] = cfg
         schedule_names = sorted((yield self._cmd("SMEMBERS", k.schedules())))
         schedule_rows = yield [self._cmd("HGETALL", k.schedule(n)) for n in schedule_names]
-        return {"tenants": tenants, "workers": out_workers, "steal_all": sorted(steal_all),
-                "schedules": dict(zip(schedule_names, schedule_rows, strict=True)),
-                "unregistered_weights": sorted(set(weights) - set(registered)),
-                "unregistered_paused": sorted(set(paused) - set(registered))}
+        return {
+            "tenants": tenants,
+            "workers": out_workers,
+            "steal_all": sorted(steal_all),
+            "schedules": dict(zip(schedule_names, schedule_rows, strict=True)),
+            "unregistered_weights": sorted(set(weights) - set(registered)),
+            "unregistered_paused": sorted(set(paused) - set(registered)),
+        }
 
     def schedules(self) -> Plan:
         """(version, {name: (config, state)}) of every synced schedule."""

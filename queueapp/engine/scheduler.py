@@ -49,11 +49,20 @@ class Spec:
     @classmethod
     def from_fields(cls, name: str, f: dict[str, str]) -> Spec:
         payload = json.loads(f.get("payload") or "{}")
-        return cls(name=name, cron=f["cron"], tz=f.get("tz", "UTC"), func=f["func"],
-                   args=payload.get("args", []), kwargs=payload.get("kwargs", {}), user=f.get("user", "default"),
-                   priority=int(f.get("priority", 3)), enabled=f.get("enabled", "1") == "1",
-                   policy=f.get("policy", cron.SKIP), start_ms=int(f["start_ms"]) if f.get("start_ms") else None,
-                   end_ms=int(f["end_ms"]) if f.get("end_ms") else None)
+        return cls(
+            name=name,
+            cron=f["cron"],
+            tz=f.get("tz", "UTC"),
+            func=f["func"],
+            args=payload.get("args", []),
+            kwargs=payload.get("kwargs", {}),
+            user=f.get("user", "default"),
+            priority=int(f.get("priority", 3)),
+            enabled=f.get("enabled", "1") == "1",
+            policy=f.get("policy", cron.SKIP),
+            start_ms=int(f["start_ms"]) if f.get("start_ms") else None,
+            end_ms=int(f["end_ms"]) if f.get("end_ms") else None,
+        )
 
     def task(self, task_id: str | None = None) -> Task:
         task = Task(self.func, args=list(self.args), kwargs=dict(self.kwargs), user=self.user, priority=self.priority)
@@ -74,14 +83,14 @@ OnFire = Callable[[str, int, str | None, int], None]  # name, fired count, last 
 
 
 class Scheduler:
-    def __init__(self, queue: FairQueue, *, tick: float = 0.25, lease_seconds: float = 5.0,
-                 on_fire: OnFire | None = None) -> None:
+    def __init__(
+        self, queue: FairQueue, *, tick: float = 0.25, lease_seconds: float = 5.0, on_fire: OnFire | None = None
+    ) -> None:
         self.queue = queue
         self.tick_seconds = tick
         self.lease_seconds = lease_seconds
         self._on_fire = on_fire or (lambda *args: None)
-        self.lock = Lock(queue.redis, queue.config.keys.scheduler_leader(), timeout=lease_seconds,
-                         thread_local=False)
+        self.lock = Lock(queue.redis, queue.config.keys.scheduler_leader(), timeout=lease_seconds, thread_local=False)
         self.leading_until = 0.0  # monotonic deadline of this process's leadership
         self.specs: dict[str, Spec] = {}
         self.next_ms: dict[str, int] = {}
@@ -189,14 +198,18 @@ class Scheduler:
         except cron.CronError as exc:
             log.error("schedule %s cannot fire: %s", spec.name, exc)
             return 0
-        fires = [(key, ms(at), spec.task("cron:" + key)) for at in due.fires
-                 if not spec.end_ms or ms(at) <= spec.end_ms
-                 for key in [cron.fire_key(spec.name, spec.cron, spec.tz, at)]]
+        fires = [
+            (key, ms(at), spec.task("cron:" + key))
+            for at in due.fires
+            if not spec.end_ms or ms(at) <= spec.end_ms
+            for key in [cron.fire_key(spec.name, spec.cron, spec.tz, at)]
+        ]
         if not self.leading:  # the lease ran out while we computed: a new leader may be firing
             return 0
         try:
-            fired, duplicates = self.queue.fire_schedule(spec.name, fires, ms(due.next), due.skipped,
-                                                         key_ttl_ms=self._key_ttl_ms(spec, due))
+            fired, duplicates = self.queue.fire_schedule(
+                spec.name, fires, ms(due.next), due.skipped, key_ttl_ms=self._key_ttl_ms(spec, due)
+            )
         except InvalidTask as exc:
             log.error("%s", exc)
             fired = 0

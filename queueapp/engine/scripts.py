@@ -31,9 +31,7 @@ class ScriptSet:
         self.root = Path(root) if root else lua_dir()
         if not self.root.is_dir():
             raise LuaIncludeError(f"Lua script directory not found: {self.root}")
-        self.sources: dict[str, str] = {
-            path.stem: self.expand(path.stem) for path in sorted(self.root.glob("*.lua"))
-        }
+        self.sources: dict[str, str] = {path.stem: self.expand(path.stem) for path in sorted(self.root.glob("*.lua"))}
 
     def __getitem__(self, name: str) -> str:
         return self.sources[name]

@@ -50,9 +50,7 @@ FINISHED_STATES = frozenset({State.SUCCEEDED, State.FAILED, State.DEAD, State.CA
 def check_name(kind: str, value: str) -> str:
     """Tenant, worker and task ids: 1-128 of letters, digits and ``_.:@+=-``."""
     if not isinstance(value, str) or not _NAME.fullmatch(value):
-        raise InvalidTask(
-            f"{kind} {value!r} is not valid: use 1-128 letters, digits or _.:@+=- characters"
-        )
+        raise InvalidTask(f"{kind} {value!r} is not valid: use 1-128 letters, digits or _.:@+=- characters")
     return value
 
 
@@ -133,8 +131,9 @@ def encode_payload(args: Any, kwargs: Any, max_bytes: int) -> str:
         raise InvalidTask(f"kwargs must be a dict, got {type(kwargs).__name__}")
     _check_json(args, "argument['args']")
     _check_json(kwargs, "argument['kwargs']")
-    text = json.dumps({"args": list(args), "kwargs": kwargs}, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)
+    text = json.dumps(
+        {"args": list(args), "kwargs": kwargs}, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
     size = len(text.encode())
     if size > max_bytes:
         raise InvalidTask(f"payload is {size} bytes, over the {max_bytes}-byte limit; pass ids, not data")
@@ -190,8 +189,9 @@ class Task:
     errors_text: str | None = None
     history_text: str | None = None
 
-    def push_doc(self, *, max_payload: int, result_ttl: int, max_retries: int = 3,
-                 max_deliveries: int = 3) -> dict[str, str]:
+    def push_doc(
+        self, *, max_payload: int, result_ttl: int, max_retries: int = 3, max_deliveries: int = 3
+    ) -> dict[str, str]:
         """The JSON object push.lua stores; validates everything the caller set."""
         retries = max_retries if self.max_retries is None else self.max_retries
         deliveries = max_deliveries if self.max_deliveries is None else self.max_deliveries
@@ -235,19 +235,42 @@ class Task:
         get = f.get
         state = get("state")
         timeout, run_after, ttl = get("timeout"), get("run_after"), get("result_ttl")
-        enqueued, started, finished, deadline = (get("enqueued_at"), get("started_at"), get("finished_at"),
-                                                 get("lease_deadline"))
+        enqueued, started, finished, deadline = (
+            get("enqueued_at"),
+            get("started_at"),
+            get("finished_at"),
+            get("lease_deadline"),
+        )
         return cls(
-            func=f["func"], args=args, kwargs=kwargs, user=f["user"], priority=int(f["priority"]), id=f["id"],
-            payload=payload, queue=get("queue", "default"), max_retries=int(get("max_retries") or 0),
-            max_deliveries=int(get("max_deliveries") or 3), timeout=float(timeout) if timeout else None,
-            run_after=int(run_after) if run_after else None, dead_letter=get("dead_letter", "1") != "0",
-            result_ttl=int(ttl) if ttl else None, state=(_STATES.get(state) or State(state)) if state else None,
-            enqueued_at=int(enqueued) if enqueued else None, started_at=int(started) if started else None,
-            finished_at=int(finished) if finished else None, lease_deadline=int(deadline) if deadline else None,
-            deliveries=int(get("deliveries") or 0), failures=int(get("failures") or 0), worker=get("worker"),
-            lease_token=get("lease_token"), result=get("result"), dead_reason=get("dead_reason"),
-            error_text=get("error"), errors_text=get("errors"), history_text=get("history"))
+            func=f["func"],
+            args=args,
+            kwargs=kwargs,
+            user=f["user"],
+            priority=int(f["priority"]),
+            id=f["id"],
+            payload=payload,
+            queue=get("queue", "default"),
+            max_retries=int(get("max_retries") or 0),
+            max_deliveries=int(get("max_deliveries") or 3),
+            timeout=float(timeout) if timeout else None,
+            run_after=int(run_after) if run_after else None,
+            dead_letter=get("dead_letter", "1") != "0",
+            result_ttl=int(ttl) if ttl else None,
+            state=(_STATES.get(state) or State(state)) if state else None,
+            enqueued_at=int(enqueued) if enqueued else None,
+            started_at=int(started) if started else None,
+            finished_at=int(finished) if finished else None,
+            lease_deadline=int(deadline) if deadline else None,
+            deliveries=int(get("deliveries") or 0),
+            failures=int(get("failures") or 0),
+            worker=get("worker"),
+            lease_token=get("lease_token"),
+            result=get("result"),
+            dead_reason=get("dead_reason"),
+            error_text=get("error"),
+            errors_text=get("errors"),
+            history_text=get("history"),
+        )
 
     @property
     def error(self) -> dict | None:

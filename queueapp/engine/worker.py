@@ -53,8 +53,9 @@ def jittered(seconds: float) -> float:
 
 
 class Worker:
-    def __init__(self, queue: FairQueue, options: WorkerOptions, execute: Executor,
-                 before_task: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, queue: FairQueue, options: WorkerOptions, execute: Executor, before_task: Callable[[], None] | None = None
+    ) -> None:
         self.queue = queue
         self.options = options
         self.execute = execute
@@ -78,8 +79,9 @@ class Worker:
     def run(self) -> int:
         """Run until stopped (or, with burst, until idle). Returns the exit code: 0, or 1 after
         a second stop signal."""
-        log.info("worker %s starting: concurrency=%d pid=%d", self.options.worker_id,
-                 self.options.concurrency, os.getpid())
+        log.info(
+            "worker %s starting: concurrency=%d pid=%d", self.options.worker_id, self.options.concurrency, os.getpid()
+        )
         try:
             self._follow_config()
         except RedisError as exc:
@@ -118,8 +120,12 @@ class Worker:
 
     def request_stop(self) -> None:
         if not self.stopping.is_set():
-            log.info("worker %s stopping: finishing %d running task(s) within %.0f s",
-                     self.options.worker_id, len(self.current), self.options.grace_seconds)
+            log.info(
+                "worker %s stopping: finishing %d running task(s) within %.0f s",
+                self.options.worker_id,
+                len(self.current),
+                self.options.grace_seconds,
+            )
         self.stopping.set()
 
     # -- following the stored configuration ---------------------------------
@@ -130,12 +136,16 @@ class Worker:
         cfg = self.queue.worker_config(self.options.worker_id) or {}
         enabled = cfg.get("enabled", True)
         if enabled != self.enabled:
-            log.info("worker %s %s by its configuration", self.options.worker_id,
-                     "enabled" if enabled else "disabled: it takes no tasks until enabled")
+            log.info(
+                "worker %s %s by its configuration",
+                self.options.worker_id,
+                "enabled" if enabled else "disabled: it takes no tasks until enabled",
+            )
         self.enabled = enabled
         self.poll_interval = float(cfg.get("poll_interval") or self.options.poll_interval)
-        self.lease_seconds = float(cfg.get("lease_seconds") or self.options.lease_seconds
-                                   or self.queue.config.lease_seconds)
+        self.lease_seconds = float(
+            cfg.get("lease_seconds") or self.options.lease_seconds or self.queue.config.lease_seconds
+        )
         if not self.stopping.is_set() and not self.options.burst or not self._slots:
             self._resize(int(cfg.get("concurrency") or self.options.concurrency))
 
@@ -209,8 +219,7 @@ class Worker:
                     nxt = self._call(lease.ack if self.stopping.is_set() else lease.ack_and_pop, outcome.result)
                     result = "succeeded"
                 except InvalidTask as exc:  # the return value is not JSON: found before any I/O
-                    outcome = Outcome(False, error=exc, reason="invalid_result", retry=False,
-                                      duration=outcome.duration)
+                    outcome = Outcome(False, error=exc, reason="invalid_result", retry=False, duration=outcome.duration)
             if not outcome.ok:
                 fail = self._call(lease.fail, outcome.error, retry=outcome.retry, reason=outcome.reason)
                 result = f"{fail.outcome}:{fail.reason}" if fail else f"failed:{outcome.reason}"
@@ -220,8 +229,15 @@ class Worker:
             self.processed += 1
             self.failed += 0 if outcome.ok else 1
         self.current.pop(slot, None)
-        log.info("task=%s user=%s func=%s delivery=%d outcome=%s duration_ms=%.1f", task.id, task.user,
-                 task.func, task.deliveries, result, outcome.duration * 1000)
+        log.info(
+            "task=%s user=%s func=%s delivery=%d outcome=%s duration_ms=%.1f",
+            task.id,
+            task.user,
+            task.func,
+            task.deliveries,
+            result,
+            outcome.duration * 1000,
+        )
         return nxt
 
     @staticmethod
@@ -253,12 +269,24 @@ class Worker:
 
     def _report(self, state: str) -> None:
         leases = list(self.current.values())
-        info = {"host": socket.gethostname(), "pid": os.getpid(), "started_at": int(self.started_at * 1000),
-                "concurrency": self.active_slots(), "state": state, "processed": self.processed,
-                "failed": self.failed, "current": [le.id for le in leases]}
+        info = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started_at": int(self.started_at * 1000),
+            "concurrency": self.active_slots(),
+            "state": state,
+            "processed": self.processed,
+            "failed": self.failed,
+            "current": [le.id for le in leases],
+        }
         try:
-            lost = self.queue.heartbeat(self.options.worker_id, leases, info, lease_seconds=self.lease_seconds,
-                                        info_ttl=int(self.lease_seconds * 2) + 5)
+            lost = self.queue.heartbeat(
+                self.options.worker_id,
+                leases,
+                info,
+                lease_seconds=self.lease_seconds,
+                info_ttl=int(self.lease_seconds * 2) + 5,
+            )
         except RedisError as exc:
             log.warning("heartbeat failed: %s", exc)
             return

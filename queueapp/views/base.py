@@ -55,8 +55,9 @@ def offset_of(request) -> int:
 
 
 def audit(request, action: str, target: str = "", **detail) -> None:
-    AuditEvent.objects.create(user=request.user, username=request.user.get_username(), action=action,
-                              target=str(target)[:255], detail=detail)
+    AuditEvent.objects.create(
+        user=request.user, username=request.user.get_username(), action=action, target=str(target)[:255], detail=detail
+    )
 
 
 def commit(request, obj, action: str, target: str, message: str, to: str, *, delete: bool = False):

@@ -32,9 +32,17 @@ def _back(filters: dict) -> str:
 def dead_letter_list(request):
     filters = _filters(request.GET)
     result = dashboard.dead_letter_page(**filters, offset=offset_of(request), limit=PAGE_SIZE)
-    return page(request, "queueapp/dead_letters.html", {"page": result, "f": filters,
-                                                        "query": urlencode({k: v for k, v in filters.items() if v}),
-                                                        "scan_limit": dashboard.SCAN_LIMIT}, partial="table")
+    return page(
+        request,
+        "queueapp/dead_letters.html",
+        {
+            "page": result,
+            "f": filters,
+            "query": urlencode({k: v for k, v in filters.items() if v}),
+            "scan_limit": dashboard.SCAN_LIMIT,
+        },
+        partial="table",
+    )
 
 
 @require_POST
@@ -50,8 +58,11 @@ def dead_letter_action(request, action):
     if scope == "all":
         if request.POST.get("confirmed") != "yes":
             ids = dashboard.matching_dead_letter_ids(**filters)
-            return render(request, "queueapp/dead_letters_confirm.html",
-                          {"action": action, "verb": verb, "count": len(ids), "f": filters})
+            return render(
+                request,
+                "queueapp/dead_letters_confirm.html",
+                {"action": action, "verb": verb, "count": len(ids), "f": filters},
+            )
         done_count = _all_matching(queue, action, filters)
     else:
         ids = request.POST.getlist("ids")
@@ -69,4 +80,4 @@ def _all_matching(queue, action: str, filters: dict) -> int:
         return (queue.dlq_requeue_matching if action == "requeue" else queue.dlq_delete_matching)(**kwargs)
     ids = dashboard.matching_dead_letter_ids(**filters)
     run = queue.dlq_requeue if action == "requeue" else queue.dlq_delete
-    return sum(run(ids[i:i + 200])[0] for i in range(0, len(ids), 200))
+    return sum(run(ids[i : i + 200])[0] for i in range(0, len(ids), 200))

@@ -39,8 +39,9 @@ def metrics(request):
         queue = conf.get_queue()
         stats, by_prio, workers = queue.stats(), queue.priority_stats(), queue.workers()
     except RedisError:
-        return HttpResponse("# redis unavailable\nfairqueue_up 0\n", content_type="text/plain; version=0.0.4",
-                            status=503)
+        return HttpResponse(
+            "# redis unavailable\nfairqueue_up 0\n", content_type="text/plain; version=0.0.4", status=503
+        )
     lines = ["# HELP fairqueue_up 1 when Redis answers", "# TYPE fairqueue_up gauge", "fairqueue_up 1"]
     gauges = ("queued", "delayed", "running", "dead")
     for name, value in sorted(stats.items()):

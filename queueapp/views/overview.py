@@ -15,9 +15,15 @@ def overview(request):
     workers = dashboard.workers()
     served, fairness = dashboard.fairness()
     series = conf.get_queue().throughput(60)  # read once: the chart and the DLQ-growth alert
-    context = {"totals": dashboard.totals(), "workers": workers, "alive": sum(w.alive for w in workers),
-               "alerts": dashboard.alerts(workers, series), "served": served, "fairness": fairness,
-               "minutes": dashboard.FAIRNESS_MINUTES}
+    context = {
+        "totals": dashboard.totals(),
+        "workers": workers,
+        "alive": sum(w.alive for w in workers),
+        "alerts": dashboard.alerts(workers, series),
+        "served": served,
+        "fairness": fairness,
+        "minutes": dashboard.FAIRNESS_MINUTES,
+    }
     if not (request.htmx and request.GET.get("partial") == "live"):  # the polled partial has no chart
         context["chart"] = dashboard.chart(series)
     return page(request, "queueapp/overview.html", context, partial="live")
@@ -27,6 +33,9 @@ def overview(request):
 @staff_required
 def audit_log(request):
     offset = offset_of(request)
-    events = list(AuditEvent.objects.all()[offset:offset + 100])
-    return page(request, "queueapp/audit.html", {"events": events, "offset": offset,
-                                                 "next": offset + 100 if len(events) == 100 else None})
+    events = list(AuditEvent.objects.all()[offset : offset + 100])
+    return page(
+        request,
+        "queueapp/audit.html",
+        {"events": events, "offset": offset, "next": offset + 100 if len(events) == 100 else None},
+    )

@@ -44,8 +44,15 @@ def schedule_form(request, name=None):
         if form.is_valid():
             with transaction.atomic():
                 saved = form.save()
-                audit(request, "schedule.update" if schedule else "schedule.create", saved.name,
-                      cron=saved.cron, timezone=saved.timezone, task=saved.task, user=saved.user)
+                audit(
+                    request,
+                    "schedule.update" if schedule else "schedule.create",
+                    saved.name,
+                    cron=saved.cron,
+                    timezone=saved.timezone,
+                    task=saved.task,
+                    user=saved.user,
+                )
             return done(request, f"Schedule {saved.name} saved.", reverse("queueapp:schedules"))
     else:
         form = ScheduleForm(instance=schedule)
@@ -56,8 +63,11 @@ def schedule_form(request, name=None):
             fires = scheduling.preview(expr, form["timezone"].value() or "UTC")
         except cron.CronError as exc:
             error = str(exc)
-    return render(request, "queueapp/schedule_form.html", {"form": form, "schedule": schedule, "fires": fires,
-                                                           "error": error, "tz": form["timezone"].value()})
+    return render(
+        request,
+        "queueapp/schedule_form.html",
+        {"form": form, "schedule": schedule, "fires": fires, "error": error, "tz": form["timezone"].value()},
+    )
 
 
 @require_POST
@@ -67,9 +77,14 @@ def schedule_toggle(request, name):
     schedule = get_object_or_404(Schedule, name=name)
     schedule.enabled = not schedule.enabled
     state = "enabled" if schedule.enabled else "disabled"
-    return commit(request, schedule, "schedule.enable" if schedule.enabled else "schedule.disable", name,
-                  f"Schedule {name} {state}.",
-                  reverse("queueapp:schedules"))
+    return commit(
+        request,
+        schedule,
+        "schedule.enable" if schedule.enabled else "schedule.disable",
+        name,
+        f"Schedule {name} {state}.",
+        reverse("queueapp:schedules"),
+    )
 
 
 @require_POST
@@ -87,5 +102,12 @@ def schedule_run_now(request, name):
 def schedule_delete(request, name):
     need(request, "queueapp.delete_schedule")
     schedule = get_object_or_404(Schedule, name=name)
-    return commit(request, schedule, "schedule.delete", name, f"Schedule {name} deleted.",
-                  reverse("queueapp:schedules"), delete=True)
+    return commit(
+        request,
+        schedule,
+        "schedule.delete",
+        name,
+        f"Schedule {name} deleted.",
+        reverse("queueapp:schedules"),
+        delete=True,
+    )

@@ -32,5 +32,6 @@ def task_detail(request, task_id):
     if task is None:
         raise Http404("No task with this id: it never existed, or it finished and its result expired.")
     arguments = json.dumps({"args": task.args, "kwargs": task.kwargs}, indent=2, ensure_ascii=False)
-    return page(request, "queueapp/task_detail.html", {"task": task, "arguments": arguments,
-                                                       "result": pretty(task.result)})
+    return page(
+        request, "queueapp/task_detail.html", {"task": task, "arguments": arguments, "result": pretty(task.result)}
+    )

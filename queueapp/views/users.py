@@ -65,9 +65,14 @@ def user_pause(request, key, paused: bool):
     need(request, "queueapp.change_tenant")
     tenant = get_object_or_404(Tenant, key=key)
     tenant.paused = paused
-    return commit(request, tenant, "tenant.pause" if paused else "tenant.resume", key,
-                  f"Tenant {key} {'paused: its tasks wait' if paused else 'resumed'}.",
-                  reverse("queueapp:user", args=[key]))
+    return commit(
+        request,
+        tenant,
+        "tenant.pause" if paused else "tenant.resume",
+        key,
+        f"Tenant {key} {'paused: its tasks wait' if paused else 'resumed'}.",
+        reverse("queueapp:user", args=[key]),
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -84,8 +89,9 @@ def user_delete(request, key):
             tenants.delete_tenant(tenant, choice)
             audit(request, "tenant.delete", key, queued_tasks=choice, queued=queued)
             what = "moved to the dead-letter queue" if choice == tenants.DEAD_LETTER else "kept (unregistered)"
-            return done(request, f"Tenant {key} deleted; its {queued} queued task(s) {what}.",
-                        reverse("queueapp:users"))
+            return done(
+                request, f"Tenant {key} deleted; its {queued} queued task(s) {what}.", reverse("queueapp:users")
+            )
     return render(request, "queueapp/user_delete.html", {"tenant": tenant, "queued": queued})
 
 
@@ -96,8 +102,9 @@ def task_cancel(request, key, task_id):
     try:
         conf.get_queue().cancel(task_id)
     except FairQueueError as exc:
-        return done(request, f"Task {task_id} was not cancelled: {exc}", reverse("queueapp:user", args=[key]),
-                    messages.ERROR)
+        return done(
+            request, f"Task {task_id} was not cancelled: {exc}", reverse("queueapp:user", args=[key]), messages.ERROR
+        )
     audit(request, "task.cancel", task_id, user=key)
     return done(request, f"Task {task_id} cancelled.", reverse("queueapp:user", args=[key]))
 
@@ -111,6 +118,9 @@ def user_purge(request, key):
         need(request, "queueapp.cancel_task")
         moved = conf.get_queue().purge(key, reason="purged")
         audit(request, "tenant.purge", key, moved=moved)
-        return done(request, f"Purged {moved} task(s) of {key} to the dead-letter queue (reason purged).",
-                    reverse("queueapp:user", args=[key]))
+        return done(
+            request,
+            f"Purged {moved} task(s) of {key} to the dead-letter queue (reason purged).",
+            reverse("queueapp:user", args=[key]),
+        )
     return render(request, "queueapp/user_purge.html", {"key": key, "queued": queued})

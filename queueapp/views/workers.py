@@ -24,9 +24,13 @@ def worker_list(request):
 
 
 def _summary(config: WorkerConfig) -> dict:
-    return {"enabled": config.enabled, "concurrency": config.concurrency, "steal_all": config.steal_all,
-            "assigned": sorted(t.key for t in config.assigned_users.all()),
-            "steal": sorted(t.key for t in config.steal_targets.all())}
+    return {
+        "enabled": config.enabled,
+        "concurrency": config.concurrency,
+        "steal_all": config.steal_all,
+        "assigned": sorted(t.key for t in config.assigned_users.all()),
+        "steal": sorted(t.key for t in config.steal_targets.all()),
+    }
 
 
 @require_http_methods(["GET", "POST"])
@@ -40,8 +44,11 @@ def worker_form(request, worker_id=None):
             with transaction.atomic():
                 saved = form.save()
                 audit(request, "worker.update" if config else "worker.create", saved.worker_id, **_summary(saved))
-            return done(request, f"Worker configuration {saved.worker_id} saved; the worker follows within seconds.",
-                        reverse("queueapp:workers"))
+            return done(
+                request,
+                f"Worker configuration {saved.worker_id} saved; the worker follows within seconds.",
+                reverse("queueapp:workers"),
+            )
     else:
         form = WorkerConfigForm(instance=config, initial={"worker_id": request.GET.get("worker_id", "")})
     return render(request, "queueapp/worker_form.html", {"form": form, "config": config})
@@ -54,8 +61,14 @@ def worker_toggle(request, worker_id):
     config = get_object_or_404(WorkerConfig, worker_id=worker_id)
     config.enabled = not config.enabled
     state = "enabled" if config.enabled else "disabled: it takes no tasks until enabled"
-    return commit(request, config, "worker.enable" if config.enabled else "worker.disable", worker_id,
-                  f"Worker {worker_id} {state}.", reverse("queueapp:workers"))
+    return commit(
+        request,
+        config,
+        "worker.enable" if config.enabled else "worker.disable",
+        worker_id,
+        f"Worker {worker_id} {state}.",
+        reverse("queueapp:workers"),
+    )
 
 
 @require_POST
@@ -63,9 +76,15 @@ def worker_toggle(request, worker_id):
 def worker_delete(request, worker_id):
     need(request, "queueapp.delete_workerconfig")
     config = get_object_or_404(WorkerConfig, worker_id=worker_id)
-    return commit(request, config, "worker.delete", worker_id,
-                  f"Worker configuration {worker_id} deleted: that worker now serves every tenant.",
-                  reverse("queueapp:workers"), delete=True)
+    return commit(
+        request,
+        config,
+        "worker.delete",
+        worker_id,
+        f"Worker configuration {worker_id} deleted: that worker now serves every tenant.",
+        reverse("queueapp:workers"),
+        delete=True,
+    )
 
 
 @require_POST
@@ -74,7 +93,18 @@ def sync_now(request):
     need(request, "queueapp.sync_queue")
     report = sync.full_sync()
     dashboard.drift(refresh=True)
-    audit(request, "config.sync", "redis", tenants=report.tenants, workers=report.workers,
-          schedules=report.schedules, removed=report.removed)
-    return done(request, f"Synced {report.tenants} tenant(s), {report.workers} worker configuration(s) and "
-                         f"{report.schedules} schedule(s) to Redis.", reverse("queueapp:workers"))
+    audit(
+        request,
+        "config.sync",
+        "redis",
+        tenants=report.tenants,
+        workers=report.workers,
+        schedules=report.schedules,
+        removed=report.removed,
+    )
+    return done(
+        request,
+        f"Synced {report.tenants} tenant(s), {report.workers} worker configuration(s) and "
+        f"{report.schedules} schedule(s) to Redis.",
+        reverse("queueapp:workers"),
+    )

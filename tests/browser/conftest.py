@@ -14,16 +14,25 @@ from django.contrib.auth.models import User
 # tests make between browser steps are still synchronous (Django's documented escape hatch).
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-background-networking", "--disable-gpu",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-gpu",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 PASSWORD = "browser-test-password"
 
 
 def chromium() -> str:
     path = os.environ.get("FAIRQUEUE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
     if not path:
-        pytest.fail("Chromium not found: `make test` installs Debian's chromium package "
-                    "(sudo apt-get install chromium), or set FAIRQUEUE_CHROMIUM to a Chromium binary.")
+        pytest.fail(
+            "Chromium not found: `make test` installs Debian's chromium package "
+            "(sudo apt-get install chromium), or set FAIRQUEUE_CHROMIUM to a Chromium binary."
+        )
     return path
 
 

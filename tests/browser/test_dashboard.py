@@ -126,19 +126,49 @@ def test_screenshots_of_every_page(operator, site, queue, shots, browser):
     config = WorkerConfig.objects.create(worker_id="worker-001", concurrency=4)
     config.assigned_users.set([acme])
     config.steal_targets.set([globex])
-    Schedule.objects.create(name="nightly-report", cron="30 2 * * *", timezone="Europe/Berlin",
-                            task="queueapp.demo.echo", args=["report"], user="acme")
-    queue.push_many([Task("queueapp.demo.noop", user=u, priority=p) for u in ("acme", "globex", "initech")
-                     for p in (3, 4, 6) for _ in range(5)])
+    Schedule.objects.create(
+        name="nightly-report",
+        cron="30 2 * * *",
+        timezone="Europe/Berlin",
+        task="queueapp.demo.echo",
+        args=["report"],
+        user="acme",
+    )
+    queue.push_many(
+        [
+            Task("queueapp.demo.noop", user=u, priority=p)
+            for u in ("acme", "globex", "initech")
+            for p in (3, 4, 6)
+            for _ in range(5)
+        ]
+    )
     for _ in range(12):
         queue.pop("worker-001").ack({"ok": True})
     dead_letters(queue, 2, "initech")
-    queue.heartbeat("worker-001", [], info={"host": "app-1", "pid": 4242, "state": "running", "concurrency": 4,
-                                            "processed": 12, "failed": 2, "current": []})
+    queue.heartbeat(
+        "worker-001",
+        [],
+        info={
+            "host": "app-1",
+            "pid": 4242,
+            "state": "running",
+            "concurrency": 4,
+            "processed": 12,
+            "failed": 2,
+            "current": [],
+        },
+    )
     wait_for(lambda: queue.stats()["queued"] > 0, what="setup")
-    for name, path in (("overview", "/"), ("users", "/users/"), ("user-detail", "/users/acme/"),
-                       ("workers", "/workers/"), ("schedules", "/schedules/"), ("dead-letters", "/dead-letters/"),
-                       ("worker-form", "/workers/worker-001/edit/"), ("audit", "/audit/")):
+    for name, path in (
+        ("overview", "/"),
+        ("users", "/users/"),
+        ("user-detail", "/users/acme/"),
+        ("workers", "/workers/"),
+        ("schedules", "/schedules/"),
+        ("dead-letters", "/dead-letters/"),
+        ("worker-form", "/workers/worker-001/edit/"),
+        ("audit", "/audit/"),
+    ):
         response = operator.goto(f"{site}{path}")
         assert response.status == 200, path
         operator.wait_for_load_state("networkidle")

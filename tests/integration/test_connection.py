@@ -31,9 +31,25 @@ def _tls_skip_reason() -> str | None:
         return None
     version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
     # A TLS build refuses to start with missing cert files ("Failed to configure TLS").
-    args = [binary, "--port", "0", "--bind", "127.0.0.1", "--tls-port", str(free_port()),
-            "--tls-cert-file", "/nonexistent/c", "--tls-key-file", "/nonexistent/k",
-            "--tls-ca-cert-file", "/nonexistent/ca", "--save", "", "--logfile", ""]
+    args = [
+        binary,
+        "--port",
+        "0",
+        "--bind",
+        "127.0.0.1",
+        "--tls-port",
+        str(free_port()),
+        "--tls-cert-file",
+        "/nonexistent/c",
+        "--tls-key-file",
+        "/nonexistent/k",
+        "--tls-ca-cert-file",
+        "/nonexistent/ca",
+        "--save",
+        "",
+        "--logfile",
+        "",
+    ]
     try:
         out = subprocess.run(args, capture_output=True, text=True, timeout=5)
     except subprocess.TimeoutExpired:  # it ignored the tls-* options and just listened
@@ -50,25 +66,73 @@ def openssl(*args: str, cwd: Path) -> None:
 
 def issue(d: Path, name: str, cn: str, ext: str) -> None:
     """An EC key plus a certificate for it signed by ca.crt (EC keys: fast to make)."""
-    openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}", cwd=d)
+    openssl(
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        f"{name}.key",
+        "-out",
+        f"{name}.csr",
+        "-subj",
+        f"/CN={cn}",
+        cwd=d,
+    )
     (d / f"{name}.ext").write_text(
         "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
-        "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n" + ext)
-    openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-days", "2", "-out", f"{name}.crt",
-            "-extfile", f"{name}.ext", cwd=d)
+        "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n" + ext
+    )
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        f"{name}.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-out",
+        f"{name}.crt",
+        "-extfile",
+        f"{name}.ext",
+        cwd=d,
+    )
 
 
 @pytest.fixture(scope="session")
 def certs(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("tls")
-    openssl("req", "-x509", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
-            "-subj", "/CN=FairQueue test CA", "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d)
-    issue(d, "server", "127.0.0.1",
-          "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    openssl(
+        "req",
+        "-x509",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=FairQueue test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        cwd=d,
+    )
+    issue(d, "server", "127.0.0.1", "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n")
     issue(d, "client", "queue-worker", "extendedKeyUsage=clientAuth\n")
     return d
 
@@ -79,19 +143,28 @@ class TLSRedisServer(RedisServer):
     def __init__(self, certs: Path) -> None:
         self.certs = certs
         port = free_port()
-        super().__init__("--port", "0", "--tls-port", str(port),
-                         "--tls-cert-file", str(certs / "server.crt"),
-                         "--tls-key-file", str(certs / "server.key"),
-                         "--tls-ca-cert-file", str(certs / "ca.crt"),
-                         "--tls-auth-clients", "yes", port=port)
+        super().__init__(
+            "--port",
+            "0",
+            "--tls-port",
+            str(port),
+            "--tls-cert-file",
+            str(certs / "server.crt"),
+            "--tls-key-file",
+            str(certs / "server.key"),
+            "--tls-ca-cert-file",
+            str(certs / "ca.crt"),
+            "--tls-auth-clients",
+            "yes",
+            port=port,
+        )
 
     @property
     def url(self) -> str:
         return f"rediss://127.0.0.1:{self.port}/0"
 
     def tls_files(self) -> dict[str, str]:
-        names = {"ssl_ca_certs": "ca.crt", "ssl_certfile": "client.crt",
-                 "ssl_keyfile": "client.key"}
+        names = {"ssl_ca_certs": "ca.crt", "ssl_certfile": "client.crt", "ssl_keyfile": "client.key"}
         return {key: str(self.certs / file) for key, file in names.items()}
 
     def options(self, **overrides) -> RedisOptions:
@@ -206,8 +279,15 @@ def test_acl_user_password_and_url_credentials(plain_server):
 
 
 def test_timeouts_retry_and_decoding_are_configured():
-    opts = RedisOptions(url="redis://127.0.0.1:1/0", socket_timeout=1.5, socket_connect_timeout=0.5,
-                        health_check_interval=11, retries=7, backoff_base=0.01, backoff_cap=0.5)
+    opts = RedisOptions(
+        url="redis://127.0.0.1:1/0",
+        socket_timeout=1.5,
+        socket_connect_timeout=0.5,
+        health_check_interval=11,
+        retries=7,
+        backoff_base=0.01,
+        backoff_cap=0.5,
+    )
     kw = connect(opts).get_connection_kwargs()  # nothing connects until a command runs
     assert kw["socket_timeout"] == 1.5 and kw["socket_connect_timeout"] == 0.5
     assert kw["health_check_interval"] == 11 and kw["decode_responses"] is True

@@ -146,6 +146,7 @@ def test_paused_tenant_is_not_served_until_resumed(queue):
 
 def test_pop_cost_does_not_depend_on_idle_tenants(queue, rclient):
     """10,000 configured tenants without work add no Redis commands to a pop."""
+
     def commands_for_one_pop():
         """Fewest Redis commands of 4 pops (a minute's first pop also sets bucket expiries)."""
         counts = []

@@ -24,8 +24,7 @@ class EngineMachine(RuleBasedStateMachine):
         super().__init__()
         self.client = connect(RedisOptions(url=self.redis_url))
         prefix = "{fqh:" + str(id(self)) + "}"
-        self.config = EngineConfig(prefix=prefix, retry=RetryPolicy(base=0, jitter=0), max_retries=1,
-                                   max_deliveries=2)
+        self.config = EngineConfig(prefix=prefix, retry=RetryPolicy(base=0, jitter=0), max_retries=1, max_deliveries=2)
         self.q = FairQueue(self.client, self.config)
         self.k = self.config.keys
         self.alive: dict[str, str] = {}  # task id -> user, for every task not deleted
@@ -134,8 +133,10 @@ class EngineMachine(RuleBasedStateMachine):
 
     def _where(self, task) -> set:
         k, places = self.k, set()
-        if task.id in self.client.lrange(k.crit(task.user), 0, -1) or \
-                self.client.zscore(k.norm(task.user), task.id) is not None:
+        if (
+            task.id in self.client.lrange(k.crit(task.user), 0, -1)
+            or self.client.zscore(k.norm(task.user), task.id) is not None
+        ):
             places.add(State.QUEUED)
         if self.client.zscore(k.delayed(), task.id) is not None:
             places.add(State.DEFERRED)

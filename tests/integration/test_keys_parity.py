@@ -17,14 +17,42 @@ from queueapp.engine.keys import Keys
 from queueapp.engine.scripts import default_scripts
 
 SAMPLES = [
-    ("task", "t1"), ("crit", "user:42"), ("norm", "acme"), ("ready_all",), ("ready_assigned", "w-1"),
-    ("ready_steal", "w-1"), ("tsets", "acme"), ("worker_cfg", "w-1"), ("weights",), ("paused",),
-    ("running",), ("delayed",), ("dlq",), ("dlq_user", "acme"), ("backlog",), ("tenants",),
-    ("stats",), ("stats_user", "acme"), ("stats_prio", 3), ("throughput", 29000000), ("workers",),
-    ("worker_info", "w-1"), ("registered",), ("configured",), ("steal_all",), ("synced",),
-    ("schedules",), ("schedule", "nightly"), ("schedule_state", "nightly"), ("schedules_version",),
-    ("fire", "nightly:2026-10-25T02:30:00"), ("scheduler_leader",), ("tenants_lex",), ("recent", "acme"),
-    ("fair_served", 29000000), ("fair_wait", 29000000),
+    ("task", "t1"),
+    ("crit", "user:42"),
+    ("norm", "acme"),
+    ("ready_all",),
+    ("ready_assigned", "w-1"),
+    ("ready_steal", "w-1"),
+    ("tsets", "acme"),
+    ("worker_cfg", "w-1"),
+    ("weights",),
+    ("paused",),
+    ("running",),
+    ("delayed",),
+    ("dlq",),
+    ("dlq_user", "acme"),
+    ("backlog",),
+    ("tenants",),
+    ("stats",),
+    ("stats_user", "acme"),
+    ("stats_prio", 3),
+    ("throughput", 29000000),
+    ("workers",),
+    ("worker_info", "w-1"),
+    ("registered",),
+    ("configured",),
+    ("steal_all",),
+    ("synced",),
+    ("schedules",),
+    ("schedule", "nightly"),
+    ("schedule_state", "nightly"),
+    ("schedules_version",),
+    ("fire", "nightly:2026-10-25T02:30:00"),
+    ("scheduler_leader",),
+    ("tenants_lex",),
+    ("recent", "acme"),
+    ("fair_served", 29000000),
+    ("fair_wait", 29000000),
 ]
 
 
@@ -34,8 +62,12 @@ def test_lua_key_builders_match_python(rclient):
             return f"K.{name}"
         return f"K.{name}({', '.join(repr(a) if isinstance(a, str) else str(a) for a in args)})"
 
-    lua = default_scripts().expand("lib/keys") + "\nlocal out = {}\n" + "\n".join(
-        f"out[#out + 1] = {lua_expr(name, args)}" for name, *args in SAMPLES) + "\nreturn out"
+    lua = (
+        default_scripts().expand("lib/keys")
+        + "\nlocal out = {}\n"
+        + "\n".join(f"out[#out + 1] = {lua_expr(name, args)}" for name, *args in SAMPLES)
+        + "\nreturn out"
+    )
     prefix = "{fq:mirror}"
     from_lua = rclient.eval(lua, 1, prefix)
     keys = Keys(prefix)
@@ -44,8 +76,11 @@ def test_lua_key_builders_match_python(rclient):
 
 def test_every_key_hashes_to_one_slot(rclient):
     keys = Keys("{fq}")
-    slots = {rclient.execute_command("CLUSTER", "KEYSLOT", getattr(keys, name)(*args))
-             for name, *args in SAMPLES} if _has_cluster_keyslot(rclient) else {_crc_slot(keys)}
+    slots = (
+        {rclient.execute_command("CLUSTER", "KEYSLOT", getattr(keys, name)(*args)) for name, *args in SAMPLES}
+        if _has_cluster_keyslot(rclient)
+        else {_crc_slot(keys)}
+    )
     assert len(slots) == 1
 
 
@@ -91,7 +126,7 @@ def snapshot(client, prefix: str) -> dict:
     out = {}
     for key in sorted(client.scan_iter(match=prefix + "*", count=1000)):
         kind = client.type(key)
-        name = key[len(prefix):]
+        name = key[len(prefix) :]
         if name.startswith((":fair:", ":tp:")):  # per-minute, timing-dependent
             continue
         if kind == "hash":

@@ -52,8 +52,9 @@ def test_batch_push_in_one_round_trip_keeps_order(queue, rclient, monkeypatch):
     tasks = [t(args=[i]) for i in range(1200)]  # three chunks of 500
     executes = []
     original = redis.client.Pipeline.execute
-    monkeypatch.setattr(redis.client.Pipeline, "execute",
-                        lambda self, *a, **k: executes.append(1) or original(self, *a, **k))
+    monkeypatch.setattr(
+        redis.client.Pipeline, "execute", lambda self, *a, **k: executes.append(1) or original(self, *a, **k)
+    )
     before = evalsha_calls(rclient)
     results = queue.push_many(tasks)
     assert evalsha_calls(rclient) - before == 3  # one script call per chunk of 500

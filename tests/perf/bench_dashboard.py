@@ -56,8 +56,12 @@ def run(args) -> None:
     queue = conf.get_queue()
     batch = 20_000
     for start in range(0, args.tasks, batch):
-        queue.push_many([Task("queueapp.demo.noop", args=[i], user=f"tenant-{i % args.tenants:05d}",
-                              priority=1 + i % 6) for i in range(start, min(start + batch, args.tasks))])
+        queue.push_many(
+            [
+                Task("queueapp.demo.noop", args=[i], user=f"tenant-{i % args.tenants:05d}", priority=1 + i % 6)
+                for i in range(start, min(start + batch, args.tasks))
+            ]
+        )
     lease = queue.pop("w1")
     for _ in range(20_000):  # some service, so fairness and throughput have data
         lease = lease.ack_and_pop(None)
@@ -68,10 +72,16 @@ def run(args) -> None:
     client = Client()
     client.force_login(User.objects.create_superuser("bench", password="x"))
     rows = []
-    for name, path in (("Overview", "/"), ("Overview live partial (polled)", "/?partial=live"),
-                       ("Users", "/users/"), ("Users sorted by backlog", "/users/?sort=backlog"),
-                       ("Users search", "/users/?q=tenant-09"), ("A tenant's page", "/users/tenant-00042/"),
-                       ("Dead letters", "/dead-letters/"), ("Workers", "/workers/")):
+    for name, path in (
+        ("Overview", "/"),
+        ("Overview live partial (polled)", "/?partial=live"),
+        ("Users", "/users/"),
+        ("Users sorted by backlog", "/users/?sort=backlog"),
+        ("Users search", "/users/?q=tenant-09"),
+        ("A tenant's page", "/users/tenant-00042/"),
+        ("Dead letters", "/dead-letters/"),
+        ("Workers", "/workers/"),
+    ):
         headers = {"HTTP_HX_REQUEST": "true"} if "partial" in path else {}
         times = []
         for _ in range(args.renders):

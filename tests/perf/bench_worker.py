@@ -58,10 +58,12 @@ def worker(env: dict[str, str], worker_id: str, concurrency: int) -> Iterator:
 
 def alive(proc, check):
     """wait_for predicate that fails at once, with the log, if the worker died."""
+
     def predicate():
         if proc.poll() is not None:
             raise RuntimeError(f"worker exited with {proc.returncode}:\n{log_tail(proc.log)}")
         return check()
+
     return predicate
 
 
@@ -86,13 +88,21 @@ def end_to_end(url: str, n: int, concurrency: int, level: str, early: list[int])
     env = worker_env(url, q.config.prefix, LOG_LEVEL=level)
     batch = noop_tasks(n)
     with worker(env, worker_id, concurrency) as proc:
-        wait_for(alive(proc, lambda: any(w["worker"] == worker_id for w in q.workers())), timeout=60,
-                 interval=0.02, what=f"{worker_id}'s heartbeat")
+        wait_for(
+            alive(proc, lambda: any(w["worker"] == worker_id for w in q.workers())),
+            timeout=60,
+            interval=0.02,
+            what=f"{worker_id}'s heartbeat",
+        )
         q.push_many(batch)
         start = time.perf_counter()
         done_at_start = succeeded(q)
-        wait_for(alive(proc, lambda: succeeded(q) >= n), timeout=max(120.0, n / 50), interval=0.02,
-                 what=f"{n} succeeded tasks")
+        wait_for(
+            alive(proc, lambda: succeeded(q) >= n),
+            timeout=max(120.0, n / 50),
+            interval=0.02,
+            what=f"{n} succeeded tasks",
+        )
         elapsed = time.perf_counter() - start
     early.append(done_at_start)
     return (n - done_at_start) / elapsed
@@ -112,8 +122,12 @@ def noisy_neighbour(url: str, outcomes: list[dict[str, list[int]]]) -> float:
     q.push_many([record_task(t) for t in LIGHT for _ in range(LIGHT_N)])
     order_key = f"{ledger}:order"
     with worker(worker_env(url, q.config.prefix, ledger=ledger), f"bench-noisy-{k}", 1) as proc:
-        wait_for(alive(proc, lambda: q.redis.llen(order_key) >= total), timeout=max(300.0, total / 20),
-                 interval=0.1, what=f"{total} ledger entries")
+        wait_for(
+            alive(proc, lambda: q.redis.llen(order_key) >= total),
+            timeout=max(300.0, total / 20),
+            interval=0.1,
+            what=f"{total} ledger entries",
+        )
     order = q.redis.lrange(order_key, 0, -1)
     positions = {t: [i for i, tag in enumerate(order, 1) if tag == t] for t in LIGHT}
     for t, served in positions.items():
@@ -132,8 +146,7 @@ def measure(url: str, n: int, runs: int, early: dict[str, list[int]], outcomes: 
             result = median_of(runs, lambda c=concurrency, lv=level, g=got: end_to_end(url, n, c, lv, g))
             rows.append((f"{name} (noop)", *result, "tasks/s"))
     worst = median_of(runs, lambda: noisy_neighbour(url, outcomes))
-    rows.append((f"noisy neighbour: max light-task position of {HEAVY_N + LIGHT_N * len(LIGHT):,}",
-                 *worst, "position"))
+    rows.append((f"noisy neighbour: max light-task position of {HEAVY_N + LIGHT_N * len(LIGHT):,}", *worst, "position"))
     return rows
 
 
@@ -142,15 +155,19 @@ def report(n: int, runs: int, rows: list[tuple], early: dict[str, list[int]], ou
     print("\nno-op tasks already succeeded when push_many returned (not timed), per run:")
     for name, values in early.items():
         print(f"  {name:<44} {', '.join(f'{v:,}' for v in values)}")
-    print(f"\nnoisy neighbour: A has {HEAVY_N:,} tasks queued first, {LIGHT} {LIGHT_N} each; one worker,"
-          " --concurrency 1; 1-based positions served:")
+    print(
+        f"\nnoisy neighbour: A has {HEAVY_N:,} tasks queued first, {LIGHT} {LIGHT_N} each; one worker,"
+        " --concurrency 1; 1-based positions served:"
+    )
     for run, positions in enumerate(outcomes, 1):
         for tenant, served in positions.items():
             print(f"  run {run} tenant {tenant}: {served}")
     worsts = [max(max(p) for p in pos.values()) for pos in outcomes]
     verdict = "PASS" if max(worsts) <= PROMISE else "FAIL"
-    print(f"\n{verdict}: every light-tenant task served within the first {PROMISE} "
-          f"(worst position per run: {', '.join(map(str, worsts))})")
+    print(
+        f"\n{verdict}: every light-tenant task served within the first {PROMISE} "
+        f"(worst position per run: {', '.join(map(str, worsts))})"
+    )
 
 
 def main() -> None:

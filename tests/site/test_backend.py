@@ -62,14 +62,17 @@ def test_backend_flags():
     assert isinstance(backend(), FairQueueBackend) and flags == (True, True, True)
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("user", "a b", "user 'a b' is not valid: use 1-128 letters"),
-    ("max_retries", -1, "max_retries must be a non-negative integer, got -1"),
-    ("timeout", 0, "timeout must be a number of seconds between 0 and 7 days, got 0"),
-    ("timeout", -2.5, "timeout must be a number of seconds between 0 and 7 days, got -2.5"),
-    ("priority", 101, "priority must be a whole number between -100 and 100"),
-    ("run_after", datetime(2030, 1, 1), "run_after must be an aware datetime"),  # noqa: DTZ001
-])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("user", "a b", "user 'a b' is not valid: use 1-128 letters"),
+        ("max_retries", -1, "max_retries must be a non-negative integer, got -1"),
+        ("timeout", 0, "timeout must be a number of seconds between 0 and 7 days, got 0"),
+        ("timeout", -2.5, "timeout must be a number of seconds between 0 and 7 days, got -2.5"),
+        ("priority", 101, "priority must be a whole number between -100 and 100"),
+        ("run_after", datetime(2030, 1, 1), "run_after must be an aware datetime"),  # noqa: DTZ001
+    ],
+)
 def test_invalid_options_are_refused_by_using_and_by_enqueue(fq_settings, queue, field, value, message):
     with pytest.raises(InvalidTask, match=message):
         add.using(**{field: value})
@@ -89,8 +92,10 @@ def test_enqueue_stores_the_engine_task(fq_settings, queue):
     assert stored.id == result.id and add.module_path == "tests.site.test_backend.add"
 
 
-@pytest.mark.parametrize(("priority", "level"), [(100, 6), (99, 5), (50, 5), (49, 4), (10, 4), (9, 3), (0, 3),
-                                                 (-9, 3), (-10, 2), (-49, 2), (-50, 1), (-100, 1)])
+@pytest.mark.parametrize(
+    ("priority", "level"),
+    [(100, 6), (99, 5), (50, 5), (49, 4), (10, 4), (9, 3), (0, 3), (-9, 3), (-10, 2), (-49, 2), (-50, 1), (-100, 1)],
+)
 def test_django_priority_maps_to_a_level(fq_settings, queue, priority, level):
     assert queue.get_task(add.using(priority=priority).enqueue(1, 1).id).priority == level
 
@@ -106,7 +111,12 @@ def test_using_sets_tenant_retries_timeout_and_queue(fq_settings, queue):
     assert bound.priority == 10  # a Priority member means the level
     stored = queue.get_task(bound.enqueue(1, 2).id)
     assert (stored.user, stored.max_retries, stored.timeout, stored.priority, stored.queue) == (
-        "globex", 0, 1.5, Priority.HIGH, "emails")
+        "globex",
+        0,
+        1.5,
+        Priority.HIGH,
+        "emails",
+    )
     assert queue.get_task(add.using(priority=4).enqueue(1, 2).id).priority == Priority.NORMAL  # int: Django's scale
     assert queue.get_task(add.using(priority=Priority.CRITICAL).enqueue(1, 2).id).priority == 6
 
@@ -119,13 +129,23 @@ def test_seed_style_task_declares_level_and_retries(fq_settings, queue):
 
 
 def test_queueapp_exports_task_and_priority_lazily():
-    probe = ("import sys, queueapp; assert 'queueapp.tasks_api' not in sys.modules and 'django' not in sys.modules;"
-             "from queueapp import task, Priority; from queueapp import tasks_api, engine;"
-             "assert task is tasks_api.task and Priority is engine.Priority; print('ok')")
-    proc = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).parents[2], env={"PATH": "/usr/bin"},
-                          capture_output=True, text=True, timeout=60, check=False)
+    probe = (
+        "import sys, queueapp; assert 'queueapp.tasks_api' not in sys.modules and 'django' not in sys.modules;"
+        "from queueapp import task, Priority; from queueapp import tasks_api, engine;"
+        "assert task is tasks_api.task and Priority is engine.Priority; print('ok')"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=Path(__file__).parents[2],
+        env={"PATH": "/usr/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert (proc.returncode, proc.stdout.strip()) == (0, "ok"), proc.stderr
     import queueapp
+
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         queueapp.nope  # noqa: B018
 
@@ -141,12 +161,15 @@ def test_run_after_defers(fq_settings, queue, delay):
     assert queue.pop("worker-1") is None
 
 
-@pytest.mark.parametrize(("args", "kwargs", "where"), [
-    ((object(),), {}, r"argument\['args'\]\[0\] is a object"),
-    ((1, [2, {3, 4}]), {}, r"argument\['args'\]\[1\]\[1\] is a set"),
-    ((1,), {"b": datetime.now(UTC)}, r"argument\['kwargs'\]\['b'\] is a datetime"),
-    (("x" * 70_000, 1), {}, "over the 65536-byte limit"),
-])
+@pytest.mark.parametrize(
+    ("args", "kwargs", "where"),
+    [
+        ((object(),), {}, r"argument\['args'\]\[0\] is a object"),
+        ((1, [2, {3, 4}]), {}, r"argument\['args'\]\[1\]\[1\] is a set"),
+        ((1,), {"b": datetime.now(UTC)}, r"argument\['kwargs'\]\['b'\] is a datetime"),
+        (("x" * 70_000, 1), {}, "over the 65536-byte limit"),
+    ],
+)
 def test_non_json_arguments_fail_and_store_nothing(fq_settings, queue, args, kwargs, where):
     with pytest.raises(InvalidTaskArguments, match=where) as caught:
         add.enqueue(*args, **kwargs)
@@ -165,7 +188,11 @@ def test_result_after_a_successful_run(fq_settings):
     fetched = add.get_result(result.id)
     for got in (result, fetched):
         assert (got.status, got.return_value, got.worker_ids, got.attempts) == (
-            TaskResultStatus.SUCCESSFUL, 5, ["worker-1"], 1)
+            TaskResultStatus.SUCCESSFUL,
+            5,
+            ["worker-1"],
+            1,
+        )
         assert all(timezone.is_aware(d) for d in (got.enqueued_at, got.started_at, got.finished_at))
         assert got.enqueued_at <= got.started_at <= got.finished_at
     assert fetched.task == add and fetched.task.func is add.func and fetched.errors == []

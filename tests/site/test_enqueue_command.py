@@ -55,20 +55,29 @@ def test_a_large_count_spans_several_push_chunks(fq_settings, queue):
     assert len(set(ids)) == 1201 and queue.stats()["enqueued"] == 1201
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    ([ECHO[:-1] + "k", "--user", "acme"], r"Unknown task 'queueapp\.demo\.echk'.*Did you mean: queueapp\.demo\.echo"),
-    (["os.system", "--user", "acme", "--args", '["touch /tmp/pwned"]'], r"Unknown task 'os\.system': not a registered"),
-    (["nothing.like.it", "--user", "acme"], r"Registered tasks: .*queueapp\.demo\.echo"),
-    ([ECHO, "--user", "acme", "--args", "[1,"], "--args is not valid JSON"),
-    ([ECHO, "--user", "acme", "--args", '{"value": 1}'], "--args must be a JSON array"),
-    ([ECHO, "--user", "acme", "--kwargs", "[1]"], "--kwargs must be a JSON object"),
-    ([ECHO, "--user", "acme", "--kwargs", "{value: 1}"], "--kwargs is not valid JSON"),
-    ([ECHO, "--user", "acme", "--count", "0"], "--count must be at least 1"),
-    ([ECHO, "--user", "a b"], "user 'a b' is not valid"),
-    ([ECHO, "--user", "acme", "--priority", "7"], "invalid choice: 7"),
-    ([ECHO], "the following arguments are required: --user"),
-    ([ECHO, "--user", "acme", "--args", '["' + "x" * 70_000 + '"]'], "over the 65536-byte limit"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            [ECHO[:-1] + "k", "--user", "acme"],
+            r"Unknown task 'queueapp\.demo\.echk'.*Did you mean: queueapp\.demo\.echo",
+        ),
+        (
+            ["os.system", "--user", "acme", "--args", '["touch /tmp/pwned"]'],
+            r"Unknown task 'os\.system': not a registered",
+        ),
+        (["nothing.like.it", "--user", "acme"], r"Registered tasks: .*queueapp\.demo\.echo"),
+        ([ECHO, "--user", "acme", "--args", "[1,"], "--args is not valid JSON"),
+        ([ECHO, "--user", "acme", "--args", '{"value": 1}'], "--args must be a JSON array"),
+        ([ECHO, "--user", "acme", "--kwargs", "[1]"], "--kwargs must be a JSON object"),
+        ([ECHO, "--user", "acme", "--kwargs", "{value: 1}"], "--kwargs is not valid JSON"),
+        ([ECHO, "--user", "acme", "--count", "0"], "--count must be at least 1"),
+        ([ECHO, "--user", "a b"], "user 'a b' is not valid"),
+        ([ECHO, "--user", "acme", "--priority", "7"], "invalid choice: 7"),
+        ([ECHO], "the following arguments are required: --user"),
+        ([ECHO, "--user", "acme", "--args", '["' + "x" * 70_000 + '"]'], "over the 65536-byte limit"),
+    ],
+)
 def test_bad_input_is_a_command_error_and_stores_nothing(fq_settings, queue, argv, message):
     with pytest.raises(CommandError, match=message):
         enqueue(*argv)

@@ -21,9 +21,20 @@ from queueapp.models import Schedule
 
 pytestmark = pytest.mark.django_db(transaction=True)  # on_commit pushes need real commits
 
-POST = {"name": "nightly", "cron": "30  2 * * *", "timezone": "Europe/Berlin", "task": "queueapp.demo.echo",
-        "args": '[1, "two"]', "kwargs": '{"k": "v"}', "user": "acme", "priority": "4", "enabled": "on",
-        "missed_fire_policy": "run_once", "start_at": "", "end_at": ""}
+POST = {
+    "name": "nightly",
+    "cron": "30  2 * * *",
+    "timezone": "Europe/Berlin",
+    "task": "queueapp.demo.echo",
+    "args": '[1, "two"]',
+    "kwargs": '{"k": "v"}',
+    "user": "acme",
+    "priority": "4",
+    "enabled": "on",
+    "missed_fire_policy": "run_once",
+    "start_at": "",
+    "end_at": "",
+}
 NAME_RULE = "Use 1-128 letters, digits or _ . : @ + = - (no spaces)."
 
 
@@ -56,28 +67,41 @@ def nightly(fq_settings):
 
 
 # -- what users see when an input is wrong --------------------------------------------------
-@pytest.mark.parametrize(("changes", "field", "message"), [
-    ({"cron": "61 * * * *"}, "cron", "'61 * * * *' is not a valid cron expression"),
-    ({"cron": "* * *"}, "cron", "a cron expression has 5 fields (minute hour day month weekday) or 6 (plus seconds), "
-                                "not 3"),
-    ({"cron": "* * * * * * *"}, "cron", "or 6 (plus seconds), not 7"),
-    ({"cron": "0 0 31 2 *"}, "cron", "'0 0 31 2 *' is not a valid cron expression"),
-    ({"cron": "é ü ß ö ä"}, "cron", "'é ü ß ö ä' is not a valid cron expression"),
-    ({"timezone": "Mars/Olympus"}, "timezone",
-     "unknown time zone 'Mars/Olympus': use an IANA name such as UTC or Europe/Berlin"),
-    ({"task": "os.system"}, "task", "'os.system' is not a registered task (declare it with @task in a tasks module)"),
-    ({"task": "queueapp.demo.nope"}, "task", "'queueapp.demo.nope' is not a registered task"),
-    ({"args": '{"a": 1}'}, "args", 'Arguments must be a JSON array, e.g. [1, "two"].'),
-    ({"args": "[1,"}, "args", "Enter a valid JSON."),
-    ({"kwargs": "[1]"}, "kwargs", 'Keyword arguments must be a JSON object, e.g. {"key": "value"}.'),
-    ({"kwargs": '"text"'}, "kwargs", 'Keyword arguments must be a JSON object, e.g. {"key": "value"}.'),
-    ({"start_at": "2026-05-02 10:00", "end_at": "2026-05-02 10:00"}, "end_at", "The end must be after the start."),
-    ({"start_at": "2026-05-02 10:00", "end_at": "2026-05-01 10:00"}, "end_at", "The end must be after the start."),
-    ({"name": "my schedule"}, "name", NAME_RULE),
-    ({"user": "acme corp"}, "user", NAME_RULE),
-    ({"priority": "9"}, "priority", "Select a valid choice. 9 is not one of the available choices."),
-    ({"missed_fire_policy": "burst"}, "missed_fire_policy", "Select a valid choice. burst is not one of"),
-])
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"cron": "61 * * * *"}, "cron", "'61 * * * *' is not a valid cron expression"),
+        (
+            {"cron": "* * *"},
+            "cron",
+            "a cron expression has 5 fields (minute hour day month weekday) or 6 (plus seconds), not 3",
+        ),
+        ({"cron": "* * * * * * *"}, "cron", "or 6 (plus seconds), not 7"),
+        ({"cron": "0 0 31 2 *"}, "cron", "'0 0 31 2 *' is not a valid cron expression"),
+        ({"cron": "é ü ß ö ä"}, "cron", "'é ü ß ö ä' is not a valid cron expression"),
+        (
+            {"timezone": "Mars/Olympus"},
+            "timezone",
+            "unknown time zone 'Mars/Olympus': use an IANA name such as UTC or Europe/Berlin",
+        ),
+        (
+            {"task": "os.system"},
+            "task",
+            "'os.system' is not a registered task (declare it with @task in a tasks module)",
+        ),
+        ({"task": "queueapp.demo.nope"}, "task", "'queueapp.demo.nope' is not a registered task"),
+        ({"args": '{"a": 1}'}, "args", 'Arguments must be a JSON array, e.g. [1, "two"].'),
+        ({"args": "[1,"}, "args", "Enter a valid JSON."),
+        ({"kwargs": "[1]"}, "kwargs", 'Keyword arguments must be a JSON object, e.g. {"key": "value"}.'),
+        ({"kwargs": '"text"'}, "kwargs", 'Keyword arguments must be a JSON object, e.g. {"key": "value"}.'),
+        ({"start_at": "2026-05-02 10:00", "end_at": "2026-05-02 10:00"}, "end_at", "The end must be after the start."),
+        ({"start_at": "2026-05-02 10:00", "end_at": "2026-05-01 10:00"}, "end_at", "The end must be after the start."),
+        ({"name": "my schedule"}, "name", NAME_RULE),
+        ({"user": "acme corp"}, "user", NAME_RULE),
+        ({"priority": "9"}, "priority", "Select a valid choice. 9 is not one of the available choices."),
+        ({"missed_fire_policy": "burst"}, "missed_fire_policy", "Select a valid choice. burst is not one of"),
+    ],
+)
 def test_invalid_input_is_a_form_error_with_the_users_message(fq_settings, queue, changes, field, message):
     f = form(**changes)
     assert not f.is_valid()
@@ -105,9 +129,16 @@ def test_a_valid_form_saves_and_syncs(nightly, queue):
     assert nightly.cron == "30 2 * * *"  # normalised
     config = in_redis(queue, "nightly")
     assert config == scheduling.schedule_config(nightly) == sync.expected_snapshot()["schedules"]["nightly"]
-    assert config == {"cron": "30 2 * * *", "tz": "Europe/Berlin", "func": "queueapp.demo.echo", "user": "acme",
-                      "payload": '{"args":[1,"two"],"kwargs":{"k":"v"}}', "priority": "4", "enabled": "1",
-                      "policy": "run_once"}
+    assert config == {
+        "cron": "30 2 * * *",
+        "tz": "Europe/Berlin",
+        "func": "queueapp.demo.echo",
+        "user": "acme",
+        "payload": '{"args":[1,"two"],"kwargs":{"k":"v"}}',
+        "priority": "4",
+        "enabled": "1",
+        "policy": "run_once",
+    }
     version, rows = queue.schedules()
     assert list(rows) == ["nightly"] and rows["nightly"] == (config, {}) and version
 
@@ -154,12 +185,17 @@ def test_syncqueue_after_flushdb_restores_schedules(nightly, queue, raw):
     assert queue.config_snapshot() == before == sync.expected_snapshot()
 
 
-@pytest.mark.parametrize(("make_drift", "line"), [
-    (lambda q, r, p: r.hset(f"{p}:sched:nightly", "cron", "0 4 * * *"),
-     "schedule nightly: cron is '30 2 * * *' in the DB but '0 4 * * *' in Redis"),
-    (lambda q, r, p: r.srem(f"{p}:sched:all", "nightly"), "schedule nightly: in the DB, missing in Redis"),
-    (lambda q, r, p: q.set_schedule("rogue", {"cron": "* * * * *"}), "schedule rogue: in Redis, not in the DB"),
-])
+@pytest.mark.parametrize(
+    ("make_drift", "line"),
+    [
+        (
+            lambda q, r, p: r.hset(f"{p}:sched:nightly", "cron", "0 4 * * *"),
+            "schedule nightly: cron is '30 2 * * *' in the DB but '0 4 * * *' in Redis",
+        ),
+        (lambda q, r, p: r.srem(f"{p}:sched:all", "nightly"), "schedule nightly: in the DB, missing in Redis"),
+        (lambda q, r, p: q.set_schedule("rogue", {"cron": "* * * * *"}), "schedule rogue: in Redis, not in the DB"),
+    ],
+)
 def test_syncqueue_check_reports_schedule_drift(nightly, queue, raw, prefix, make_drift, line):
     assert syncqueue("--check")[0] == 0
     make_drift(queue, raw, prefix)
@@ -173,8 +209,10 @@ def test_syncqueue_check_reports_schedule_drift(nightly, queue, raw, prefix, mak
 def test_preview_gives_five_increasing_aware_times_in_the_schedule_zone():
     after = datetime(2026, 3, 27, 12, tzinfo=UTC)
     times = scheduling.preview("30  2 * * *", "Europe/Berlin", after=after)
-    assert [t.isoformat() for t in times] == [f"2026-03-{d}T{hm}:00+0{o}:00" for d, hm, o in (
-        (28, "02:30", 1), (29, "03:00", 2), (30, "02:30", 2), (31, "02:30", 2))] + ["2026-04-01T02:30:00+02:00"]
+    assert [t.isoformat() for t in times] == [
+        f"2026-03-{d}T{hm}:00+0{o}:00"
+        for d, hm, o in ((28, "02:30", 1), (29, "03:00", 2), (30, "02:30", 2), (31, "02:30", 2))
+    ] + ["2026-04-01T02:30:00+02:00"]
     assert all(str(t.tzinfo) == "Europe/Berlin" for t in times)
     utc = [t.astimezone(UTC) for t in times]
     assert utc == sorted(utc) and len(set(utc)) == 5 and utc[0] > after
@@ -194,7 +232,12 @@ def assert_enqueued_from(queue, task_id, schedule):
     task = queue.get_task(task_id)
     assert task is not None and task.state == "queued"
     assert (task.func, task.args, task.kwargs, task.user, task.priority) == (
-        "queueapp.demo.echo", [1, "two"], {"k": "v"}, "acme", 4)
+        "queueapp.demo.echo",
+        [1, "two"],
+        {"k": "v"},
+        "acme",
+        4,
+    )
     assert Schedule.objects.get(pk=schedule.pk).last_task_id == task_id
 
 
@@ -221,8 +264,9 @@ def test_runscheduler_run_now_unknown_name_lists_the_schedules(nightly, queue):
 
 
 def test_admin_action_runs_the_selected_schedules(admin_client, nightly, queue):
-    page = admin_client.post("/admin/queueapp/schedule/", {"action": "run_selected_now",
-                                                          "_selected_action": [nightly.pk]}, follow=True)
+    page = admin_client.post(
+        "/admin/queueapp/schedule/", {"action": "run_selected_now", "_selected_action": [nightly.pk]}, follow=True
+    )
     assert page.status_code == 200
     task_id = Schedule.objects.get().last_task_id
     assert [str(m) for m in page.context["messages"]] == [f"Enqueued 1 task(s): {task_id}"]
@@ -254,7 +298,8 @@ def fired_seconds(ids):
     assert all(i.startswith("cron:tick:") for i in ids), ids
     seconds = sorted(int(i.removeprefix("cron:tick:")) for i in ids)
     assert all(s % 1000 == 0 for s in seconds) and [b - a for a, b in zip(seconds, seconds[1:], strict=False)] == [
-        1000] * (len(seconds) - 1), seconds
+        1000
+    ] * (len(seconds) - 1), seconds
     return seconds
 
 

@@ -9,8 +9,9 @@ from queueapp import conf
 
 
 def test_fairqueue_settings_build_the_engine_config():
-    with override_settings(FAIRQUEUE={"PREFIX": "{site}", "LEASE_SECONDS": 12, "RETRY": {"BASE": 2.0},
-                                      "REDIS": {"SOCKET_TIMEOUT": 1.5}}):
+    with override_settings(
+        FAIRQUEUE={"PREFIX": "{site}", "LEASE_SECONDS": 12, "RETRY": {"BASE": 2.0}, "REDIS": {"SOCKET_TIMEOUT": 1.5}}
+    ):
         cfg = conf.engine_config()
         opts = conf.redis_options()
     assert (cfg.prefix, cfg.lease_seconds, cfg.retry.base) == ("{site}", 12, 2.0)

@@ -22,8 +22,12 @@ pytestmark = pytest.mark.django_db(transaction=True)  # on_commit pushes need re
 
 def push(queue, user, n=1, delay_s=0):
     run_after = int(time.time() * 1000) + delay_s * 1000 if delay_s else None
-    return [r.id for r in queue.push_many([Task("queueapp.demo.echo", args=[i], user=user, run_after=run_after)
-                                           for i in range(n)])]
+    return [
+        r.id
+        for r in queue.push_many(
+            [Task("queueapp.demo.echo", args=[i], user=user, run_after=run_after) for i in range(n)]
+        )
+    ]
 
 
 def served(queue, worker, n):
@@ -50,8 +54,13 @@ def save(obj, **fields):
 
 
 def keyspace(raw, prefix):
-    read = {"hash": raw.hgetall, "set": raw.smembers, "string": raw.get, "list": lambda k: raw.lrange(k, 0, -1),
-            "zset": lambda k: raw.zrange(k, 0, -1, withscores=True)}
+    read = {
+        "hash": raw.hgetall,
+        "set": raw.smembers,
+        "string": raw.get,
+        "list": lambda k: raw.lrange(k, 0, -1),
+        "zset": lambda k: raw.zrange(k, 0, -1, withscores=True),
+    }
     return {k: read[raw.type(k)](k) for k in raw.scan_iter(match=prefix + "*", count=1000)}
 
 
@@ -93,26 +102,50 @@ def test_paused_tenant_is_skipped_until_resumed(fq_settings, queue):
 def test_worker_config_through_the_orm_is_copied_exactly(w1, queue):
     snap = queue.config_snapshot()
     assert snap == sync.expected_snapshot()
-    assert snap["workers"]["w1"] == {"enabled": "1", "steal_all": "0", "assigned": ["a", "b"], "steal": ["c"],
-                                     "concurrency": "4", "poll_interval": "0.2", "lease_seconds": "12.0"}
+    assert snap["workers"]["w1"] == {
+        "enabled": "1",
+        "steal_all": "0",
+        "assigned": ["a", "b"],
+        "steal": ["c"],
+        "concurrency": "4",
+        "poll_interval": "0.2",
+        "lease_seconds": "12.0",
+    }
 
 
-@pytest.mark.parametrize(("change", "check"), [
-    (lambda cfg, t: cfg.assigned_users.remove(t["b"]), lambda s: s["workers"]["w1"]["assigned"] == ["a"]),
-    (lambda cfg, t: t["b"].assigned_workers.remove(cfg), lambda s: s["workers"]["w1"]["assigned"] == ["a"]),
-    (lambda cfg, t: cfg.steal_targets.clear(), lambda s: s["workers"]["w1"]["steal"] == []),
-    (lambda cfg, t: cfg.assigned_users.set([t["a"]]), lambda s: s["workers"]["w1"]["assigned"] == ["a"]),
-    (lambda cfg, t: save(cfg, steal_all=True), lambda s: s["steal_all"] == ["w1"]),
-    (lambda cfg, t: save(cfg, enabled=False), lambda s: s["workers"]["w1"]["enabled"] == "0"),
-    (lambda cfg, t: save(cfg, lease_seconds=None), lambda s: "lease_seconds" not in s["workers"]["w1"]),
-    (lambda cfg, t: cfg.delete(), lambda s: s["workers"] == {}),
-    (lambda cfg, t: t["a"].delete(), lambda s: s["workers"]["w1"]["assigned"] == ["b"] and "a" not in s["tenants"]),
-    (lambda cfg, t: t["c"].delete(), lambda s: s["workers"]["w1"]["steal"] == []),
-    (lambda cfg, t: t["b"].assigned_workers.clear(), lambda s: s["workers"]["w1"]["assigned"] == ["a"]),
-    (lambda cfg, t: save(t["a"], key="a2"), lambda s: "a" not in s["tenants"]),
-    (lambda cfg, t: save(cfg, worker_id="w9"), lambda s: list(s["workers"]) == ["w9"]),
-], ids=["remove", "reverse-remove", "clear-steal", "set", "steal-all", "disable", "lease-cleared", "delete-config",
-        "cascade-assigned", "cascade-steal", "reverse-clear", "rename-tenant", "rename-worker"])
+@pytest.mark.parametrize(
+    ("change", "check"),
+    [
+        (lambda cfg, t: cfg.assigned_users.remove(t["b"]), lambda s: s["workers"]["w1"]["assigned"] == ["a"]),
+        (lambda cfg, t: t["b"].assigned_workers.remove(cfg), lambda s: s["workers"]["w1"]["assigned"] == ["a"]),
+        (lambda cfg, t: cfg.steal_targets.clear(), lambda s: s["workers"]["w1"]["steal"] == []),
+        (lambda cfg, t: cfg.assigned_users.set([t["a"]]), lambda s: s["workers"]["w1"]["assigned"] == ["a"]),
+        (lambda cfg, t: save(cfg, steal_all=True), lambda s: s["steal_all"] == ["w1"]),
+        (lambda cfg, t: save(cfg, enabled=False), lambda s: s["workers"]["w1"]["enabled"] == "0"),
+        (lambda cfg, t: save(cfg, lease_seconds=None), lambda s: "lease_seconds" not in s["workers"]["w1"]),
+        (lambda cfg, t: cfg.delete(), lambda s: s["workers"] == {}),
+        (lambda cfg, t: t["a"].delete(), lambda s: s["workers"]["w1"]["assigned"] == ["b"] and "a" not in s["tenants"]),
+        (lambda cfg, t: t["c"].delete(), lambda s: s["workers"]["w1"]["steal"] == []),
+        (lambda cfg, t: t["b"].assigned_workers.clear(), lambda s: s["workers"]["w1"]["assigned"] == ["a"]),
+        (lambda cfg, t: save(t["a"], key="a2"), lambda s: "a" not in s["tenants"]),
+        (lambda cfg, t: save(cfg, worker_id="w9"), lambda s: list(s["workers"]) == ["w9"]),
+    ],
+    ids=[
+        "remove",
+        "reverse-remove",
+        "clear-steal",
+        "set",
+        "steal-all",
+        "disable",
+        "lease-cleared",
+        "delete-config",
+        "cascade-assigned",
+        "cascade-steal",
+        "reverse-clear",
+        "rename-tenant",
+        "rename-worker",
+    ],
+)
 def test_each_worker_config_change_is_reflected(w1, abc, queue, change, check):
     change(w1, abc)
     snap = queue.config_snapshot()
@@ -133,8 +166,16 @@ def test_served_tenants_follow_the_config(w1, queue):
 
 
 def test_worker_config_through_the_form(abc, queue):
-    data = {"worker_id": "w2", "enabled": "on", "assigned_users": [abc["a"].pk], "steal_targets": [abc["b"].pk],
-            "concurrency": "3", "poll_interval": "0.5", "lease_seconds": "", "notes": ""}
+    data = {
+        "worker_id": "w2",
+        "enabled": "on",
+        "assigned_users": [abc["a"].pk],
+        "steal_targets": [abc["b"].pk],
+        "concurrency": "3",
+        "poll_interval": "0.5",
+        "lease_seconds": "",
+        "notes": "",
+    }
     form = WorkerConfigForm(data)
     assert form.is_valid(), form.errors
     cfg = form.save()
@@ -192,7 +233,8 @@ def test_syncqueue_is_idempotent_and_removes_redis_only_entries(full, queue, raw
     code, out = syncqueue()
     assert code == 0
     assert [x for x in out.splitlines() if x.startswith("removed")] == [
-        f"removed from Redis (not in the database): {x}" for x in ("tenant ghost", "tenant stray", "worker rogue")]
+        f"removed from Redis (not in the database): {x}" for x in ("tenant ghost", "tenant stray", "worker rogue")
+    ]
     assert queue.config_snapshot() == a
     code, out = syncqueue()
     assert code == 0 and "synced 4 tenant(s)" in out and "removed" not in out
@@ -208,17 +250,23 @@ def test_check_in_sync(full):
     assert in_sync()
 
 
-@pytest.mark.parametrize(("make_drift", "line"), [
-    (lambda q, r, p: r.hset(f"{p}:cfg:weights", "c", "9"), "tenant c: weight is 3.0 in the DB but 9.0 in Redis"),
-    (lambda q, r, p: r.sadd(f"{p}:cfg:paused", "a"), "tenant a: paused is False in the DB but True in Redis"),
-    (lambda q, r, p: r.srem(f"{p}:cfg:tenants", "d"), "tenant d: in the DB, missing in Redis"),
-    (lambda q, r, p: q.set_tenant("stray"), "tenant stray: in Redis, not in the DB"),
-    (lambda q, r, p: r.hset(f"{p}:cfg:weights", "ghost", "2"), "tenant ghost: a weight in Redis but not registered"),
-    (lambda q, r, p: r.delete(f"{p}:cfg:worker:w1"), "worker w1: assigned is ['a', 'b'] in the DB but [] in Redis"),
-    (lambda q, r, p: r.hset(f"{p}:cfg:worker:off", "concurrency", "2"), "worker off: concurrency is '1'"),
-    (lambda q, r, p: q.set_worker_config("rogue"), "worker rogue: in Redis, not in the DB"),
-    (lambda q, r, p: r.srem(f"{p}:cfg:steal_all", "sweeper"), "steal-all workers: ['sweeper'] in the DB, []"),
-])
+@pytest.mark.parametrize(
+    ("make_drift", "line"),
+    [
+        (lambda q, r, p: r.hset(f"{p}:cfg:weights", "c", "9"), "tenant c: weight is 3.0 in the DB but 9.0 in Redis"),
+        (lambda q, r, p: r.sadd(f"{p}:cfg:paused", "a"), "tenant a: paused is False in the DB but True in Redis"),
+        (lambda q, r, p: r.srem(f"{p}:cfg:tenants", "d"), "tenant d: in the DB, missing in Redis"),
+        (lambda q, r, p: q.set_tenant("stray"), "tenant stray: in Redis, not in the DB"),
+        (
+            lambda q, r, p: r.hset(f"{p}:cfg:weights", "ghost", "2"),
+            "tenant ghost: a weight in Redis but not registered",
+        ),
+        (lambda q, r, p: r.delete(f"{p}:cfg:worker:w1"), "worker w1: assigned is ['a', 'b'] in the DB but [] in Redis"),
+        (lambda q, r, p: r.hset(f"{p}:cfg:worker:off", "concurrency", "2"), "worker off: concurrency is '1'"),
+        (lambda q, r, p: q.set_worker_config("rogue"), "worker rogue: in Redis, not in the DB"),
+        (lambda q, r, p: r.srem(f"{p}:cfg:steal_all", "sweeper"), "steal-all workers: ['sweeper'] in the DB, []"),
+    ],
+)
 def test_check_reports_drift_until_syncqueue(full, queue, raw, prefix, make_drift, line):
     make_drift(queue, raw, prefix)
     code, out = syncqueue("--check")
@@ -231,14 +279,17 @@ def _heartbeat(queue, worker):
     queue.heartbeat(worker, [], info={"host": "test", "pid": 1})
 
 
-@pytest.mark.parametrize(("action", "cleared"), [
-    (lambda q: None, False),
-    (lambda q: WorkerConfig.objects.create(worker_id="sweeper", steal_all=True), True),
-    (lambda q: WorkerConfig.objects.create(worker_id="sweeper", steal_all=True, enabled=False), False),
-    (lambda q: _heartbeat(q, "free-worker"), True),
-    (lambda q: _heartbeat(q, "w1"), False),
-    (lambda q: WorkerConfig.objects.get(worker_id="w1").steal_targets.add(Tenant.objects.get(key="c")), True),
-])
+@pytest.mark.parametrize(
+    ("action", "cleared"),
+    [
+        (lambda q: None, False),
+        (lambda q: WorkerConfig.objects.create(worker_id="sweeper", steal_all=True), True),
+        (lambda q: WorkerConfig.objects.create(worker_id="sweeper", steal_all=True, enabled=False), False),
+        (lambda q: _heartbeat(q, "free-worker"), True),
+        (lambda q: _heartbeat(q, "w1"), False),
+        (lambda q: WorkerConfig.objects.get(worker_id="w1").steal_targets.add(Tenant.objects.get(key="c")), True),
+    ],
+)
 def test_orphaned_tenants(w1, queue, action, cleared):
     w1.steal_targets.clear()
     push(queue, "a", 1)

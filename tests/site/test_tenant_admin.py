@@ -16,14 +16,21 @@ from queueapp.models import Tenant, WorkerConfig
 
 pytestmark = pytest.mark.django_db(transaction=True)  # on_commit pushes need real commits
 
-WORKER = {"worker_id": "w1", "enabled": "on", "concurrency": "2", "poll_interval": "0.2", "lease_seconds": "",
-          "notes": ""}
+WORKER = {
+    "worker_id": "w1",
+    "enabled": "on",
+    "concurrency": "2",
+    "poll_interval": "0.2",
+    "lease_seconds": "",
+    "notes": "",
+}
 
 
 def push(queue, user, n=1, delay_s=0):
     run_after = int(time.time() * 1000) + delay_s * 1000 if delay_s else None
-    return [r.id for r in queue.push_many([Task("queueapp.demo.echo", user=user, run_after=run_after)
-                                           for _ in range(n)])]
+    return [
+        r.id for r in queue.push_many([Task("queueapp.demo.echo", user=user, run_after=run_after) for _ in range(n)])
+    ]
 
 
 @pytest.fixture
@@ -35,11 +42,14 @@ def delete_url(tenant):
     return f"/admin/queueapp/tenant/{tenant.pk}/delete/"
 
 
-@pytest.mark.parametrize(("queued", "deferred", "heading"), [
-    (0, 0, None),
-    (2, 0, "2 tasks of this tenant are still queued or deferred"),
-    (0, 1, "1 task of this tenant is still queued or deferred"),
-])
+@pytest.mark.parametrize(
+    ("queued", "deferred", "heading"),
+    [
+        (0, 0, None),
+        (2, 0, "2 tasks of this tenant are still queued or deferred"),
+        (0, 1, "1 task of this tenant is still queued or deferred"),
+    ],
+)
 def test_delete_page_offers_the_choice_only_with_queued_tasks(admin_client, acme, queue, queued, deferred, heading):
     push(queue, "acme", queued)
     push(queue, "acme", deferred, delay_s=3600)
@@ -52,11 +62,14 @@ def test_delete_page_offers_the_choice_only_with_queued_tasks(admin_client, acme
     assert 'name="post" value="yes"' in html
 
 
-@pytest.mark.parametrize(("choice", "dead", "left"), [
-    ("dead_letter", 3, 0),
-    ("keep", 0, 3),
-    (None, 0, 3),  # no choice posted (no tasks when the page was shown): keep
-])
+@pytest.mark.parametrize(
+    ("choice", "dead", "left"),
+    [
+        ("dead_letter", 3, 0),
+        ("keep", 0, 3),
+        (None, 0, 3),  # no choice posted (no tasks when the page was shown): keep
+    ],
+)
 def test_delete_post(admin_client, acme, queue, choice, dead, left):
     Tenant.objects.create(key="other")
     mine = push(queue, "acme", 2) + push(queue, "acme", 1, delay_s=3600)
@@ -86,8 +99,9 @@ def test_bulk_delete_action_keeps_tasks(admin_client, acme, queue):
     Tenant.objects.create(key="globex")
     push(queue, "acme", 2)
     pks = list(Tenant.objects.values_list("pk", flat=True))
-    response = admin_client.post("/admin/queueapp/tenant/",
-                                 {"action": "delete_selected", "post": "yes", "_selected_action": pks})
+    response = admin_client.post(
+        "/admin/queueapp/tenant/", {"action": "delete_selected", "post": "yes", "_selected_action": pks}
+    )
     assert response.status_code == 302 and Tenant.objects.count() == 0
     assert queue.config_snapshot()["tenants"] == {}
     assert queue.unregistered() == [("acme", 2)] and queue.dead_letters().total == 0
@@ -99,16 +113,20 @@ def test_worker_config_add_with_an_overlap_is_a_page_error(admin_client, acme, q
     response = admin_client.post("/admin/queueapp/workerconfig/add/", data)
     assert response.status_code == 200
     assert "A tenant cannot be both assigned to this worker and one of its steal targets: acme." in (
-        response.content.decode())
+        response.content.decode()
+    )
     assert WorkerConfig.objects.count() == 0
     assert queue.config_snapshot()["workers"] == {}
 
 
-@pytest.mark.parametrize(("data", "error"), [
-    ({"worker_id": "bad id"}, "Use 1-128 letters"),
-    ({"concurrency": "0"}, "Ensure this value is greater than or equal to 1."),
-    ({"concurrency": "257"}, "Ensure this value is less than or equal to 256."),
-])
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        ({"worker_id": "bad id"}, "Use 1-128 letters"),
+        ({"concurrency": "0"}, "Ensure this value is greater than or equal to 1."),
+        ({"concurrency": "257"}, "Ensure this value is less than or equal to 256."),
+    ],
+)
 def test_worker_config_add_field_errors(admin_client, fq_settings, queue, data, error):
     response = admin_client.post("/admin/queueapp/workerconfig/add/", {**WORKER, **data})
     assert response.status_code == 200 and error in response.content.decode()
@@ -141,10 +159,13 @@ def test_worker_config_change_moves_a_tenant_between_steal_and_assigned(admin_cl
     assert queue.config_snapshot() == sync.expected_snapshot()
 
 
-@pytest.mark.parametrize(("weight", "error"), [
-    ("0", "Ensure this value is greater than or equal to 1."),
-    ("1001", "Ensure this value is less than or equal to 1000."),
-])
+@pytest.mark.parametrize(
+    ("weight", "error"),
+    [
+        ("0", "Ensure this value is greater than or equal to 1."),
+        ("1001", "Ensure this value is less than or equal to 1000."),
+    ],
+)
 def test_tenant_add_weight_out_of_range_is_a_field_error(admin_client, fq_settings, queue, weight, error):
     response = admin_client.post("/admin/queueapp/tenant/add/", {"key": "acme", "name": "", "weight": weight})
     assert response.status_code == 200
@@ -164,20 +185,34 @@ def test_tenant_add_and_change_reach_redis(admin_client, fq_settings, queue):
 
 
 # -- the forms behind the admin (and the dashboard): every rule is a form error -----------------------------
-@pytest.mark.parametrize(("data", "field"), [
-    ({"key": "a b"}, "key"), ({"key": "*"}, "key"), ({"key": "k" * 129}, "key"),
-    ({"weight": 0}, "weight"), ({"weight": 1001}, "weight"), ({"weight": ""}, "weight"),
-])
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"key": "a b"}, "key"),
+        ({"key": "*"}, "key"),
+        ({"key": "k" * 129}, "key"),
+        ({"weight": 0}, "weight"),
+        ({"weight": 1001}, "weight"),
+        ({"weight": ""}, "weight"),
+    ],
+)
 def test_tenant_form_errors(fq_settings, data, field):
     form = TenantForm({"key": "acme", "weight": 1, **data})
     assert not form.is_valid() and field in form.errors
     assert TenantForm({"key": "k" * 128, "weight": 1000}).is_valid()
 
 
-@pytest.mark.parametrize(("data", "field"), [
-    ({"worker_id": "bad id"}, "worker_id"), ({"worker_id": "*"}, "worker_id"), ({"worker_id": "w" * 129}, "worker_id"),
-    ({"concurrency": 0}, "concurrency"), ({"concurrency": 257}, "concurrency"), ({"poll_interval": 0}, "poll_interval"),
-])
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"worker_id": "bad id"}, "worker_id"),
+        ({"worker_id": "*"}, "worker_id"),
+        ({"worker_id": "w" * 129}, "worker_id"),
+        ({"concurrency": 0}, "concurrency"),
+        ({"concurrency": 257}, "concurrency"),
+        ({"poll_interval": 0}, "poll_interval"),
+    ],
+)
 def test_worker_form_errors(fq_settings, data, field):
     form = WorkerConfigForm({**WORKER, **data})
     assert not form.is_valid() and field in form.errors
@@ -189,7 +224,8 @@ def test_overlap_is_a_form_error_and_an_orm_validation_error(acme, queue):
     form = WorkerConfigForm({**WORKER, "assigned_users": [acme.pk, globex.pk], "steal_targets": [globex.pk]})
     assert not form.is_valid()
     assert form.non_field_errors() == [
-        "A tenant cannot be both assigned to this worker and one of its steal targets: globex."]
+        "A tenant cannot be both assigned to this worker and one of its steal targets: globex."
+    ]
     config = WorkerConfig.objects.create(worker_id="w1")
     config.assigned_users.add(acme)
     with pytest.raises(ValidationError, match=r"steal targets: acme\."):

@@ -16,8 +16,21 @@ from queueapp.engine.lease import FailOutcome, Lease, PushResult
 from queueapp.engine.task import State, Task
 
 OWNER = object()
-OK = ["ok", "id", "x", "func", "f", "user", "u", "priority", "3",
-      "payload", '{"args":[],"kwargs":{}}', "state", "running"]
+OK = [
+    "ok",
+    "id",
+    "x",
+    "func",
+    "f",
+    "user",
+    "u",
+    "priority",
+    "3",
+    "payload",
+    '{"args":[],"kwargs":{}}',
+    "state",
+    "running",
+]
 BROKEN = ["ok", "id", "bad", "func", "f", "user", "u", "priority", "3", "payload", "not json"]
 
 
@@ -116,7 +129,12 @@ def test_pop_dead_letters_a_broken_record_and_pops_again(core, payload):
     p = params(fail)
     assert (fail.script, fail.keys, again.script) == ("fail", ("{t}",), "pop")
     assert (p["id"], p["token"], p["retry"], p["reason"], p["retry_delay_ms"]) == (
-        "bad", params(first)["token"], False, "decode_error", 0)
+        "bad",
+        params(first)["token"],
+        False,
+        "decode_error",
+        0,
+    )
     assert json.loads(p["error"])["message"]  # the decode error is kept for the operator
     assert got.id == "x"
 
@@ -137,9 +155,14 @@ def test_pop_keeps_a_good_task_found_by_the_last_retry(core):
 
 
 # -- ack / ack_and_pop / fail / release ---------------------------------------
-@pytest.mark.parametrize(("reply", "error"), [
-    (["stale"], StaleLease), (["not_found"], TaskNotFound), (["weird"], InvalidState),
-])
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        (["stale"], StaleLease),
+        (["not_found"], TaskNotFound),
+        (["weird"], InvalidState),
+    ],
+)
 def test_ack_errors(core, reply, error):
     call = core.ack_call(lease())
     with pytest.raises(error, match="ack x"):
@@ -164,18 +187,25 @@ def test_ack_and_pop(core):
         call.parse(["stale", "empty"])
 
 
-@pytest.mark.parametrize(("reply", "outcome"), [
-    (["retry", "123"], FailOutcome("retry", "error", 123)),
-    (["dead", "max_retries"], FailOutcome("dead", "max_retries")),
-    (["failed", "timeout"], FailOutcome("failed", "timeout")),
-])
+@pytest.mark.parametrize(
+    ("reply", "outcome"),
+    [
+        (["retry", "123"], FailOutcome("retry", "error", 123)),
+        (["dead", "max_retries"], FailOutcome("dead", "max_retries")),
+        (["failed", "timeout"], FailOutcome("failed", "timeout")),
+    ],
+)
 def test_fail_outcomes(core, reply, outcome):
     assert core.fail_call(lease(), ValueError("boom")).parse(reply) == outcome
 
 
-@pytest.mark.parametrize(("reply", "error"), [
-    (["stale"], StaleLease), (["not_found"], TaskNotFound),
-])
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        (["stale"], StaleLease),
+        (["not_found"], TaskNotFound),
+    ],
+)
 def test_fail_errors(core, reply, error):
     with pytest.raises(error):
         core.fail_call(lease()).parse(reply)
@@ -185,7 +215,12 @@ def test_fail_errors(core, reply, error):
 def test_fail_call_params(core, failures, delay_ms):
     p = params(core.fail_call(lease(failures=failures), ValueError("boom"), reason="timeout"))
     assert (p["id"], p["token"], p["retry"], p["reason"], p["retry_delay_ms"]) == (
-        "x", "tok", True, "timeout", delay_ms)
+        "x",
+        "tok",
+        True,
+        "timeout",
+        delay_ms,
+    )
     error = json.loads(p["error"])
     assert (error["type"], error["message"]) == ("builtins.ValueError", "boom")
 
@@ -209,10 +244,13 @@ def test_heartbeat_and_maintenance_parsers(core):
     assert params(core.dlq_delete_call([]))["ids"] == {}
 
 
-@pytest.mark.parametrize(("reply", "error", "match"), [
-    (["invalid_state", "running"], InvalidState, "task t1 is running"),
-    (["not_found"], TaskNotFound, "cancel t1"),
-])
+@pytest.mark.parametrize(
+    ("reply", "error", "match"),
+    [
+        (["invalid_state", "running"], InvalidState, "task t1 is running"),
+        (["not_found"], TaskNotFound, "cancel t1"),
+    ],
+)
 def test_cancel_errors(core, reply, error, match):
     with pytest.raises(error, match=match):
         core.cancel_call("t1").parse(reply)
@@ -235,9 +273,16 @@ def test_worker_config_rejects_a_tenant_both_assigned_and_stolen(core):
         core.worker_config_call("w1", assigned=["*"])
 
 
-@pytest.mark.parametrize(("weight", "ok"), [
-    (0, False), (0.5, False), (1001, False), (1, True), (1000, True),
-])
+@pytest.mark.parametrize(
+    ("weight", "ok"),
+    [
+        (0, False),
+        (0.5, False),
+        (1001, False),
+        (1, True),
+        (1000, True),
+    ],
+)
 def test_tenant_weight_bounds(core, weight, ok):
     if ok:
         assert params(core.tenant_call("u", weight=weight))["weight"] == weight
@@ -253,8 +298,9 @@ def test_prefix_needs_exactly_one_hash_tag(prefix):
 
 
 def test_from_mapping():
-    cfg = EngineConfig.from_mapping({"PREFIX": "{x}", "LEASE_SECONDS": 5, "aging_seconds": 0.5,
-                                     "RETRY": {"BASE": 2, "cap": 10}, "UNKNOWN": 1})
+    cfg = EngineConfig.from_mapping(
+        {"PREFIX": "{x}", "LEASE_SECONDS": 5, "aging_seconds": 0.5, "RETRY": {"BASE": 2, "cap": 10}, "UNKNOWN": 1}
+    )
     assert (cfg.prefix, cfg.lease_ms, cfg.aging_ms) == ("{x}", 5000, 500)
     assert cfg.retry == RetryPolicy(base=2, cap=10)
     policy = RetryPolicy(jitter=0)

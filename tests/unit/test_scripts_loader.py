@@ -33,17 +33,19 @@ def test_good_tree_loads_only_top_level_scripts():
 
 
 def test_include_is_inlined_before_its_includer_with_include_lines_removed():
-    expected = "\n".join([
-        banner("lib/a"),
-        "-- a: no dependencies",
-        "local function a_fn() return 'a' end",
-        banner("lib/b"),
-        "-- b: needs a",
-        "local function b_fn() return a_fn() .. 'b' end",
-        banner("main"),
-        "--[[ main: includes b, then a again (already inlined through b) ]]",
-        "return b_fn()",
-    ])
+    expected = "\n".join(
+        [
+            banner("lib/a"),
+            "-- a: no dependencies",
+            "local function a_fn() return 'a' end",
+            banner("lib/b"),
+            "-- b: needs a",
+            "local function b_fn() return a_fn() .. 'b' end",
+            banner("main"),
+            "--[[ main: includes b, then a again (already inlined through b) ]]",
+            "return b_fn()",
+        ]
+    )
     assert ScriptSet(root=FIXTURES / "good")["main"] == expected
 
 
@@ -65,10 +67,13 @@ def test_expand_works_for_a_library_on_its_own():
     assert banners(ScriptSet(root=FIXTURES / "good").expand("lib/c")) == ["lib/a", "lib/c"]
 
 
-@pytest.mark.parametrize(("tree", "cycle"), [
-    ("circular", "main -> lib/x -> lib/y -> lib/x"),
-    ("self_include", "main -> main"),
-])
+@pytest.mark.parametrize(
+    ("tree", "cycle"),
+    [
+        ("circular", "main -> lib/x -> lib/y -> lib/x"),
+        ("self_include", "main -> main"),
+    ],
+)
 def test_circular_include_names_the_cycle(tree, cycle):
     with pytest.raises(LuaIncludeError, match="circular") as err:
         ScriptSet(root=FIXTURES / tree)
@@ -175,8 +180,7 @@ def _lua_key_functions() -> dict[str, tuple[list[str], str]]:
     `function K.name(arg) ... end`, a `name = function(arg) ... end,` table field, or (a key
     without parts) a `name = P .. '...',` string field."""
     text = (REAL / "lib" / "keys.lua").read_text()
-    found = re.findall(r"^\s*(?:function K\.(\w+)|(\w+) = function)\(([^)]*)\) return (.+) end,?$",
-                       text, re.M)
+    found = re.findall(r"^\s*(?:function K\.(\w+)|(\w+) = function)\(([^)]*)\) return (.+) end,?$", text, re.M)
     keys = {a or b: ([x for x in args.split(",") if x.strip()], expr) for a, b, args, expr in found}
     keys.update({name: ([], expr) for name, expr in re.findall(r"^\s*(\w+) = (P \.\. '[^']*'),$", text, re.M)})
     return keys
@@ -189,8 +193,7 @@ LUA_KEYS = _lua_key_functions()
 def test_lua_key_layout_mirrors_python(name):
     args, expr = LUA_KEYS[name]
     values = {"P": "{p}", **{a.strip(): f"<{a.strip()}>" for a in args}}
-    lua_key = "".join(part[1:-1] if part[0] == "'" else values[part]
-                      for part in (p.strip() for p in expr.split("..")))
+    lua_key = "".join(part[1:-1] if part[0] == "'" else values[part] for part in (p.strip() for p in expr.split("..")))
     assert getattr(Keys("{p}"), name)(*(f"<{a.strip()}>" for a in args)) == lua_key
 
 

@@ -25,15 +25,29 @@ def test_push_doc_defaults():
     d = task.push_doc(max_payload=1000, result_ttl=99, max_retries=7, max_deliveries=4)
     # every value a string (push.lua copies them into the hash); defaults omitted
     assert d == {
-        "v": "1", "id": "t-1", "func": "app.tasks.send", "user": "acme", "priority": "3",
+        "v": "1",
+        "id": "t-1",
+        "func": "app.tasks.send",
+        "user": "acme",
+        "priority": "3",
         "payload": '{"args":[1,"x"],"kwargs":{"k":null}}',
-        "max_retries": "7", "max_deliveries": "4", "result_ttl": "99",
+        "max_retries": "7",
+        "max_deliveries": "4",
+        "result_ttl": "99",
     }
 
 
 def test_push_doc_task_settings_win_over_config():
-    d = doc(max_retries=0, max_deliveries=0, result_ttl=5, timeout=2, run_after=123,
-            dead_letter=False, args=("a",), queue="mail")
+    d = doc(
+        max_retries=0,
+        max_deliveries=0,
+        result_ttl=5,
+        timeout=2,
+        run_after=123,
+        dead_letter=False,
+        args=("a",),
+        queue="mail",
+    )
     assert (d["max_retries"], d["max_deliveries"], d["result_ttl"]) == ("0", "1", "5")
     assert d["timeout"] == "2.0"
     assert (d["run_after"], d["dead_letter"], d["queue"]) == ("123", "0", "mail")
@@ -65,9 +79,17 @@ def test_invalid_func(func):
     assert doc(func="f" * 200)["func"] == "f" * 200
 
 
-@pytest.mark.parametrize(("priority", "expected"), [
-    (Priority.VERY_LOW, 1), (Priority.HIGH, 4), (Priority.CRITICAL, 6), (1, 1), (3, 3), (6, 6),
-])
+@pytest.mark.parametrize(
+    ("priority", "expected"),
+    [
+        (Priority.VERY_LOW, 1),
+        (Priority.HIGH, 4),
+        (Priority.CRITICAL, 6),
+        (1, 1),
+        (3, 3),
+        (6, 6),
+    ],
+)
 def test_priority_accepted(priority, expected):
     assert doc(priority=priority)["priority"] == str(expected)
 
@@ -102,22 +124,28 @@ def test_payload_limit_counts_utf8_bytes_and_is_inclusive():
         task.push_doc(max_payload=len(text), result_ttl=1)  # chars, not bytes
 
 
-@pytest.mark.parametrize(("args", "kwargs", "where"), [
-    ([object()], {}, "argument['args'][0] is a object"),
-    ([1, [2, {3, 4}]], {}, "argument['args'][1][1] is a set"),
-    ([], {"when": {"at": time}}, "argument['kwargs']['when']['at'] is a module"),
-    ([b"raw"], {}, "argument['args'][0] is a bytes"),
-])
+@pytest.mark.parametrize(
+    ("args", "kwargs", "where"),
+    [
+        ([object()], {}, "argument['args'][0] is a object"),
+        ([1, [2, {3, 4}]], {}, "argument['args'][1][1] is a set"),
+        ([], {"when": {"at": time}}, "argument['kwargs']['when']['at'] is a module"),
+        ([b"raw"], {}, "argument['args'][0] is a bytes"),
+    ],
+)
 def test_non_json_arguments_name_their_path(args, kwargs, where):
     with pytest.raises(InvalidTask) as err:
         doc(args=args, kwargs=kwargs)
     assert str(err.value).startswith(where)
 
 
-@pytest.mark.parametrize(("kwargs", "where"), [
-    ({"a": {1: "x"}}, "argument['kwargs']['a'] has key 1"),
-    ({"a": [{None: 1}]}, "argument['kwargs']['a'][0] has key None"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "where"),
+    [
+        ({"a": {1: "x"}}, "argument['kwargs']['a'] has key 1"),
+        ({"a": [{None: 1}]}, "argument['kwargs']['a'][0] has key None"),
+    ],
+)
 def test_dict_keys_must_be_strings(kwargs, where):
     with pytest.raises(InvalidTask, match="keys must be strings") as err:
         doc(kwargs=kwargs)
@@ -130,9 +158,15 @@ def test_nan_and_infinity_are_refused(value):
         doc(args=[1.5, value])
 
 
-@pytest.mark.parametrize(("args", "kwargs"), [
-    ({"a": 1}, {}), ("abc", {}), ([], [("a", 1)]), ([], None),
-])
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [
+        ({"a": 1}, {}),
+        ("abc", {}),
+        ([], [("a", 1)]),
+        ([], None),
+    ],
+)
 def test_args_must_be_a_list_and_kwargs_a_dict(args, kwargs):
     with pytest.raises(InvalidTask, match="must be a"):
         doc(args=args, kwargs=kwargs)
@@ -155,15 +189,33 @@ HISTORY = '{"at":1,"state":"queued"},{"at":2,"state":"running","worker":"w1"}'
 def stored(**over: str) -> dict[str, str]:
     """A task hash as HGETALL returns it (every value a string)."""
     f = {
-        "v": "1", "id": "t1", "func": "app.f", "user": "acme", "priority": "4", "queue": "q",
+        "v": "1",
+        "id": "t1",
+        "func": "app.f",
+        "user": "acme",
+        "priority": "4",
+        "queue": "q",
         "payload": '{"args":[1,2.50,"x"],"kwargs":{"n":12345678901234567890}}',
-        "max_retries": "2", "max_deliveries": "5", "dead_letter": "1", "result_ttl": "60",
-        "timeout": "2.5", "run_after": "1700000000000", "state": "running",
-        "enqueued_at": "1700000000001", "started_at": "1700000000002",
-        "lease_deadline": "1700000030002", "deliveries": "2", "failures": "1", "worker": "w2",
-        "lease_token": "abcd", "score": "1699999820001", "history": HISTORY, "history_n": "2",
+        "max_retries": "2",
+        "max_deliveries": "5",
+        "dead_letter": "1",
+        "result_ttl": "60",
+        "timeout": "2.5",
+        "run_after": "1700000000000",
+        "state": "running",
+        "enqueued_at": "1700000000001",
+        "started_at": "1700000000002",
+        "lease_deadline": "1700000030002",
+        "deliveries": "2",
+        "failures": "1",
+        "worker": "w2",
+        "lease_token": "abcd",
+        "score": "1699999820001",
+        "history": HISTORY,
+        "history_n": "2",
         "error": '{"type":"builtins.ValueError","message":"boom","traceback":""}',
-        "errors": '{"message":"one"},{"message":"two"}', "errors_n": "2",
+        "errors": '{"message":"one"},{"message":"two"}',
+        "errors_n": "2",
     }
     f.update(over)
     return {k: v for k, v in f.items() if v is not None}
@@ -180,16 +232,14 @@ def test_from_fields_full_record():
     assert t.finished_at is None
     assert (t.lease_deadline, t.deliveries, t.failures) == (1_700_000_030_002, 2, 1)
     assert (t.worker, t.lease_token) == ("w2", "abcd")
-    assert t.history == [{"at": 1, "state": "queued"},
-                         {"at": 2, "state": "running", "worker": "w1"}]
+    assert t.history == [{"at": 1, "state": "queued"}, {"at": 2, "state": "running", "worker": "w1"}]
     assert t.error == {"type": "builtins.ValueError", "message": "boom", "traceback": ""}
     assert t.errors == [{"message": "one"}, {"message": "two"}]
     assert t.worker_ids == ["w1"]
 
 
 def test_from_fields_minimal_record_defaults():
-    t = Task.from_fields({"id": "t", "func": "f", "user": "u", "priority": "6",
-                          "payload": '{"args":[],"kwargs":{}}'})
+    t = Task.from_fields({"id": "t", "func": "f", "user": "u", "priority": "6", "payload": '{"args":[],"kwargs":{}}'})
     assert (t.queue, t.max_retries, t.max_deliveries, t.dead_letter) == ("default", 0, 3, True)
     assert (t.state, t.timeout, t.run_after, t.result_ttl, t.error) == (None,) * 5
     assert (t.history, t.errors, t.worker_ids, t.return_value) == ([], [], [], None)
@@ -197,21 +247,29 @@ def test_from_fields_minimal_record_defaults():
 
 
 def test_from_fields_empty_strings_mean_absent():
-    t = Task.from_fields(stored(timeout="", run_after="", history="", errors="", error="",
-                                state=""))
+    t = Task.from_fields(stored(timeout="", run_after="", history="", errors="", error="", state=""))
     assert (t.timeout, t.run_after, t.error, t.state) == (None, None, None, None)
     assert (t.history, t.errors) == ([], [])
 
 
 def test_worker_ids_lists_every_delivery_in_order():
-    history = HISTORY + ',{"at":3,"state":"queued","reason":"lease_expired"},' \
+    history = (
+        HISTORY + ',{"at":3,"state":"queued","reason":"lease_expired"},'
         '{"at":4,"state":"running","worker":"w9"},{"at":5,"state":"running"}'
+    )
     assert Task.from_fields(stored(history=history)).worker_ids == ["w1", "w9"]
 
 
-@pytest.mark.parametrize(("result", "value"), [
-    ('{"ok":[1,2]}', {"ok": [1, 2]}), ("null", None), ("3.25", 3.25), ('"s"', "s"), (None, None),
-])
+@pytest.mark.parametrize(
+    ("result", "value"),
+    [
+        ('{"ok":[1,2]}', {"ok": [1, 2]}),
+        ("null", None),
+        ("3.25", 3.25),
+        ('"s"', "s"),
+        (None, None),
+    ],
+)
 def test_return_value(result, value):
     t = Task.from_fields(stored(state="succeeded", result=result))
     assert t.result == result and t.return_value == value
@@ -224,14 +282,36 @@ def test_dead_letter_flag(flag, expected):
 
 def test_push_doc_round_trips_through_stored_fields():
     """push.lua stores the string values as they are."""
-    task = Task(func="m.f", args=[1, {"a": [None, True]}], kwargs={"z": "é"}, user="u", id="rt",
-                priority=Priority.VERY_HIGH, timeout=1.5, run_after=10, dead_letter=False)
+    task = Task(
+        func="m.f",
+        args=[1, {"a": [None, True]}],
+        kwargs={"z": "é"},
+        user="u",
+        id="rt",
+        priority=Priority.VERY_HIGH,
+        timeout=1.5,
+        run_after=10,
+        dead_letter=False,
+    )
     d = task.push_doc(**LIMITS)
 
     assert all(isinstance(v, str) for v in d.values())
     back = Task.from_fields(d)
-    for name in ("id", "func", "user", "priority", "args", "kwargs", "timeout", "run_after",
-                 "dead_letter", "max_retries", "max_deliveries", "result_ttl", "queue"):
+    for name in (
+        "id",
+        "func",
+        "user",
+        "priority",
+        "args",
+        "kwargs",
+        "timeout",
+        "run_after",
+        "dead_letter",
+        "max_retries",
+        "max_deliveries",
+        "result_ttl",
+        "queue",
+    ):
         expected = getattr(task, name) if getattr(task, name) is not None else int(d[name])
         assert getattr(back, name) == expected, name
 
@@ -244,11 +324,18 @@ def test_missing_required_field_raises_key_error(missing):
         Task.from_fields(fields)
 
 
-@pytest.mark.parametrize("over", [
-    {"payload": "not json"}, {"payload": "[1]"}, {"payload": "null"},
-    {"payload": '{"args":{},"kwargs":{}}'}, {"priority": "high"}, {"state": "bogus"},
-    {"deliveries": "1.5"},
-])
+@pytest.mark.parametrize(
+    "over",
+    [
+        {"payload": "not json"},
+        {"payload": "[1]"},
+        {"payload": "null"},
+        {"payload": '{"args":{},"kwargs":{}}'},
+        {"priority": "high"},
+        {"state": "bogus"},
+        {"deliveries": "1.5"},
+    ],
+)
 def test_malformed_fields_raise_value_error(over):
     with pytest.raises(ValueError):
         Task.from_fields(stored(**over))

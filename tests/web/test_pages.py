@@ -12,8 +12,17 @@ from queueapp.engine import Task
 from queueapp.models import AuditEvent, Schedule, Tenant, WorkerConfig
 
 pytestmark = pytest.mark.django_db(transaction=True)
-PAGES = ["/", "/users/", "/workers/", "/schedules/", "/dead-letters/", "/audit/", "/users/new/", "/workers/new/",
-         "/schedules/new/"]
+PAGES = [
+    "/",
+    "/users/",
+    "/workers/",
+    "/schedules/",
+    "/dead-letters/",
+    "/audit/",
+    "/users/new/",
+    "/workers/new/",
+    "/schedules/new/",
+]
 
 
 @pytest.fixture
@@ -70,8 +79,14 @@ def test_non_staff_users_get_403(fq_settings):
 def test_pages_with_data_escape_user_content(staff, queue):
     client, _ = staff
     dead_id = fill(queue)
-    for url in PAGES + ["/users/acme/", "/users/globex/", f"/tasks/{dead_id}/", "/schedules/nightly/edit/",
-                        "/workers/w1/edit/", "/users/acme/edit/"]:
+    for url in PAGES + [
+        "/users/acme/",
+        "/users/globex/",
+        f"/tasks/{dead_id}/",
+        "/schedules/nightly/edit/",
+        "/workers/w1/edit/",
+        "/users/acme/edit/",
+    ]:
         response = client.get(url)
         assert response.status_code == 200, url
         html = response.content.decode()
@@ -84,8 +99,12 @@ def test_pages_with_data_escape_user_content(staff, queue):
 def test_htmx_requests_get_partials(staff, queue):
     client, _ = staff
     fill(queue)
-    partials = (("/?partial=live", 'id="live"'), ("/users/?partial=table", 'id="tenants"'),
-                ("/workers/?partial=live", 'id="workers-live"'), ("/schedules/?partial=table", 'id="schedules"'))
+    partials = (
+        ("/?partial=live", 'id="live"'),
+        ("/users/?partial=table", 'id="tenants"'),
+        ("/workers/?partial=live", 'id="workers-live"'),
+        ("/schedules/?partial=table", 'id="schedules"'),
+    )
     for url, marker in partials:
         html = client.get(url, HTTP_HX_REQUEST="true").content.decode()
         assert marker in html and "<html" not in html, url
@@ -110,8 +129,12 @@ def test_post_without_csrf_is_refused(fq_settings):
 def test_staff_without_permission_cannot_change_anything(staff, queue):
     client, user = staff
     fill(queue)
-    for url, data in (("/users/new/", {"key": "x", "weight": 1}), ("/users/acme/pause/", {}),
-                      ("/dead-letters/requeue/", {"scope": "all", "confirmed": "yes"}), ("/workers/sync/", {})):
+    for url, data in (
+        ("/users/new/", {"key": "x", "weight": 1}),
+        ("/users/acme/pause/", {}),
+        ("/dead-letters/requeue/", {"scope": "all", "confirmed": "yes"}),
+        ("/workers/sync/", {}),
+    ):
         assert client.post(url, data).status_code == 403, url
     assert not Tenant.objects.filter(key="x").exists() and not Tenant.objects.get(key="acme").paused
     user.user_permissions.add(Permission.objects.get(codename="add_tenant"))
@@ -135,9 +158,20 @@ def test_actions_change_things_and_leave_an_audit_trail(admin, queue):
 
 
 def test_forms_show_errors_instead_of_failing(admin):
-    response = admin.post("/schedules/new/", {"name": "bad", "cron": "61 * * * *", "timezone": "Mars/Olympus",
-                                              "task": "os.system", "args": "[]", "kwargs": "{}", "user": "acme",
-                                              "priority": 3, "missed_fire_policy": "skip"})
+    response = admin.post(
+        "/schedules/new/",
+        {
+            "name": "bad",
+            "cron": "61 * * * *",
+            "timezone": "Mars/Olympus",
+            "task": "os.system",
+            "args": "[]",
+            "kwargs": "{}",
+            "user": "acme",
+            "priority": 3,
+            "missed_fire_policy": "skip",
+        },
+    )
     html = response.content.decode()
     assert response.status_code == 200
     assert "not a valid cron expression" in html and "unknown time zone" in html and "not a registered task" in html

@@ -25,8 +25,7 @@ def served_users(queue, ids):
     return {t.id: t.user for t in tasks if t.started_at}
 
 
-def test_an_assignment_changed_in_the_db_reaches_a_running_worker_within_5_s(
-        fq_settings, queue, env, workers):
+def test_an_assignment_changed_in_the_db_reaches_a_running_worker_within_5_s(fq_settings, queue, env, workers):
     a, b = Tenant.objects.create(key="a"), Tenant.objects.create(key="b")
     config = WorkerConfig.objects.create(worker_id="w1")
     config.assigned_users.set([a])
@@ -69,8 +68,11 @@ def test_concurrency_changed_in_the_db_resizes_a_running_worker(fq_settings, que
     config.concurrency = 4
     config.save()
     wait_for(lambda: raw.scard(f"{env['FQ_LEDGER']}:running") == 4, timeout=6, what="four tasks at once")
-    wait_for(lambda: next(w for w in queue.workers() if w["worker"] == "w1")["concurrency"] == "4",
-             timeout=12, what="reported concurrency")
+    wait_for(
+        lambda: next(w for w in queue.workers() if w["worker"] == "w1")["concurrency"] == "4",
+        timeout=12,
+        what="reported concurrency",
+    )
 
 
 def test_mirrored_workers_serve_their_own_tenants_before_stealing(fq_settings, queue, env, workers):

@@ -19,8 +19,12 @@ def test_a_poison_pill_is_dead_lettered_after_max_deliveries_and_others_finish(q
     back after the lease; after max_deliveries the task is dead-lettered, reason lease_expired."""
     env = {**env, "FAIRQUEUE_LEASE_SECONDS": "1", "FAIRQUEUE_MAX_DELIVERIES": "2"}
     pill = queue.push(Task("tests.fixture_tasks.poison", user="evil", max_deliveries=2)).id
-    others = [t.id for t in queue.push_many([Task("tests.fixture_tasks.record", args=[f"ok{i}", 0],
-                                                  user=f"good{i % 3}") for i in range(30)])]
+    others = [
+        t.id
+        for t in queue.push_many(
+            [Task("tests.fixture_tasks.record", args=[f"ok{i}", 0], user=f"good{i % 3}") for i in range(30)]
+        )
+    ]
     deadline = time.monotonic() + 60
     while queue.get_task(pill).state != State.DEAD and time.monotonic() < deadline:
         proc = workers(env, "--worker-id", "w1")
@@ -40,8 +44,12 @@ def test_a_worker_survives_redis_dying_and_coming_back(tmp_path, workers, prefix
     try:
         queue = FairQueue(connect(RedisOptions(url=server.url, retries=2)), EngineConfig(prefix=prefix))
         env = worker_env(server.url, prefix, ledger=f"ledger:{prefix}", FAIRQUEUE_LEASE_SECONDS="2")
-        ids = [t.id for t in queue.push_many([Task("tests.fixture_tasks.record", args=[f"t{i}", 20],
-                                                   user=f"u{i % 4}") for i in range(300)])]
+        ids = [
+            t.id
+            for t in queue.push_many(
+                [Task("tests.fixture_tasks.record", args=[f"t{i}", 20], user=f"u{i % 4}") for i in range(300)]
+            )
+        ]
         proc = workers(env, "--worker-id", "w1", "--concurrency", "2")
         wait_for(lambda: queue.stats()["succeeded"] >= 20, what="work under way")
         server.kill()

@@ -25,8 +25,9 @@ def test_make_run_serves_the_demo_and_stops_cleanly(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DJANGO_SETTINGS_MODULE", "SECRET_KEY")}
     env.update(PORT=str(port), FAIRQUEUE_VAR_DIR=str(tmp_path / "var"), DEMO_NOISY="300")
     out = open(tmp_path / "run.log", "w+")  # noqa: SIM115
-    proc = subprocess.Popen(["bash", "scripts/run.sh"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        ["bash", "scripts/run.sh"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         text = wait_for(lambda: _read(out) if "Press Ctrl-C" in _read(out) else "", timeout=90, what="startup")
         url = re.search(r"URL:\s+(\S+)", text).group(1)
@@ -36,8 +37,11 @@ def test_make_run_serves_the_demo_and_stops_cleanly(tmp_path):
         assert urllib.request.urlopen(url, timeout=5).status == 200
         assert _logs_in(url, "admin", login.group(1))
         queue = FairQueue(connect(RedisOptions(url=redis_url)), EngineConfig())
-        wait_for(lambda: queue.stats()["queued"] == 0 and queue.stats()["running"] == 0, timeout=60,
-                 what="the worker to drain the demo tasks")
+        wait_for(
+            lambda: queue.stats()["queued"] == 0 and queue.stats()["running"] == 0,
+            timeout=60,
+            what="the worker to drain the demo tasks",
+        )
         assert queue.stats()["succeeded"] >= 300 + 24
         assert {w["worker"] for w in queue.workers()} == {"worker-001", "worker-002"}
         assert queue.worker_config("worker-001")["assigned"] == ["user:1", "user:3", "user:5"]
@@ -56,8 +60,7 @@ def _logs_in(url: str, username: str, password: str) -> bool:
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     form = opener.open(url + "login/", timeout=5).read().decode()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
-    data = urllib.parse.urlencode({"username": username, "password": password,
-                                   "csrfmiddlewaretoken": token}).encode()
+    data = urllib.parse.urlencode({"username": username, "password": password, "csrfmiddlewaretoken": token}).encode()
     response = opener.open(urllib.request.Request(url + "login/", data=data, headers={"Referer": url}), timeout=5)
     return not response.url.endswith("/login/")
 

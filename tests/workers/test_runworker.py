@@ -35,8 +35,10 @@ def test_a_raising_task_is_retried_with_backoff_then_dead_lettered(queue, env, l
 
 
 def test_a_path_that_is_not_a_registered_task_is_refused_unimported(queue, env, workers, tmp_path):
-    ids = [queue.push(Task(path, args=["touch /tmp/fq-pwned"])).id
-           for path in ("os.system", "tests.evil_module.boom", "builtins.eval")]
+    ids = [
+        queue.push(Task(path, args=["touch /tmp/fq-pwned"])).id
+        for path in ("os.system", "tests.evil_module.boom", "builtins.eval")
+    ]
     workers(env, "--worker-id", "w1")
     wait_for(lambda: all(s == State.DEAD for s in states(queue, ids)), what="unknown tasks dead-lettered")
     for task_id in ids:
@@ -89,15 +91,19 @@ def test_sigkill_with_tasks_in_flight_loses_nothing(queue, env, ledger, workers)
     env = {**env, "FAIRQUEUE_LEASE_SECONDS": "1"}
     ids = [queue.push(record(f"k{i}", 150, user=f"t{i % 5}")).id for i in range(60)]
     first = workers(env, "--worker-id", "w1", "--concurrency", "4")
-    wait_for(lambda: ledger.running() >= 3 and sum(ledger.done(f"k{i}") for i in range(60)) >= 4,
-             what="tasks in flight")
+    wait_for(
+        lambda: ledger.running() >= 3 and sum(ledger.done(f"k{i}") for i in range(60)) >= 4, what="tasks in flight"
+    )
     first.send_signal(signal.SIGKILL)
     first.wait(10)
     in_flight = queue.stats()["running"]
     assert in_flight >= 1
     workers(env, "--worker-id", "w2", "--concurrency", "4")
-    wait_for(lambda: all(s in (State.SUCCEEDED, State.DEAD) for s in states(queue, ids)), timeout=60,
-             what="every task finished after the lease expired")
+    wait_for(
+        lambda: all(s in (State.SUCCEEDED, State.DEAD) for s in states(queue, ids)),
+        timeout=60,
+        what="every task finished after the lease expired",
+    )
     final = [queue.get_task(i) for i in ids]
     assert all(t.state == State.SUCCEEDED for t in final)  # lost = 0
     assert all(ledger.done(f"k{i}") >= 1 for i in range(60))

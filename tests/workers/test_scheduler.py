@@ -22,8 +22,9 @@ def fire_times(queue, user="acme") -> list[int]:
 
 
 def every_second(name="tick", policy=Schedule.SKIP) -> Schedule:
-    return Schedule.objects.create(name=name, cron="* * * * * *", task="queueapp.demo.noop", user="acme",
-                                   missed_fire_policy=policy)
+    return Schedule.objects.create(
+        name=name, cron="* * * * * *", task="queueapp.demo.noop", user="acme", missed_fire_policy=policy
+    )
 
 
 def args():
@@ -61,8 +62,11 @@ def test_a_killed_leader_is_replaced_and_run_once_catches_up_once(fq_settings, q
     gaps = [(a, b) for a, b in zip(fires, fires[1:], strict=False) if b - a != 1000]
     missing = sum((b - a) // 1000 - 1 for a, b in gaps)
     assert len(gaps) <= 1 and missing <= LEASE + 1  # only the seconds before the takeover
-    late = [t for t in queue.tenant_queue("acme", 0, 10_000).items
-            if t.id.startswith("cron:") and t.enqueued_at - int(t.id.rsplit(":", 1)[1]) > 1000]
+    late = [
+        t
+        for t in queue.tenant_queue("acme", 0, 10_000).items
+        if t.id.startswith("cron:") and t.enqueued_at - int(t.id.rsplit(":", 1)[1]) > 1000
+    ]
     assert len(late) == 1  # run_once: one catch-up for the missed seconds
     schedule.refresh_from_db()
     assert schedule.last_task_id.startswith("cron:tick:") and schedule.next_fire_at is not None

@@ -31,8 +31,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("task_path", help="dotted path of a registered task, e.g. queueapp.demo.echo")
         parser.add_argument("--user", required=True, help="the tenant the task runs for")
-        parser.add_argument("--priority", type=int, choices=range(1, 7), default=3,
-                            help="1 VERY_LOW .. 3 NORMAL .. 6 CRITICAL (default 3)")
+        parser.add_argument(
+            "--priority",
+            type=int,
+            choices=range(1, 7),
+            default=3,
+            help="1 VERY_LOW .. 3 NORMAL .. 6 CRITICAL (default 3)",
+        )
         parser.add_argument("--args", dest="call_args", default="[]", help="positional arguments as a JSON array")
         parser.add_argument("--kwargs", dest="call_kwargs", default="{}", help="keyword arguments as a JSON object")
         parser.add_argument("--count", type=int, default=1, help="enqueue N copies (one pipelined round trip)")

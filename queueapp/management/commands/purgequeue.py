@@ -9,8 +9,10 @@ from queueapp.engine.task import InvalidTask, check_name
 
 
 class Command(BaseCommand):
-    help = ("Move a tenant's queued and deferred tasks to the dead-letter queue (reason 'purged'), where "
-            "they can be requeued or deleted. Running tasks finish.")
+    help = (
+        "Move a tenant's queued and deferred tasks to the dead-letter queue (reason 'purged'), where "
+        "they can be requeued or deleted. Running tasks finish."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("tenant")
@@ -25,6 +27,5 @@ class Command(BaseCommand):
         if not options["yes"]:
             self.stdout.write(f"{key} has {waiting} queued or deferred task(s); add --yes to purge them")
             return
-        moved = conf.get_queue().purge(key, reason="purged",
-                                       progress=lambda n: self.stdout.write(f"  {n} moved..."))
+        moved = conf.get_queue().purge(key, reason="purged", progress=lambda n: self.stdout.write(f"  {n} moved..."))
         self.stdout.write(f"purged {moved} task(s) of {key} to the dead-letter queue (reason purged)")

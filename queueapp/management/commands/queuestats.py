@@ -26,12 +26,15 @@ class Command(BaseCommand):
                 report = {"tenant": options["tenant"], **queue.tenant_stats(options["tenant"])}
             else:
                 by_prio = queue.priority_stats()
-                report = {"totals": queue.stats(),
-                          "queued_by_lane": {label: by_prio[p]["queued"] for p, label in LANES},
-                          "backlog": dict(queue.tenants_with_backlog(0, options["top"]).items),
-                          "workers": [{k: w.get(k) for k in ("worker", "state", "host", "pid", "processed")}
-                                      for w in queue.workers()],
-                          "orphaned": dict(queue.orphaned())}
+                report = {
+                    "totals": queue.stats(),
+                    "queued_by_lane": {label: by_prio[p]["queued"] for p, label in LANES},
+                    "backlog": dict(queue.tenants_with_backlog(0, options["top"]).items),
+                    "workers": [
+                        {k: w.get(k) for k in ("worker", "state", "host", "pid", "processed")} for w in queue.workers()
+                    ],
+                    "orphaned": dict(queue.orphaned()),
+                }
         except RedisError as exc:
             raise CommandError(f"Redis is not reachable: {exc}") from exc
         if options["json"]:
@@ -43,7 +46,8 @@ class Command(BaseCommand):
                 for key, number in value.items():
                     self.stdout.write(f"  {key:<24} {number}")
             elif isinstance(value, list):
-                self.stdout.write(f"{section}: " + (", ".join(f"{w['worker']} ({w['state']})" for w in value)
-                                                    or "none"))
+                self.stdout.write(
+                    f"{section}: " + (", ".join(f"{w['worker']} ({w['state']})" for w in value) or "none")
+                )
             else:
                 self.stdout.write(f"{section}: {value}")

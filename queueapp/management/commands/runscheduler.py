@@ -14,22 +14,28 @@ from queueapp.models import Schedule
 
 
 class Command(BaseCommand):
-    help = ("Fire cron schedules: any number may run, one leads (Redis lease), and every due time is "
-            "enqueued exactly once.")
+    help = (
+        "Fire cron schedules: any number may run, one leads (Redis lease), and every due time is enqueued exactly once."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--run-now", metavar="NAME", help="enqueue schedule NAME's task once, now, and exit")
         parser.add_argument("--tick", type=float, default=0.25, help="seconds between passes (default 0.25)")
-        parser.add_argument("--lease", type=float, default=5.0,
-                            help="leader lease in seconds: a new leader takes over this long after one dies")
+        parser.add_argument(
+            "--lease",
+            type=float,
+            default=5.0,
+            help="leader lease in seconds: a new leader takes over this long after one dies",
+        )
 
     def handle(self, *args, **options):
         if options["run_now"]:
             return self._run_now(options["run_now"])
         if not 0.01 <= options["tick"] <= 60 or not 1 <= options["lease"] <= 300:
             raise CommandError("--tick must be 0.01-60 s and --lease 1-300 s")
-        scheduler = Scheduler(conf.get_queue(), tick=options["tick"], lease_seconds=options["lease"],
-                              on_fire=scheduling.record_fire)
+        scheduler = Scheduler(
+            conf.get_queue(), tick=options["tick"], lease_seconds=options["lease"], on_fire=scheduling.record_fire
+        )
 
         def on_signal(signum, frame):
             scheduler.signal_stop()

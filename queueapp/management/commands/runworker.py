@@ -36,24 +36,46 @@ class Command(BaseCommand):
     help = "Run a FairQueue worker: pops tasks fairly across tenants and runs them."
 
     def add_arguments(self, parser):
-        parser.add_argument("--worker-id", default=None,
-                            help="this worker's id (its configuration is looked up by it); default host-pid")
-        parser.add_argument("--concurrency", type=positive_int, default=1,
-                            help="tasks run at once (threads), unless its stored configuration says otherwise")
-        parser.add_argument("--burst", action="store_true",
-                            help="exit 0 when nothing is queued for this worker, running, or due within 1 s")
-        parser.add_argument("--grace", type=float, default=30.0,
-                            help="seconds running tasks may take to finish after SIGTERM (default 30)")
-        parser.add_argument("--poll-interval", type=float, default=0.2,
-                            help="longest pause between empty pops, in seconds (default 0.2)")
+        parser.add_argument(
+            "--worker-id",
+            default=None,
+            help="this worker's id (its configuration is looked up by it); default host-pid",
+        )
+        parser.add_argument(
+            "--concurrency",
+            type=positive_int,
+            default=1,
+            help="tasks run at once (threads), unless its stored configuration says otherwise",
+        )
+        parser.add_argument(
+            "--burst",
+            action="store_true",
+            help="exit 0 when nothing is queued for this worker, running, or due within 1 s",
+        )
+        parser.add_argument(
+            "--grace",
+            type=float,
+            default=30.0,
+            help="seconds running tasks may take to finish after SIGTERM (default 30)",
+        )
+        parser.add_argument(
+            "--poll-interval",
+            type=float,
+            default=0.2,
+            help="longest pause between empty pops, in seconds (default 0.2)",
+        )
 
     def handle(self, *args, **options):
         worker_id = options["worker_id"] or f"{socket.gethostname()}-{os.getpid()}"
         try:
             check_name("worker id", worker_id)
-            worker_options = WorkerOptions(worker_id=worker_id, concurrency=options["concurrency"],
-                                           burst=options["burst"], grace_seconds=options["grace"],
-                                           poll_interval=options["poll_interval"])
+            worker_options = WorkerOptions(
+                worker_id=worker_id,
+                concurrency=options["concurrency"],
+                burst=options["burst"],
+                grace_seconds=options["grace"],
+                poll_interval=options["poll_interval"],
+            )
         except (InvalidTask, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         if options["verbosity"] < 3:
@@ -65,8 +87,7 @@ class Command(BaseCommand):
         paths = runtime.discover_tasks()
         self.stdout.write(f"worker {worker_id}: {len(paths)} registered task(s)")
         connections.close_all()  # no DB connection made during start-up is shared with task threads
-        worker = Worker(queue, worker_options, execute=runtime.execute,
-                        before_task=close_old_connections)
+        worker = Worker(queue, worker_options, execute=runtime.execute, before_task=close_old_connections)
         self._install_signals(worker)
         sys.exit(worker.run())
 
@@ -77,15 +98,20 @@ class Command(BaseCommand):
                 return
             report = sync.full_sync()
         except (DatabaseError, RedisError) as exc:
-            self.stderr.write(f"could not sync the configuration from the database ({exc}); "
-                              "serving with what Redis has: run `manage.py syncqueue`")
+            self.stderr.write(
+                f"could not sync the configuration from the database ({exc}); "
+                "serving with what Redis has: run `manage.py syncqueue`"
+            )
             return
-        self.stdout.write(f"Redis had no configuration: synced {report.tenants} tenant(s) and "
-                          f"{report.workers} worker configuration(s) from the database")
+        self.stdout.write(
+            f"Redis had no configuration: synced {report.tenants} tenant(s) and "
+            f"{report.workers} worker configuration(s) from the database"
+        )
 
     @staticmethod
     def _install_signals(worker: Worker) -> None:
         """First SIGTERM/SIGINT: finish running tasks within --grace; second: release them now."""
+
         def on_signal(signum, frame):
             worker.signal_stop()
 

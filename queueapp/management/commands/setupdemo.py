@@ -17,20 +17,31 @@ from django.db import transaction
 from queueapp import demo
 from queueapp.models import Schedule, Tenant, WorkerConfig
 
-TENANTS = {"user:1": "Acme (noisy)", "user:2": "Globex", "user:3": "Initech", "user:4": "Umbrella",
-           "user:5": "Hooli", "user:6": "Stark"}
+TENANTS = {
+    "user:1": "Acme (noisy)",
+    "user:2": "Globex",
+    "user:3": "Initech",
+    "user:4": "Umbrella",
+    "user:5": "Hooli",
+    "user:6": "Stark",
+}
 NOISY = "user:1"
 QUIET_TENANTS = tuple(k for k in TENANTS if k != NOISY)
-WORKERS = {"worker-001": (("user:1", "user:3", "user:5"), ("user:2", "user:4", "user:6")),
-           "worker-002": (("user:2", "user:4", "user:6"), ("user:1", "user:3", "user:5"))}
+WORKERS = {
+    "worker-001": (("user:1", "user:3", "user:5"), ("user:2", "user:4", "user:6")),
+    "worker-002": (("user:2", "user:4", "user:6"), ("user:1", "user:3", "user:5")),
+}
 
 
 class Command(BaseCommand):
     help = "Create the admin login and enqueue demo tasks (one noisy tenant, four quiet ones)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--admin-password-file", default=None,
-                            help="read the admin password from this file, creating it with a random one")
+        parser.add_argument(
+            "--admin-password-file",
+            default=None,
+            help="read the admin password from this file, creating it with a random one",
+        )
         parser.add_argument("--noisy", type=int, default=3000, help="tasks for the noisy tenant (default 3000)")
         parser.add_argument("--no-tasks", action="store_true", help="only create the admin login")
 
@@ -52,24 +63,30 @@ class Command(BaseCommand):
             demo.sleep.using(user=tenant).enqueue(200)
         demo.fail.using(user="user:2").enqueue("demo failure: this task ends in the dead-letter queue")
         total = options["noisy"] + len(QUIET_TENANTS) * 6 + 1
-        self.stdout.write(f"enqueued {total} demo tasks: {options['noisy']} for {NOISY} (noisy), "
-                          f"6 each for {', '.join(QUIET_TENANTS)}, and one that always fails")
+        self.stdout.write(
+            f"enqueued {total} demo tasks: {options['noisy']} for {NOISY} (noisy), "
+            f"6 each for {', '.join(QUIET_TENANTS)}, and one that always fails"
+        )
 
     def _configure(self) -> None:
         """Demo tenants and the two worker configurations (kept if they exist)."""
         with transaction.atomic():
-            tenants = {key: Tenant.objects.get_or_create(key=key, defaults={"name": name})[0]
-                       for key, name in TENANTS.items()}
+            tenants = {
+                key: Tenant.objects.get_or_create(key=key, defaults={"name": name})[0] for key, name in TENANTS.items()
+            }
             for worker_id, (assigned, steal) in WORKERS.items():
-                config, created = WorkerConfig.objects.get_or_create(worker_id=worker_id,
-                                                                     defaults={"concurrency": 2})
+                config, created = WorkerConfig.objects.get_or_create(worker_id=worker_id, defaults={"concurrency": 2})
                 if created:
                     config.assigned_users.set([tenants[k] for k in assigned])
                     config.steal_targets.set([tenants[k] for k in steal])
-            Schedule.objects.get_or_create(name="demo-ping", defaults={
-                "cron": "* * * * * */15", "task": "queueapp.demo.echo", "args": ["ping"], "user": "user:3"})
-        self.stdout.write(f"tenants: {', '.join(TENANTS)}; schedule demo-ping every 15 s; workers: " + "; ".join(
-            f"{w} serves {', '.join(a)} and steals from {', '.join(s)}" for w, (a, s) in WORKERS.items()))
+            Schedule.objects.get_or_create(
+                name="demo-ping",
+                defaults={"cron": "* * * * * */15", "task": "queueapp.demo.echo", "args": ["ping"], "user": "user:3"},
+            )
+        self.stdout.write(
+            f"tenants: {', '.join(TENANTS)}; schedule demo-ping every 15 s; workers: "
+            + "; ".join(f"{w} serves {', '.join(a)} and steals from {', '.join(s)}" for w, (a, s) in WORKERS.items())
+        )
 
     @staticmethod
     def _password(path: str | None) -> str:

@@ -9,8 +9,10 @@ from queueapp import conf, sync
 
 
 class Command(BaseCommand):
-    help = ("Rebuild Redis's copy of tenants and worker configurations from the database (idempotent, safe "
-            "while workers run). With --check, only report the drift and exit 1 when there is any.")
+    help = (
+        "Rebuild Redis's copy of tenants and worker configurations from the database (idempotent, safe "
+        "while workers run). With --check, only report the drift and exit 1 when there is any."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--check", action="store_true", help="report drift (and orphaned tenants); change nothing")
@@ -22,8 +24,10 @@ class Command(BaseCommand):
             report = sync.full_sync()
         except RedisError as exc:
             raise CommandError(f"Redis is not reachable at {conf.safe_url(conf.settings.REDIS_URL)}: {exc}") from exc
-        self.stdout.write(f"synced {report.tenants} tenant(s), {report.workers} worker configuration(s) and "
-                          f"{report.schedules} schedule(s)")
+        self.stdout.write(
+            f"synced {report.tenants} tenant(s), {report.workers} worker configuration(s) and "
+            f"{report.schedules} schedule(s)"
+        )
         for line in report.removed:
             self.stdout.write(f"removed from Redis (not in the database): {line}")
 
@@ -39,5 +43,6 @@ class Command(BaseCommand):
             return
         for line in lines:
             self.stdout.write(f"drift: {line}")
-        raise CommandError(f"{len(lines)} difference(s) between the database and Redis; run `manage.py syncqueue`",
-                           returncode=1)
+        raise CommandError(
+            f"{len(lines)} difference(s) between the database and Redis; run `manage.py syncqueue`", returncode=1
+        )
