@@ -21,7 +21,7 @@ else
 end
 local key = K.task(p.id)
 redis.call('HSET', key, 'state', 'cancelled', 'finished_at', int(now))
-redis.call('EXPIRE', key, tonumber(redis.call('HGET', key, 'result_ttl') or '86400'))
+redis.call('EXPIRE', key, tonumber(redis.call('HGET', key, 'result_ttl')) or DEFAULT_RESULT_TTL)
 stat_event(rec.user, rec.prio, 'cancelled', now)
 history_add(p.id, now, 'cancelled')
 return flush({'ok'})

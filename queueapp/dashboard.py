@@ -3,8 +3,6 @@ the templates. No HTTP, no templates; nothing scans the keyspace."""
 
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -13,6 +11,8 @@ from django.core.cache import cache
 from . import conf, sync
 from .engine import Priority
 from .engine.fairness import TenantService
+from .engine.operations import BULK_BATCH
+from .engine.settings import WorkerReport
 from .models import Tenant, WorkerConfig
 
 LANES = [
@@ -24,6 +24,8 @@ LANES = [
     (Priority.VERY_LOW, "very low"),
 ]
 FAIRNESS_MINUTES = 15
+THROUGHPUT_MINUTES = 60  # the Overview chart's span
+ORPHANS_SHOWN = 200
 DRIFT_CACHE_SECONDS = 30
 
 
@@ -99,43 +101,35 @@ def chart(series: list, width: int = 600, height: int = 140) -> Chart:
 class WorkerRow:
     worker_id: str
     config: WorkerConfig | None
-    report: dict | None
-    alive: bool
-    last_seen: datetime | None
+    report: WorkerReport | None
+
+    @property
+    def alive(self) -> bool:
+        return self.report is not None and self.report.is_alive()
+
+    @property
+    def last_seen(self) -> datetime | None:
+        return as_dt(self.report.last_seen_ms) if self.report else None
 
     @property
     def state(self) -> str:
         """never seen | stopped | stale (no recent heartbeat) | running | stopping | disabled"""
         if not self.report:
             return "never seen"
-        reported = self.report.get("state", "running")
-        if reported == "stopped":
-            return reported
-        return reported if self.alive else "stale"
+        if self.report.state == "stopped":
+            return "stopped"
+        return self.report.state if self.alive else "stale"
 
     @property
-    def current(self) -> list[str]:
-        try:
-            value = json.loads((self.report or {}).get("current") or "[]")
-        except ValueError:
-            return []
-        return value if isinstance(value, list) else []  # Lua encodes an empty list as {}
+    def current(self) -> tuple[str, ...]:
+        return self.report.current if self.report else ()
 
 
 def workers() -> list[WorkerRow]:
     """Configured workers and every worker that sent a heartbeat, with liveness."""
-    queue = conf.get_queue()
-    reports = {r["worker"]: r for r in queue.workers()}
+    reports = {r.worker: r for r in conf.get_queue().workers()}
     configs = {c.worker_id: c for c in WorkerConfig.objects.all()}
-    now_ms = time.time() * 1000
-    rows = []
-    for worker_id in sorted(set(reports) | set(configs)):
-        report = reports.get(worker_id)
-        seen = float(report["last_seen"]) if report else None
-        lease_ms = float(queue.config.lease_seconds) * 1000
-        alive = bool(report) and report.get("state") != "stopped" and now_ms - seen < max(2 * lease_ms, 30_000)
-        rows.append(WorkerRow(worker_id, configs.get(worker_id), report, alive, as_dt(seen)))
-    return rows
+    return [WorkerRow(w, configs.get(w), reports.get(w)) for w in sorted(set(reports) | set(configs))]
 
 
 SHOWN_TENANTS = 20
@@ -174,7 +168,7 @@ def alerts(worker_rows: list[WorkerRow], series: list) -> list[Alert]:
     """`series`: the per-minute throughput already read for the chart (its last 15 minutes count)."""
     queue = conf.get_queue()
     found: list[Alert] = []
-    orphans = queue.orphaned(limit=200)
+    orphans = queue.orphaned(limit=ORPHANS_SHOWN)
     if orphans:
         names = ", ".join(f"{u} ({n})" for u, n in orphans[:5]) + (" ..." if len(orphans) > 5 else "")
         found.append(
@@ -195,6 +189,25 @@ def alerts(worker_rows: list[WorkerRow], series: list) -> list[Alert]:
     if drift():
         found.append(Alert("warning", "the configuration in Redis differs from the database (drift)", "/workers/"))
     return found
+
+
+def overview(with_chart: bool) -> dict[str, object]:
+    """The Overview page's context; the throughput series is read once for the chart and alerts."""
+    rows = workers()
+    served, shares = fairness()
+    series = conf.get_queue().throughput(THROUGHPUT_MINUTES)
+    context: dict[str, object] = {
+        "totals": totals(),
+        "workers": rows,
+        "alive": sum(w.alive for w in rows),
+        "alerts": alerts(rows, series),
+        "served": served,
+        "fairness": shares,
+        "minutes": FAIRNESS_MINUTES,
+    }
+    if with_chart:
+        context["chart"] = chart(series)
+    return context
 
 
 @dataclass
@@ -335,3 +348,17 @@ def matching_dead_letter_ids(user: str = "", func: str = "", text: str = "") -> 
     if not page.filtered:
         return [t.id for t in conf.get_queue().dead_letters(0, SCAN_LIMIT, user=user or None).items]
     return [t.id for t in page.items]
+
+
+def act_on_dead_letters(
+    action: str, ids: list[str] | None = None, user: str = "", func: str = "", text: str = ""
+) -> int:
+    """Requeue or delete the dead letters `ids`, or every one matching the filter, in the
+    engine's bounded batches; returns how many were handled."""
+    queue = conf.get_queue()
+    if ids is None and not text:  # the engine filters by tenant and task path itself
+        matching = queue.dlq_requeue_matching if action == "requeue" else queue.dlq_delete_matching
+        return matching(user=user or None, func=func or None)
+    chosen = ids if ids is not None else matching_dead_letter_ids(user, func, text)
+    run = queue.dlq_requeue if action == "requeue" else queue.dlq_delete
+    return sum(run(chosen[i : i + BULK_BATCH])[0] for i in range(0, len(chosen), BULK_BATCH))

@@ -3,7 +3,6 @@ the configuration synced to Redis, next fire times for display, and run now."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 from django.core.exceptions import ValidationError
@@ -11,7 +10,8 @@ from django.utils import timezone as dj_timezone
 
 from . import conf, registry, runtime
 from .engine import cron
-from .engine.scheduler import Spec, fire_now
+from .engine.scheduler import fire_now
+from .engine.settings import ScheduleSpec
 from .engine.task import InvalidTask, encode_payload
 from .models import Tenant
 
@@ -54,26 +54,29 @@ def validate_schedule(schedule) -> None:
         raise ValidationError(errors)
 
 
-def _ms(value: datetime | None) -> str:
-    return str(int(value.timestamp() * 1000)) if value else ""
+def _ms(value: datetime | None) -> int | None:
+    return int(value.timestamp() * 1000) if value else None
 
 
-def schedule_config(schedule) -> dict[str, str]:
-    """What the scheduler reads from Redis (string values)."""
-    config = {
-        "cron": schedule.cron,
-        "tz": schedule.timezone,
-        "func": schedule.task,
-        "user": schedule.user,
-        "payload": json.dumps({"args": schedule.args, "kwargs": schedule.kwargs}, separators=(",", ":")),
-        "priority": str(schedule.priority),
-        "enabled": "1" if schedule.enabled else "0",
-        "policy": schedule.missed_fire_policy,
-    }
-    for field, value in (("start_ms", schedule.start_at), ("end_ms", schedule.end_at)):
-        if value:
-            config[field] = _ms(value)
-    return config
+def schedule_spec(schedule) -> ScheduleSpec:
+    """The schedule as the scheduler fires it (synced to Redis by sync.py). ValueError for a row
+    saved past validation whose arguments are not a JSON array and object."""
+    if not isinstance(schedule.args or [], list) or not isinstance(schedule.kwargs or {}, dict):
+        raise ValueError("arguments must be a JSON array and keyword arguments a JSON object")
+    return ScheduleSpec(
+        name=schedule.name,
+        cron=schedule.cron,
+        func=schedule.task,
+        tz=schedule.timezone,
+        args=tuple(schedule.args or ()),
+        kwargs=dict(schedule.kwargs or {}),
+        user=schedule.user,
+        priority=int(schedule.priority),
+        enabled=schedule.enabled,
+        policy=schedule.missed_fire_policy,
+        start_ms=_ms(schedule.start_at),
+        end_ms=_ms(schedule.end_at),
+    )
 
 
 def preview(expr: str, tz: str, n: int = 5, after: datetime | None = None) -> list[datetime]:
@@ -91,8 +94,7 @@ def preview(expr: str, tz: str, n: int = 5, after: datetime | None = None) -> li
 
 def run_now(schedule) -> str:
     """Enqueue the schedule's task once, now; returns the task id (also stored as last_task_id)."""
-    spec = Spec.from_fields(schedule.name, schedule_config(schedule))
-    task_id = fire_now(conf.get_queue(), spec)
+    task_id = fire_now(conf.get_queue(), schedule_spec(schedule))
     type(schedule).objects.filter(pk=schedule.pk).update(last_task_id=task_id)
     return task_id
 

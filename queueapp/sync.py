@@ -12,39 +12,66 @@ the Lua scripts read.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 from django.dispatch import receiver
 
 from . import conf
+from .engine import FairQueueError
+from .engine.reads import ConfigSnapshot
+from .engine.settings import ScheduleSpec, TenantSettings, WorkerSettings
 from .models import Schedule, Tenant, WorkerConfig, check_overlap
-from .scheduling import schedule_config
+from .scheduling import schedule_spec
 
 log = logging.getLogger("fairqueue.sync")
 
 
 # -- what Redis should hold, from the DB ------------------------------------------------
-def worker_state(config: WorkerConfig, assigned: list[str], steal: list[str]) -> dict:
-    """A worker configuration in the canonical form ReadPlans.config_snapshot reports."""
-    state = {
-        "enabled": "1" if config.enabled else "0",
-        "steal_all": "1" if config.steal_all else "0",
-        "assigned": sorted(assigned),
-        "steal": sorted(steal),
-        "concurrency": str(config.concurrency),
-        "poll_interval": repr(float(config.poll_interval)),
-    }
-    if config.lease_seconds:
-        state["lease_seconds"] = repr(float(config.lease_seconds))
-    return state
+def worker_settings(config: WorkerConfig, assigned: list[str], steal: list[str]) -> WorkerSettings:
+    return WorkerSettings(
+        config.worker_id,
+        assigned=tuple(assigned),
+        steal=tuple(steal),
+        steal_all=config.steal_all,
+        enabled=config.enabled,
+        concurrency=config.concurrency,
+        poll_interval=config.poll_interval,
+        lease_seconds=config.lease_seconds or None,
+    )
 
 
-EXTRA = ("concurrency", "poll_interval", "lease_seconds")  # stored as they are, read by the worker
+@dataclass
+class Expected:
+    """What Redis should hold, built from the DB; rows that cannot be synced are in `broken`
+    (kind and name -> reason) instead of failing the whole sync."""
+
+    tenants: dict[str, TenantSettings] = field(default_factory=dict)
+    workers: dict[str, WorkerSettings] = field(default_factory=dict)
+    schedules: dict[str, ScheduleSpec] = field(default_factory=dict)
+    broken: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def snapshot(self) -> ConfigSnapshot:
+        """In the form config_snapshot() reads from Redis: equal when in sync."""
+        steal_all = sorted(w.worker for w in self.workers.values() if w.enabled and w.steal_all)
+        return ConfigSnapshot(dict(self.tenants), dict(self.workers), dict(self.schedules), [], [], steal_all)
+
+    def broken_names(self, kind: str) -> set[str]:
+        return {name for k, name in self.broken if k == kind}
 
 
-def expected_snapshot() -> dict:
+def _build(kind: str, name: str, out: Expected, build: Callable[..., Any], *args: Any) -> None:
+    try:
+        getattr(out, kind + "s")[name] = build(*args)
+    except (FairQueueError, ValueError, TypeError) as exc:  # a row the engine refuses
+        out.broken[(kind, name)] = str(exc)
+        log.error("%s %r cannot be synced to Redis and is skipped: %s", kind, name, exc)
+
+
+def expected() -> Expected:
     """What Redis should hold, read with a few flat queries (no model instances): the
     drift check must stay fast with tens of thousands of tenants."""
     names: dict[str, dict[str, list[str]]] = {}
@@ -52,30 +79,19 @@ def expected_snapshot() -> dict:
         through = getattr(WorkerConfig, relation).through
         for worker_id, key in through.objects.values_list("workerconfig__worker_id", "tenant__key"):
             names.setdefault(worker_id, {}).setdefault(relation, []).append(key)
-    configs = [
-        WorkerConfig(**row)
-        for row in WorkerConfig.objects.values(
-            "worker_id", "enabled", "steal_all", "concurrency", "poll_interval", "lease_seconds"
-        )
-    ]
-    return {
-        "tenants": {
-            key: {"weight": float(weight), "paused": paused}
-            for key, weight, paused in Tenant.objects.values_list("key", "weight", "paused")
-        },
-        "workers": {
-            c.worker_id: worker_state(
-                c,
-                names.get(c.worker_id, {}).get("assigned_users", []),
-                names.get(c.worker_id, {}).get("steal_targets", []),
-            )
-            for c in configs
-        },
-        "steal_all": sorted(c.worker_id for c in configs if c.enabled and c.steal_all),
-        "schedules": {s.name: schedule_config(s) for s in Schedule.objects.all()},
-        "unregistered_weights": [],
-        "unregistered_paused": [],
-    }
+    out = Expected()
+    for key, weight, paused in Tenant.objects.values_list("key", "weight", "paused"):
+        _build("tenant", key, out, TenantSettings, key, weight, paused)
+    rows = WorkerConfig.objects.values(
+        "worker_id", "enabled", "steal_all", "concurrency", "poll_interval", "lease_seconds"
+    )
+    for row in rows:
+        config, mine = WorkerConfig(**row), names.get(row["worker_id"], {})
+        assigned, steal = mine.get("assigned_users", []), mine.get("steal_targets", [])
+        _build("worker", config.worker_id, out, worker_settings, config, assigned, steal)
+    for schedule in Schedule.objects.all():
+        _build("schedule", schedule.name, out, schedule_spec, schedule)
+    return out
 
 
 # -- pushing one change -------------------------------------------------------------------
@@ -83,9 +99,9 @@ def push_tenant(key: str) -> None:
     tenant = Tenant.objects.filter(key=key).first()
     queue = conf.get_queue()
     if tenant is None:
-        queue.set_tenant(key, delete=True)
+        queue.delete_tenant(key)
     else:
-        queue.set_tenant(key, weight=tenant.weight, paused=tenant.paused)
+        queue.set_tenant(TenantSettings(key, tenant.weight, tenant.paused))
 
 
 def push_worker(worker_id: str) -> None:
@@ -94,23 +110,14 @@ def push_worker(worker_id: str) -> None:
     if config is None:
         queue.delete_worker_config(worker_id)
         return
-    state = worker_state(
-        config,
-        list(config.assigned_users.values_list("key", flat=True)),
-        list(config.steal_targets.values_list("key", flat=True)),
-    )
-    queue.set_worker_config(
-        worker_id,
-        assigned=state["assigned"],
-        steal=state["steal"] + (["*"] if config.steal_all else []),
-        enabled=config.enabled,
-        extra={k: state[k] for k in EXTRA if k in state},
-    )
+    assigned = list(config.assigned_users.values_list("key", flat=True))
+    steal = list(config.steal_targets.values_list("key", flat=True))
+    queue.set_worker_config(worker_settings(config, assigned, steal))
 
 
 def push_schedule(name: str) -> None:
     schedule = Schedule.objects.filter(name=name).first()
-    conf.get_queue().set_schedule(name, schedule_config(schedule) if schedule else None)
+    conf.get_queue().set_schedule(name, schedule_spec(schedule) if schedule else None)
 
 
 def after_commit(push, key: str) -> None:
@@ -215,64 +222,68 @@ class SyncReport:
     workers: int = 0
     schedules: int = 0
     removed: list[str] = field(default_factory=list)
+    skipped: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, name) -> why not synced
 
 
 def full_sync() -> SyncReport:
-    """Rebuild Redis's copy from the DB: idempotent, safe while workers run."""
+    """Rebuild Redis's copy from the DB: idempotent, safe while workers run. A row that cannot
+    be synced (a key the engine refuses, say) is skipped and reported; the rest is synced."""
     queue = conf.get_queue()
-    report = SyncReport()
-    current = queue.config_snapshot()
-    for tenant in Tenant.objects.all():
-        queue.set_tenant(tenant.key, weight=tenant.weight, paused=tenant.paused)
-        report.tenants += 1
-    for config in WorkerConfig.objects.all():
-        push_worker(config.worker_id)
+    want, have = expected(), queue.config_snapshot()
+    report = SyncReport(skipped=dict(want.broken))
+    stale = set(have.tenants) | set(have.unregistered_weights) | set(have.unregistered_paused)
+    removed_tenants = sorted(stale - set(want.tenants) - want.broken_names("tenant"))
+    report.tenants = queue.set_tenants(list(want.tenants.values()), removed_tenants) - len(removed_tenants)
+    report.removed += [f"tenant {key}" for key in removed_tenants]
+    for settings in want.workers.values():
+        queue.set_worker_config(settings)
         report.workers += 1
-    db_tenants = set(Tenant.objects.values_list("key", flat=True))
-    stale = set(current["tenants"]) | set(current["unregistered_weights"]) | set(current["unregistered_paused"])
-    for key in sorted(stale - db_tenants):
-        queue.set_tenant(key, delete=True)
-        report.removed.append(f"tenant {key}")
-    db_workers = set(WorkerConfig.objects.values_list("worker_id", flat=True))
-    for worker_id in sorted(set(current["workers"]) - db_workers):
+    for worker_id in sorted(set(have.workers) - set(want.workers) - want.broken_names("worker")):
         queue.delete_worker_config(worker_id)
         report.removed.append(f"worker {worker_id}")
-    for schedule in Schedule.objects.all():
-        if current["schedules"].get(schedule.name) != schedule_config(schedule):
-            queue.set_schedule(schedule.name, schedule_config(schedule))
+    for name, spec in want.schedules.items():
+        if have.schedules.get(name) != spec:
+            queue.set_schedule(name, spec)
         report.schedules += 1
-    db_schedules = set(Schedule.objects.values_list("name", flat=True))
-    for name in sorted(set(current["schedules"]) - db_schedules):
+    for name in sorted(set(have.schedules) - set(want.schedules) - want.broken_names("schedule")):
         queue.set_schedule(name, None)
         report.removed.append(f"schedule {name}")
     queue.mark_synced()
     return report
 
 
+def _differences(want: Any, have: Any) -> str:
+    a, b = asdict(want), asdict(have)
+    return ", ".join(f"{f} is {a[f]!r} in the DB but {b.get(f)!r} in Redis" for f in sorted(a) if a[f] != b.get(f))
+
+
 def drift() -> list[str]:
     """Differences between the DB and Redis's copy, one line each; empty when in sync."""
-    want, have = expected_snapshot(), conf.get_queue().config_snapshot()
-    lines = []
-    for kind in ("tenants", "workers", "schedules"):
-        for key in sorted(set(want[kind]) | set(have[kind])):
-            if key not in have[kind]:
-                lines.append(f"{kind[:-1]} {key}: in the DB, missing in Redis")
-            elif key not in want[kind]:
-                lines.append(f"{kind[:-1]} {key}: in Redis, not in the DB")
-            elif want[kind][key] != have[kind][key]:
-                diff = {
-                    f: (want[kind][key].get(f), have[kind][key].get(f))
-                    for f in set(want[kind][key]) | set(have[kind][key])
-                    if want[kind][key].get(f) != have[kind][key].get(f)
-                }
-                lines.append(
-                    f"{kind[:-1]} {key}: "
-                    + ", ".join(f"{f} is {db!r} in the DB but {rd!r} in Redis" for f, (db, rd) in sorted(diff.items()))
-                )
-    if want["steal_all"] != have["steal_all"]:
-        lines.append(f"steal-all workers: {want['steal_all']} in the DB, {have['steal_all']} in Redis")
-    for key in have["unregistered_weights"]:
+    want, have = expected(), conf.get_queue().config_snapshot()
+    lines = [f"{kind} {name!r}: cannot be synced: {why}" for (kind, name), why in sorted(want.broken.items())]
+    pairs = (
+        ("tenant", want.tenants, have.tenants),
+        ("worker", want.workers, have.workers),
+        ("schedule", want.schedules, have.schedules),
+    )
+    for kind, db, redis_copy in pairs:
+        skip = want.broken_names(kind)
+        for key in sorted(set(db) | set(redis_copy)):
+            if key in skip:
+                continue
+            if key not in redis_copy:
+                lines.append(f"{kind} {key}: in the DB, missing in Redis")
+            elif key not in db:
+                lines.append(f"{kind} {key}: in Redis, not in the DB")
+            elif redis_copy[key] is None:
+                lines.append(f"{kind} {key}: unreadable in Redis")
+            elif db[key] != redis_copy[key]:
+                lines.append(f"{kind} {key}: {_differences(db[key], redis_copy[key])}")
+    want_steal_all = want.snapshot().steal_all
+    if want_steal_all != have.steal_all and not want.broken_names("worker"):
+        lines.append(f"steal-all workers: {want_steal_all} in the DB, {have.steal_all} in Redis")
+    for key in have.unregistered_weights:
         lines.append(f"tenant {key}: a weight in Redis but not registered")
-    for key in have["unregistered_paused"]:
+    for key in have.unregistered_paused:
         lines.append(f"tenant {key}: paused in Redis but not registered")
     return lines

@@ -14,7 +14,7 @@ local function dead_letter(id, user, prio, reason, now)
     history_push(h, now, 'failed', {reason = reason})
     redis.call('HSET', key, 'state', 'failed', 'dead_reason', reason, 'finished_at', int(now),
       'history', h.history, 'history_n', h.history_n)
-    redis.call('EXPIRE', key, tonumber(v[2] or '86400'))
+    redis.call('EXPIRE', key, tonumber(v[2]) or DEFAULT_RESULT_TTL)
     recent_add(user, id)
     return 'failed'
   end

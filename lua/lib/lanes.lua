@@ -1,11 +1,11 @@
---[[ lanes: a tenant's queued tasks. CRITICAL (6) is a FIFO list served first;
+--[[ lanes: a tenant's queued tasks. CRITICAL (6, lib/util) is a FIFO list served first;
   priorities 1..5 share a zset scored by enqueue time minus (priority - 1) x
   aging window, so higher priorities go first but a task enqueued W earlier
   outranks one a level higher: a low priority waits a bounded time.
   backlog (zset user -> queued count) says when a tenant's lanes are empty;
   increments are summed and written by flush(). ]]
 --- @include "lib/keys"
-local CRITICAL = 6
+--- @include "lib/util"
 local BACKLOG = {}
 
 local function lane_score(now, prio, aging_ms)

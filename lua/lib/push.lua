@@ -1,5 +1,5 @@
 --[[ push: create one task from its caller-set fields (an object of string
-  values) unless its id exists. Shared by push.lua and schedule_fire.lua. ]]
+  values) unless its id exists. Shared by push.lua and fire_schedule.lua. ]]
 --- @include "lib/record"
 --- @include "lib/enqueue"
 

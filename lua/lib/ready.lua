@@ -2,7 +2,7 @@
   ready:all holds every tenant with queued work that is not paused (served by
   workers without configuration and by steal targets "*"); ready:<w>:assigned
   and ready:<w>:steal hold the tenants a configured worker serves. tsets:<user>
-  lists the per-worker sets a tenant belongs to (written by config_apply).
+  lists the per-worker sets a tenant belongs to (written by set_worker_config).
   Score = virtual time: a pop advances the served tenant by 1/weight (stride
   scheduling), so ZRANGE 0 0 is the next tenant: O(log n) in tenants with work. ]]
 --- @include "lib/keys"

@@ -49,7 +49,7 @@ local function record_problem(rec, max_payload)
     return 'malformed'
   end
   local prio = tonumber(rec.priority)
-  if not prio or prio < 1 or prio > 6 then return 'malformed' end
+  if not prio or prio < 1 or prio > CRITICAL then return 'malformed' end
   if max_payload and #rec.payload > max_payload then return 'oversized' end
   local ok, doc = pcall(cjson.decode, rec.payload)
   if not ok or type(doc) ~= 'table' then return 'decode_error' end

@@ -1,4 +1,6 @@
---[[ util: clock, parameters and small helpers shared by every script. ]]
+--[[ util: clock, parameters, constants and small helpers shared by every script. ]]
+local CRITICAL = 6  -- Priority.CRITICAL (task.py): the FIFO lane, and the highest priority
+local DEFAULT_RESULT_TTL = 86400  -- EngineConfig.result_ttl's default, for records without result_ttl
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

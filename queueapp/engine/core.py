@@ -1,9 +1,9 @@
-"""Sans-IO core: builds every operation as a Call (script, keys, params, parser)
-and parses replies. No I/O here: FairQueue (sync) and AsyncFairQueue only
-execute what this returns.
+"""Sans-IO core: every write operation as a Call or a Plan (see call.py), with
+the parsing of its reply. No I/O here: FairQueue and AsyncFairQueue run what
+this returns, through the one surface declared in operations.py.
 
-Operations that need more than one step are plans: generators that yield a
-Call (or a list of Calls, run as one pipeline) and receive its parsed reply.
+Reads live in reads.py and fairness.py, composed here as `core.reads` and
+`core.fairness`; all three build their calls with call.script / call.command.
 """
 
 from __future__ import annotations
@@ -12,32 +12,26 @@ import json
 import random
 import secrets
 import traceback as tb
-from collections.abc import Callable, Generator, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from .call import Call, Plan, command, once, script
 from .config import EngineConfig
-from .errors import ConfigError, InvalidState, InvalidTask, StaleLease, TaskNotFound
+from .errors import InvalidState, InvalidTask, StaleLease, TaskNotFound
+from .fairness import Fairness
 from .lease import Broken, FailOutcome, Lease, PushResult
-from .reads import ReadPlans
+from .reads import Reads
+from .settings import ScheduleSpec, TenantSettings, WorkerReport, WorkerSettings
 from .task import Task, check_name, encode_json
-
-Plan = Generator[Any, Any, Any]
 
 STATUS_ERRORS: dict[str, type[Exception]] = {
     "stale": StaleLease,
     "not_found": TaskNotFound,
     "invalid_state": InvalidState,
 }
-MAX_BROKEN_PER_POP = 16
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    script: str | None  # lua/<script>.lua, or None for a plain Redis command
-    args: tuple  # script: (ARGV[1] JSON,); command: the command words
-    parse: Callable[[Any], Any]
-    keys: tuple = ()
+MAX_BROKEN_PER_POP = 16  # undecodable records dead-lettered by one pop before it gives up
+TRACEBACK_CHARS = 16_000  # the tail of a traceback kept in the task record
+FIRE_KEY_TTL_MS = 3_600_000  # default life of a schedule's per-fire idempotency key
 
 
 def raise_for(status: str, what: str) -> None:
@@ -53,7 +47,7 @@ def error_info(exc: BaseException | None, message: str | None = None) -> dict[st
     return {
         "type": f"{cls.__module__}.{cls.__qualname__}",
         "message": message or str(exc),
-        "traceback": "".join(tb.format_exception(exc))[-16_000:],
+        "traceback": "".join(tb.format_exception(exc))[-TRACEBACK_CHARS:],
     }
 
 
@@ -61,34 +55,44 @@ def _pairs(flat: Sequence[str]) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
-class Core(ReadPlans):
-    def __init__(self, config: EngineConfig, owner: Any = None, rng: random.Random | None = None):
+class Core:
+    def __init__(self, config: EngineConfig, owner: Any = None, rng: random.Random | None = None) -> None:
         self.config = config
         self.keys = config.keys
         self.owner = owner  # put on every Lease so lease.ack() reaches the right client
         self.rng = rng or random.Random()
-        self._root = (config.prefix,)
+        self.reads = Reads(self.keys)
+        self.fairness = Fairness(self.keys)
 
-    def _script(self, name: str, params: dict, parse: Callable[[Any], Any]) -> Call:
-        return Call(name, (json.dumps(params, separators=(",", ":")),), parse, self._root)
+    def _script[T](self, name: str, params: dict[str, Any], parse: Callable[[Any], T]) -> Call[T]:
+        return script(name, params, parse, self.config.prefix)
+
+    def _push_doc(self, task: Task) -> dict[str, Any]:
+        cfg = self.config
+        return task.push_doc(
+            max_payload=cfg.max_payload_bytes,
+            result_ttl=cfg.result_ttl,
+            max_retries=cfg.max_retries,
+            max_deliveries=cfg.max_deliveries,
+        )
 
     # -- push -------------------------------------------------------------
-    def push_calls(self, tasks: Iterable[Task]) -> list[Call]:
+    def push_calls(self, tasks: Iterable[Task]) -> list[Call[list[PushResult]]]:
         """One push call per chunk of tasks; each parses to a list of PushResult."""
-        cfg = self.config
-        docs = [
-            t.push_doc(
-                max_payload=cfg.max_payload_bytes,
-                result_ttl=cfg.result_ttl,
-                max_retries=cfg.max_retries,
-                max_deliveries=cfg.max_deliveries,
-            )
-            for t in tasks
-        ]
-        size = cfg.batch_chunk
+        docs = [self._push_doc(t) for t in tasks]
+        size = self.config.batch_chunk
         return [self._push_call(docs[i : i + size]) for i in range(0, len(docs), size)]
 
-    def _push_call(self, docs: list[dict]) -> Call:
+    def push_many(self, tasks: Iterable[Task]) -> Plan[list[PushResult]]:
+        """All chunks in one pipelined round trip."""
+        chunks = yield self.push_calls(tasks)
+        return [r for chunk in chunks for r in chunk]
+
+    def push(self, task: Task) -> Plan[PushResult]:
+        (result,) = yield self._push_call([self._push_doc(task)])
+        return result
+
+    def _push_call(self, docs: list[dict[str, Any]]) -> Call[list[PushResult]]:
         ids = [d["id"] for d in docs]
 
         def parse(reply: list[str]) -> list[PushResult]:
@@ -114,20 +118,16 @@ class Core(ReadPlans):
             raise ValueError(f"lease_seconds must be > 0, got {lease_seconds!r}")
         return int(lease_seconds * 1000)
 
-    def _pop_params(self, worker: str, lease_seconds: float | None) -> dict:
-        lease_ms = self._lease_ms(lease_seconds)
+    def _pop_params(self, worker: str, lease_seconds: float | None) -> dict[str, Any]:
         return {
             "worker": worker,
             "token": secrets.token_hex(8),
-            "lease_ms": lease_ms,
+            "lease_ms": self._lease_ms(lease_seconds),
             "max_payload": self.config.max_payload_bytes,
         }
 
-    def _lease_from(self, reply: list[str], params: dict) -> Lease | Broken | None:
-        status = reply[0]
-        if status == "empty":
-            return None
-        if status == "disabled":
+    def _lease_from(self, reply: list[str], params: dict[str, Any]) -> Lease | Broken | None:
+        if reply[0] in ("empty", "disabled"):
             return None
         fields = _pairs(reply[1:])
         try:
@@ -136,16 +136,18 @@ class Core(ReadPlans):
             return Broken(fields.get("id", "?"), params["token"], "decode_error", repr(exc))
         return Lease(task, params["token"], params["worker"], self.owner)
 
-    def pop_call(self, worker: str, lease_seconds: float | None = None) -> Call:
+    def pop_call(self, worker: str, lease_seconds: float | None) -> Call[Lease | Broken | None]:
         check_name("worker id", worker)
         p = self._pop_params(worker, lease_seconds)
         return self._script("pop", p, lambda r: self._lease_from(r, p))
 
-    def pop(self, worker: str, lease_seconds: float | None = None) -> Plan:
+    def pop(self, worker: str, lease_seconds: float | None) -> Plan[Lease | None]:
         lease = yield self.pop_call(worker, lease_seconds)
         return (yield from self._skip_broken(lease, worker, lease_seconds))
 
-    def _skip_broken(self, lease: Any, worker: str, lease_seconds: float | None) -> Plan:
+    def _skip_broken(
+        self, lease: Lease | Broken | None, worker: str, lease_seconds: float | None
+    ) -> Plan[Lease | None]:
         """Dead-letter records Python cannot decode and pop again (bounded)."""
         for attempt in range(MAX_BROKEN_PER_POP):
             if not isinstance(lease, Broken):
@@ -163,43 +165,58 @@ class Core(ReadPlans):
                 lease = yield self.pop_call(worker, lease_seconds)
         return None
 
-    def ack_call(self, lease: Lease, result: Any = None) -> Call:
+    def ack_call(self, lease: Lease, result: Any) -> Call[None]:
         params = self._ack_params(lease, result)
         return self._script("ack", params, lambda r: raise_for(r[0], f"ack {lease.id}"))
 
-    def _ack_params(self, lease: Lease, result: Any) -> dict:
+    def ack(self, lease: Lease, result: Any) -> Plan[None]:
+        return once(self.ack_call(lease, result))
+
+    def _ack_params(self, lease: Lease, result: Any) -> dict[str, Any]:
         return {"id": lease.id, "token": lease.token, "result": encode_json(result, "result")}
 
-    def ack_and_pop(self, lease: Lease, result: Any = None, lease_seconds: float | None = None) -> Plan:
+    def ack_and_pop(self, lease: Lease, result: Any, lease_seconds: float | None) -> Plan[Lease | None]:
         """Ack `lease` and lease the next task for the same worker in one call."""
         pop = self._pop_params(lease.worker, lease_seconds)
         params = {"ack": self._ack_params(lease, result), "pop": pop}
 
-        def parse(reply: list[str]) -> Any:
+        def parse(reply: list[str]) -> Lease | Broken | None:
             raise_for(reply[0], f"ack {lease.id}")
             return self._lease_from(reply[1:], pop)
 
-        nxt = yield self._script("ack_pop", params, parse)
+        nxt = yield self._script("ack_and_pop", params, parse)
         return (yield from self._skip_broken(nxt, lease.worker, lease_seconds))
 
     # -- fail / release / heartbeat ---------------------------------------
     def fail_call(
         self,
         lease: Lease,
-        exc: BaseException | None = None,
+        exc: BaseException | None,
         *,
         retry: bool = True,
         reason: str = "error",
         message: str | None = None,
-    ) -> Call:
+    ) -> Call[FailOutcome | None]:
         delay = self.config.retry.delay(lease.task.failures + 1, self.rng)
         return self._fail_call(
             lease.id, lease.token, error_info(exc, message), retry=retry, reason=reason, delay_ms=int(delay * 1000)
         )
 
+    def fail(self, lease: Lease, exc: BaseException | None, **options: Any) -> Plan[FailOutcome | None]:
+        return once(self.fail_call(lease, exc, **options))
+
     def _fail_call(
-        self, task_id: str, token: str, error: dict, *, retry: bool, reason: str, delay_ms: int, tolerant: bool = False
-    ) -> Call:
+        self,
+        task_id: str,
+        token: str,
+        error: dict[str, str],
+        *,
+        retry: bool,
+        reason: str,
+        delay_ms: int,
+        tolerant: bool = False,
+    ) -> Call[FailOutcome | None]:
+        """Parses to the outcome; None only when `tolerant` and the lease was already gone."""
         params = {
             "id": task_id,
             "token": token,
@@ -209,7 +226,7 @@ class Core(ReadPlans):
             "retry_delay_ms": delay_ms,
         }
 
-        def parse(reply: list) -> FailOutcome:
+        def parse(reply: list[str]) -> FailOutcome | None:
             if reply[0] == "retry":
                 return FailOutcome("retry", reason, int(reply[1]))
             if reply[0] in ("dead", "failed"):
@@ -220,133 +237,108 @@ class Core(ReadPlans):
 
         return self._script("fail", params, parse)
 
-    def release_call(self, lease: Lease) -> Call:
+    def release(self, lease: Lease) -> Plan[None]:
         params = {"id": lease.id, "token": lease.token}
-        return self._script("release", params, lambda r: raise_for(r[0], f"release {lease.id}"))
+        return once(self._script("release", params, lambda r: raise_for(r[0], f"release {lease.id}")))
 
     def heartbeat_call(
-        self,
-        worker: str,
-        leases: Iterable[Lease],
-        info: dict | None = None,
-        lease_seconds: float | None = None,
-        info_ttl: int = 60,
-    ) -> Call:
-        """Renew leases; parses to the ids this worker no longer holds."""
-        lease_ms = self._lease_ms(lease_seconds)
+        self, worker: str, leases: Iterable[Lease], report: WorkerReport | None, lease_seconds: float | None
+    ) -> Call[list[str]]:
+        """Renew leases and store the report; parses to the ids this worker no longer holds."""
         params: dict[str, Any] = {
             "worker": worker,
-            "lease_ms": lease_ms,
-            "info_ttl": info_ttl,
+            "lease_ms": self._lease_ms(lease_seconds),
             "leases": [[le.id, le.token] for le in leases] or {},
         }
-        if info is not None:
-            params["info"] = info
+        if report is not None:
+            params["info"] = report.to_info()
+            params["info_ttl"] = report.ttl_seconds
         return self._script("heartbeat", params, lambda r: list(r[1:]))
 
-    # -- maintenance ------------------------------------------------------
-    def reap_call(self, limit: int | None = None) -> Call:
-        """Expired leases back to their lanes (or DLQ); parses to (requeued, dead_lettered)."""
-        params = {"limit": limit or self.config.reap_limit}
-        return self._script("reap", params, lambda r: (int(r[0]), int(r[1])))
+    def heartbeat(
+        self, worker: str, leases: Iterable[Lease], report: WorkerReport | None, lease_seconds: float | None
+    ) -> Plan[list[str]]:
+        return once(self.heartbeat_call(worker, leases, report, lease_seconds))
 
-    def promote_call(self, limit: int | None = None) -> Call:
+    # -- maintenance ------------------------------------------------------
+    def reap(self, limit: int | None) -> Plan[tuple[int, int]]:
+        """Expired leases back to their lanes (or DLQ); (requeued, dead_lettered)."""
+        params = {"limit": limit or self.config.reap_limit}
+        return once(self._script("reap", params, lambda r: (int(r[0]), int(r[1]))))
+
+    def promote(self, limit: int | None) -> Plan[int]:
         params = {"limit": limit or self.config.promote_limit, "aging_ms": self.config.aging_ms}
-        return self._script("promote", params, int)
+        return once(self._script("promote", params, int))
 
     # -- operator actions -------------------------------------------------
-    def cancel_call(self, task_id: str) -> Call:
+    def cancel(self, task_id: str) -> Plan[None]:
         def parse(reply: list[str]) -> None:
             if reply[0] == "invalid_state":
                 raise InvalidState(f"task {task_id} is {reply[1]}: only queued or deferred tasks can be cancelled")
             raise_for(reply[0], f"cancel {task_id}")
 
-        return self._script("cancel", {"id": task_id}, parse)
+        return once(self._script("cancel", {"id": task_id}, parse))
 
-    def dlq_requeue_call(self, ids: Sequence[str]) -> Call:
+    def dlq_requeue_call(self, ids: Sequence[str]) -> Call[tuple[int, list[str]]]:
         """Parses to (requeued count, ids skipped because not dead)."""
         params = {"ids": list(ids) or {}, "aging_ms": self.config.aging_ms}
         return self._script("dlq_requeue", params, lambda r: (int(r[0]), list(r[1:])))
 
-    def dlq_delete_call(self, ids: Sequence[str]) -> Call:
+    def dlq_delete_call(self, ids: Sequence[str]) -> Call[tuple[int, list[str]]]:
         return self._script("dlq_delete", {"ids": list(ids) or {}}, lambda r: (int(r[0]), list(r[1:])))
 
+    def dlq_requeue(self, ids: Sequence[str]) -> Plan[tuple[int, list[str]]]:
+        return once(self.dlq_requeue_call(ids))
+
+    def dlq_delete(self, ids: Sequence[str]) -> Plan[tuple[int, list[str]]]:
+        return once(self.dlq_delete_call(ids))
+
     # -- configuration ----------------------------------------------------
-    def worker_config_call(
-        self,
-        worker: str,
-        *,
-        assigned: Iterable[str] = (),
-        steal: Iterable[str] = (),
-        enabled: bool = True,
-        extra: dict | None = None,
-    ) -> Call:
-        check_name("worker id", worker)
-        assigned_l = [check_name("assigned user", u) for u in dict.fromkeys(assigned)]
-        steal_l = list(dict.fromkeys(steal))
-        steal_all = "*" in steal_l
-        steal_l = [check_name("steal target", u) for u in steal_l if u != "*"]
-        both = set(assigned_l) & set(steal_l)
-        if both:
-            raise ConfigError(f"worker {worker}: {sorted(both)} cannot be both assigned and a steal target")
-        params = {
-            "worker": worker,
-            "assigned": assigned_l or {},
-            "steal": steal_l or {},
-            "steal_all": steal_all,
-            "enabled": enabled,
-            "extra": extra or {},
-        }
-        return self._script("config_apply", params, lambda r: None)
+    def set_worker_config(self, settings: WorkerSettings) -> Plan[None]:
+        return once(self._script("set_worker_config", settings.to_params(), lambda r: None))
 
-    def delete_worker_config_call(self, worker: str) -> Call:
-        return self._script("config_apply", {"worker": worker, "delete": True}, lambda r: None)
+    def delete_worker_config(self, worker: str) -> Plan[None]:
+        return once(self._script("set_worker_config", {"worker": worker, "delete": True}, lambda r: None))
 
-    def tenant_call(self, user: str, *, weight: float = 1, paused: bool = False, delete: bool = False) -> Call:
-        """Register (or, with delete, unregister) a tenant with its weight and paused flag."""
-        check_name("user", user)
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 1 <= weight <= 1000:
-            raise ConfigError(f"weight of {user} must be between 1 and 1000, got {weight}")
-        params = {"user": user, "weight": weight, "paused": paused, "delete": delete}
-        return self._script("tenant_apply", params, lambda r: None)
+    def _tenant_call(self, user: str, settings: TenantSettings | None) -> Call[None]:
+        if settings is None:
+            params: dict[str, Any] = {"user": check_name("user", user), "delete": True}
+        else:
+            params = {"user": settings.user, "weight": settings.weight, "paused": settings.paused}
+        return self._script("set_tenant", params, lambda r: None)
 
-    def schedule_apply_call(self, name: str, config: dict[str, str] | None) -> Call:
-        """Store a schedule's configuration (string values), or delete it when config is None."""
+    def set_tenants(self, tenants: Sequence[TenantSettings], delete: Sequence[str]) -> Plan[int]:
+        """Register (or update) `tenants` and unregister `delete`, in one pipeline; returns the count."""
+        calls = [self._tenant_call(t.user, t) for t in tenants] + [self._tenant_call(u, None) for u in delete]
+        if calls:
+            yield calls
+        return len(calls)
+
+    def set_schedule(self, name: str, spec: ScheduleSpec | None) -> Plan[None]:
+        """Store a schedule, or delete it when `spec` is None."""
         check_name("schedule name", name)
-        params = {"name": name, "delete": True} if config is None else {"name": name, "config": config}
-        return self._script("schedule_apply", params, lambda r: None)
+        params = {"name": name, "delete": True} if spec is None else {"name": name, "config": spec.to_fields()}
+        return once(self._script("set_schedule", params, lambda r: None))
 
-    def schedule_fire_call(
-        self, name: str, fires: list[tuple[str, int, Task]], next_ms: int | None, skipped: int, key_ttl_ms: int
-    ) -> Call:
-        """Enqueue due fires (each once per fire key) and move the schedule on; parses to (fired, duplicates).
-        Fires for unregistered tenants are refused when REQUIRE_REGISTERED_TENANTS is on (logged)."""
+    def fire_schedule(
+        self, name: str, fires: list[tuple[str, int, Task]], next_ms: int | None, skipped: int, key_ttl_ms: int | None
+    ) -> Plan[tuple[int, int]]:
+        """Enqueue due fires (each once per fire key) and move the schedule on; (fired, duplicates).
+        Fires for unregistered tenants are refused when REQUIRE_REGISTERED_TENANTS is on."""
         cfg = self.config
-        docs = [
-            {
-                "key": key,
-                "at_ms": at_ms,
-                "task": task.push_doc(
-                    max_payload=cfg.max_payload_bytes,
-                    result_ttl=cfg.result_ttl,
-                    max_retries=cfg.max_retries,
-                    max_deliveries=cfg.max_deliveries,
-                ),
-            }
-            for key, at_ms, task in fires
-        ]
-        params = {
+        docs = [{"key": key, "at_ms": at_ms, "task": self._push_doc(task)} for key, at_ms, task in fires]
+        params: dict[str, Any] = {
             "name": name,
             "fires": docs or {},
             "skipped": skipped,
-            "key_ttl_ms": key_ttl_ms,
+            "key_ttl_ms": key_ttl_ms or FIRE_KEY_TTL_MS,
             "aging_ms": cfg.aging_ms,
             "require_registered": cfg.require_registered_tenants,
         }
         if next_ms is not None:
             params["next_ms"] = next_ms
 
-        def parse(reply: list) -> tuple[int, int]:
+        def parse(reply: list[str]) -> tuple[int, int]:
             if int(reply[2]):
                 raise InvalidTask(
                     f"schedule {name}: tenant not registered (REQUIRE_REGISTERED_TENANTS is on), "
@@ -354,14 +346,13 @@ class Core(ReadPlans):
                 )
             return int(reply[0]), int(reply[1])
 
-        return self._script("schedule_fire", params, parse)
+        return once(self._script("fire_schedule", params, parse))
 
-    def mark_synced_call(self) -> Call:
-        return self._cmd("SET", self.keys.synced(), "1")
+    def mark_synced(self) -> Plan[None]:
+        yield command("SET", self.keys.synced(), "1")
 
-    def purge(
-        self, user: str, reason: str = "purged", *, batch: int = 200, progress: Callable[[int], None] | None = None
-    ) -> Plan:
+    # -- bulk actions in bounded batches ------------------------------------
+    def purge(self, user: str, reason: str, batch: int, progress: Callable[[int], None] | None) -> Plan[int]:
         """Move a tenant's queued and deferred tasks to the DLQ with `reason`, in bounded batches."""
         check_name("user", user)
         moved = 0
@@ -370,45 +361,41 @@ class Core(ReadPlans):
             if progress:
                 progress(moved)
         offset = 0
-        while ids := (yield self._cmd("ZRANGE", self.keys.delayed(), offset, offset + batch - 1)):
-            users = yield [self._cmd("HGET", self.keys.task(i), "user") for i in ids]
+        while ids := (yield command("ZRANGE", self.keys.delayed(), offset, offset + batch - 1)):
+            users = yield [command("HGET", self.keys.task(i), "user") for i in ids]
             mine = [i for i, u in zip(ids, users, strict=True) if u == user]
-            n = (
-                (yield self._script("purge", {"user": user, "reason": reason, "limit": 0, "ids": mine}, int))
-                if mine
-                else 0
-            )
+            n = 0
+            if mine:
+                n = yield self._script("purge", {"user": user, "reason": reason, "limit": 0, "ids": mine}, int)
             moved += n
             offset += len(ids) - n
             if progress and n:
                 progress(moved)
         return moved
 
-    # -- bulk dead-letter actions ------------------------------------------
     def dlq_matching(
         self,
         action: str,
-        *,
-        user: str | None = None,
-        func: str | None = None,
-        batch: int = 200,
-        progress: Callable[[int], None] | None = None,
-    ) -> Plan:
+        user: str | None,
+        func: str | None,
+        batch: int,
+        progress: Callable[[int], None] | None,
+    ) -> Plan[int]:
         """Requeue or delete every dead letter of `user` and/or task path `func`, in bounded batches.
-
-        Returns how many were handled; `progress(done)` is called after each batch.
-        """
+        Returns how many were handled; `progress(done)` is called after each batch."""
         build = {"requeue": self.dlq_requeue_call, "delete": self.dlq_delete_call}[action]
         done = offset = 0
         while True:
-            ids = yield from self.dead_letter_ids(offset, batch, user)
+            ids = yield from self.reads.dead_letter_ids(offset, batch, user)
             if not ids:
                 return done
             chosen = ids
             if func:
-                funcs = yield [self._cmd("HGET", self.keys.task(i), "func") for i in ids]
+                funcs = yield [command("HGET", self.keys.task(i), "func") for i in ids]
                 chosen = [i for i, f in zip(ids, funcs, strict=True) if f == func]
-            handled, skipped = (yield build(chosen)) if chosen else (0, [])
+            handled = 0
+            if chosen:
+                handled, _skipped = yield build(chosen)
             done += handled
             offset += len(ids) - handled
             if progress:

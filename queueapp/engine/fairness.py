@@ -6,21 +6,20 @@ Reads are bounded: the top tenants by service, or the tenants of one page."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .keys import Keys
+from .call import Plan, command
+from .keys import Keys
 
-Plan = Generator[Any, Any, Any]
-MAX_BUCKET = 80
+MAX_BUCKET = 80  # quarter-octave wait buckets 0..80 (lua/lib/stats.lua writes them)
+TOP_PER_MINUTE = 200  # tenants read from each minute's served zset when no users are given
 
 
-def score_pairs(rows: list) -> list[tuple[str, str]]:
+def score_pairs(rows: list[Any]) -> list[tuple[str, str]]:
     """WITHSCORES replies: flat [m, s, m, s] from a raw command, or already pairs."""
     if rows and isinstance(rows[0], (list, tuple)):
-        return [tuple(r) for r in rows]
+        return [(str(m), str(sc)) for m, sc in rows]
     return list(zip(rows[::2], rows[1::2], strict=True))
 
 
@@ -29,7 +28,7 @@ def bucket_upper_ms(bucket: int) -> float:
     return 2 ** ((bucket + 1) / 4) - 1
 
 
-def percentile(histogram: Counter, q: float) -> float | None:
+def percentile(histogram: Counter[int], q: float) -> float | None:
     """The q-quantile wait in ms (upper edge of its bucket: within 19 %), None without data."""
     total = sum(histogram.values())
     if not total:
@@ -51,35 +50,38 @@ class TenantService:
     wait_p95_ms: float | None
 
 
-class FairnessPlans:
-    keys: Keys
+class Fairness:
+    """Reads of the per-minute fairness buckets (composed into Core as core.fairness)."""
 
-    def _minutes(self, minutes: int) -> Plan:
-        sec, _ = yield self._cmd("TIME")
+    def __init__(self, keys: Keys) -> None:
+        self.keys = keys
+
+    def _minutes(self, minutes: int) -> Plan[list[int]]:
+        sec, _ = yield command("TIME")
         now = int(sec) // 60
         return list(range(now - minutes + 1, now + 1))
 
-    def fairness(self, minutes: int = 15, top: int = 20, users: list[str] | None = None) -> Plan:
+    def fairness(self, minutes: int, top: int, users: list[str] | None) -> Plan[tuple[int, list[TenantService]]]:
         """(tasks served in all, [TenantService]) over the last `minutes`: for exactly `users`
         when given, else for the `top` most served (found among each minute's top 200)."""
         span = yield from self._minutes(minutes)
         k = self.keys
         if users is None:
             rows = yield [
-                self._cmd("ZREVRANGE", k.fair_served(m), 0, 200, "WITHSCORES", parse=score_pairs) for m in span
+                command("ZREVRANGE", k.fair_served(m), 0, TOP_PER_MINUTE, "WITHSCORES", parse=score_pairs) for m in span
             ]
             pairs = [pair for r in rows for pair in r]
         else:
-            rows = yield [self._cmd("ZMSCORE", k.fair_served(m), "*", *users) for m in span] if users else []
+            rows = yield [command("ZMSCORE", k.fair_served(m), "*", *users) for m in span] if users else []
             pairs = [(u, n) for r in rows for u, n in zip(["*", *users], r, strict=True) if n is not None]
-        served: Counter = Counter()
+        served: Counter[str] = Counter()
         for user, n in pairs:
             served[user] += int(float(n))
         grand = served.pop("*", 0)
         chosen = list(users) if users is not None else [u for u, _ in served.most_common(top)]
         fields = [f"{u}:{b}" for u in chosen for b in range(MAX_BUCKET + 1)]
-        waits = (yield [self._cmd("HMGET", k.fair_wait(m), *fields) for m in span]) if fields else []
-        histograms: dict[str, Counter] = {u: Counter() for u in chosen}
+        waits = (yield [command("HMGET", k.fair_wait(m), *fields) for m in span]) if fields else []
+        histograms: dict[str, Counter[int]] = {u: Counter() for u in chosen}
         for values in waits:
             for i, value in enumerate(values):
                 if value:

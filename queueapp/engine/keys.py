@@ -18,8 +18,8 @@ so every script touches a single Redis Cluster slot. Layout::
     {fq}:cfg:steal_all            set    enabled workers whose steal targets include "*"
     {fq}:cfg:synced               string when the last full sync from the DB ran (ms)
     {fq}:sched:all                set    schedule names
-    {fq}:sched:<name>             hash   a schedule's configuration (synced)
-    {fq}:sched:<name>:state       hash   next fire, last fire, last task, skipped count
+    {fq}:sched:cfg:<name>         hash   a schedule's configuration (synced)
+    {fq}:sched:state:<name>       hash   next fire, last fire, last task, skipped count
     {fq}:sched:version            string bumped on every schedule change
     {fq}:sched:fire:<fire key>    string one per fire (SET NX, expires): no double fire
     {fq}:sched:leader             string the scheduler leader's lease (redis-py Lock)
@@ -110,10 +110,10 @@ class Keys:
         return self._k("sched", "all")
 
     def schedule(self, name: str) -> str:
-        return self._k("sched", name)
+        return self._k("sched", "cfg", name)
 
     def schedule_state(self, name: str) -> str:
-        return self._k("sched", name, "state")
+        return self._k("sched", "state", name)
 
     def schedules_version(self) -> str:
         return self._k("sched", "version")

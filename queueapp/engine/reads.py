@@ -7,19 +7,16 @@ command or a list of commands (one pipeline) and receive the replies.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Generator
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .fairness import FairnessPlans, score_pairs
+from .call import Plan, command
+from .fairness import score_pairs
+from .keys import Keys
+from .settings import ScheduleSpec, TenantSettings, WorkerReport, WorkerSettings
 from .task import Priority, Task
 
-if TYPE_CHECKING:
-    from .core import Call
-    from .keys import Keys
-
-Plan = Generator[Any, Any, Any]
 GAUGES = ("queued", "delayed", "running", "dead")
 COUNTERS = (
     "enqueued",
@@ -38,7 +35,7 @@ COUNTERS = (
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    items: list
+    items: list[Any]
     total: int
     offset: int
     limit: int
@@ -55,6 +52,29 @@ def _ints(d: dict[str, str]) -> dict[str, int]:
     return out
 
 
+def _ms(time_reply: Sequence[str]) -> int:
+    return int(time_reply[0]) * 1000 + int(time_reply[1]) // 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigSnapshot:
+    """The synced configuration as typed values (drift compares these with the DB's)."""
+
+    tenants: dict[str, TenantSettings]
+    workers: dict[str, WorkerSettings]
+    schedules: dict[str, ScheduleSpec | None]  # None: stored but not a usable schedule
+    unregistered_weights: list[str]
+    unregistered_paused: list[str]
+    steal_all: list[str]  # enabled steal-all workers as the pop's index (cfg:steal_all) has them
+
+
+def _spec_or_none(name: str, fields: dict[str, str]) -> ScheduleSpec | None:
+    try:
+        return ScheduleSpec.from_fields(name, fields)
+    except (KeyError, ValueError, TypeError):
+        return None
+
+
 def _task_or_none(fields: dict[str, str]) -> Task | None:
     if not fields:
         return None
@@ -64,70 +84,70 @@ def _task_or_none(fields: dict[str, str]) -> Task | None:
         return None
 
 
-class ReadPlans(FairnessPlans):
-    keys: Keys
+class Reads:
+    """Read plans over the structures the scripts maintain (composed into Core as core.reads).
+    Defaults (page sizes, windows) live in operations.py, the surface callers use."""
 
-    def _cmd(self, *args: Any, parse=lambda r: r) -> Call:
-        from .core import Call
+    def __init__(self, keys: Keys) -> None:
+        self.keys = keys
 
-        return Call(None, args, parse)
-
-    def _tasks(self, ids: list[str]) -> Plan:
+    def _tasks(self, ids: list[str]) -> Plan[list[Task]]:
         if not ids:
             return []
-        found = yield [self._cmd("HGETALL", self.keys.task(i), parse=_task_or_none) for i in ids]
+        found = yield [command("HGETALL", self.keys.task(i), parse=_task_or_none) for i in ids]
         return [t for t in found if t is not None]
 
-    def get_task(self, task_id: str) -> Plan:
-        fields = yield self._cmd("HGETALL", self.keys.task(task_id))
+    def get_task(self, task_id: str) -> Plan[Task | None]:
+        fields = yield command("HGETALL", self.keys.task(task_id))
         return _task_or_none(fields)
 
-    def tenant_queue(self, user: str, offset: int = 0, limit: int = 50) -> Plan:
+    def tenant_queue(self, user: str, offset: int, limit: int) -> Plan[Page]:
         """A tenant's queued tasks in serve order: CRITICAL lane, then the aged zset."""
         k = self.keys
-        n_crit, n_norm = yield [self._cmd("LLEN", k.crit(user)), self._cmd("ZCARD", k.norm(user))]
+        n_crit, n_norm = yield [command("LLEN", k.crit(user)), command("ZCARD", k.norm(user))]
         ids: list[str] = []
         if offset < n_crit:
-            ids = yield self._cmd("LRANGE", k.crit(user), offset, offset + limit - 1)
+            ids = yield command("LRANGE", k.crit(user), offset, offset + limit - 1)
         rest = limit - len(ids)
         start = max(0, offset - n_crit)
         if rest > 0 and start < n_norm:
-            ids += yield self._cmd("ZRANGE", k.norm(user), start, start + rest - 1)
+            ids += yield command("ZRANGE", k.norm(user), start, start + rest - 1)
         tasks = yield from self._tasks(ids)
         return Page(tasks, n_crit + n_norm, offset, limit)
 
-    def _zpage(self, key: str, offset: int, limit: int, newest_first: bool) -> Plan:
+    def _zpage(self, key: str, offset: int, limit: int, newest_first: bool) -> Plan[Page]:
         order = "ZREVRANGE" if newest_first else "ZRANGE"
-        total, ids = yield [self._cmd("ZCARD", key), self._cmd(order, key, offset, offset + limit - 1)]
+        total, ids = yield [command("ZCARD", key), command(order, key, offset, offset + limit - 1)]
         tasks = yield from self._tasks(ids)
         return Page(tasks, total, offset, limit)
 
-    def running(self, offset: int = 0, limit: int = 50) -> Plan:
+    def running(self, offset: int, limit: int) -> Plan[Page]:
         """Running tasks, the lease expiring soonest first."""
         return (yield from self._zpage(self.keys.running(), offset, limit, False))
 
-    def delayed(self, offset: int = 0, limit: int = 50) -> Plan:
+    def delayed(self, offset: int, limit: int) -> Plan[Page]:
         return (yield from self._zpage(self.keys.delayed(), offset, limit, False))
 
-    def dead_letters(self, offset: int = 0, limit: int = 50, user: str | None = None) -> Plan:
+    def dead_letters(self, offset: int, limit: int, user: str | None) -> Plan[Page]:
         """Dead letters, newest first; one tenant's only when `user` is given."""
         key = self.keys.dlq_user(user) if user else self.keys.dlq()
         return (yield from self._zpage(key, offset, limit, True))
 
-    def dead_letter_ids(self, offset: int, limit: int, user: str | None = None) -> Plan:
+    def dead_letter_ids(self, offset: int, limit: int, user: str | None) -> Plan[list[str]]:
         key = self.keys.dlq_user(user) if user else self.keys.dlq()
-        return (yield self._cmd("ZRANGE", key, offset, offset + limit - 1))
+        ids: list[str] = yield command("ZRANGE", key, offset, offset + limit - 1)
+        return ids
 
-    def tenants_with_backlog(self, offset: int = 0, limit: int = 50) -> Plan:
+    def tenants_with_backlog(self, offset: int, limit: int) -> Plan[Page]:
         """(user, queued) pairs, largest backlog first, and the number of such tenants."""
         k = self.keys.backlog()
         total, rows = yield [
-            self._cmd("ZCARD", k),
-            self._cmd("ZREVRANGE", k, offset, offset + limit - 1, "WITHSCORES", parse=score_pairs),
+            command("ZCARD", k),
+            command("ZREVRANGE", k, offset, offset + limit - 1, "WITHSCORES", parse=score_pairs),
         ]
         return Page([(u, int(float(n))) for u, n in rows], total, offset, limit)
 
-    def tenant_keys(self, offset: int = 0, limit: int = 50, prefix: str = "", by: str = "key") -> Plan:
+    def tenant_keys(self, offset: int, limit: int, prefix: str, by: str) -> Plan[Page]:
         """A page of tenant keys: by key (optionally starting with `prefix`) over every tenant seen
         or registered, or by backlog (largest first, tenants with queued work only)."""
         k = self.keys
@@ -137,150 +157,137 @@ class ReadPlans(FairnessPlans):
         low = f"[{prefix}" if prefix else "-"
         high = f"[{prefix}\xff" if prefix else "+"
         total, keys = yield [
-            self._cmd("ZLEXCOUNT", k.tenants_lex(), low, high),
-            self._cmd("ZRANGE", k.tenants_lex(), low, high, "BYLEX", "LIMIT", offset, limit),
+            command("ZLEXCOUNT", k.tenants_lex(), low, high),
+            command("ZRANGE", k.tenants_lex(), low, high, "BYLEX", "LIMIT", offset, limit),
         ]
         return Page(keys, total, offset, limit)
 
-    def tenant_rows(self, users: list[str]) -> Plan:
+    def tenant_rows(self, users: list[str]) -> Plan[dict[str, dict[str, int]]]:
         """Per tenant: its counters plus the CRITICAL and normal lane lengths."""
         k = self.keys
         replies = yield [
             c
             for u in users
             for c in (
-                self._cmd("HGETALL", k.stats_user(u), parse=_ints),
-                self._cmd("LLEN", k.crit(u)),
-                self._cmd("ZCARD", k.norm(u)),
+                command("HGETALL", k.stats_user(u), parse=_ints),
+                command("LLEN", k.crit(u)),
+                command("ZCARD", k.norm(u)),
             )
         ]
         return {
             u: {**replies[3 * i], "crit": replies[3 * i + 1], "norm": replies[3 * i + 2]} for i, u in enumerate(users)
         }
 
-    def recent(self, user: str, limit: int = 20) -> Plan:
-        ids = yield self._cmd("LRANGE", self.keys.recent(user), 0, limit - 1)
+    def recent(self, user: str, limit: int) -> Plan[list[Task]]:
+        ids = yield command("LRANGE", self.keys.recent(user), 0, limit - 1)
         return (yield from self._tasks(ids))
 
-    def stats(self) -> Plan:
-        return _ints((yield self._cmd("HGETALL", self.keys.stats())))
+    def stats(self) -> Plan[dict[str, int]]:
+        return _ints((yield command("HGETALL", self.keys.stats())))
 
-    def tenant_stats(self, user: str) -> Plan:
-        return _ints((yield self._cmd("HGETALL", self.keys.stats_user(user))))
+    def tenant_stats(self, user: str) -> Plan[dict[str, int]]:
+        return _ints((yield command("HGETALL", self.keys.stats_user(user))))
 
-    def priority_stats(self) -> Plan:
-        rows = yield [self._cmd("HGETALL", self.keys.stats_prio(int(p))) for p in Priority]
+    def priority_stats(self) -> Plan[dict[Priority, dict[str, int]]]:
+        rows = yield [command("HGETALL", self.keys.stats_prio(int(p))) for p in Priority]
         return {p: _ints(r) for p, r in zip(Priority, rows, strict=True)}
 
-    def throughput(self, minutes: int = 60) -> Plan:
+    def throughput(self, minutes: int) -> Plan[list[tuple[int, dict[str, int]]]]:
         """[(epoch minute, {event: count}), ...] for the last `minutes` minutes, oldest first."""
-        sec, _ = yield self._cmd("TIME")
+        sec, _ = yield command("TIME")
         now_min = int(sec) // 60
         span = range(now_min - minutes + 1, now_min + 1)
-        rows = yield [self._cmd("HGETALL", self.keys.throughput(m)) for m in span]
+        rows = yield [command("HGETALL", self.keys.throughput(m)) for m in span]
         return [(m, {k: int(v) for k, v in r.items()}) for m, r in zip(span, rows, strict=True)]
 
-    def idle(self, within_ms: int = 1000) -> Plan:
+    def idle(self, within_ms: int) -> Plan[bool]:
         """True when no task is running and none is due within `within_ms` (burst workers exit)."""
-        running, now = yield [self._cmd("ZCARD", self.keys.running()), self._cmd("TIME")]
+        running, now = yield [command("ZCARD", self.keys.running()), command("TIME")]
         if running:
             return False
-        limit_ms = int(now[0]) * 1000 + int(now[1]) // 1000 + within_ms
-        due = yield self._cmd("ZRANGE", self.keys.delayed(), "-inf", limit_ms, "BYSCORE", "LIMIT", 0, 1)
+        due = yield command("ZRANGE", self.keys.delayed(), "-inf", _ms(now) + within_ms, "BYSCORE", "LIMIT", 0, 1)
         return not due
 
-    def workers(self) -> Plan:
-        """Heartbeat reports: [{worker, last_seen, ...info}], most recent first."""
-        rows = yield self._cmd("ZREVRANGE", self.keys.workers(), 0, 999, "WITHSCORES", parse=score_pairs)
-        names = [w for w, _ in rows]
-        infos = yield [self._cmd("HGETALL", self.keys.worker_info(w)) for w in names]
-        return [{"worker": w, "last_seen": int(float(s)), **i} for (w, s), i in zip(rows, infos, strict=True)]
+    def workers(self, limit: int) -> Plan[list[WorkerReport]]:
+        """Heartbeat reports, most recent first, read with Redis TIME (WorkerReport.is_alive)."""
+        rows, now = yield [
+            command("ZREVRANGE", self.keys.workers(), 0, limit - 1, "WITHSCORES", parse=score_pairs),
+            command("TIME"),
+        ]
+        infos = yield [command("HGETALL", self.keys.worker_info(w)) for w, _ in rows]
+        return [
+            WorkerReport.from_fields(w, int(float(s)), _ms(now), info) for (w, s), info in zip(rows, infos, strict=True)
+        ]
 
-    def unregistered(self, limit: int = 1000) -> Plan:
+    def unregistered(self, limit: int) -> Plan[list[tuple[str, int]]]:
         """Tenants with queued work that are not registered: [(user, queued)], largest first."""
-        rows = yield self._cmd("ZREVRANGE", self.keys.backlog(), 0, limit - 1, "WITHSCORES", parse=score_pairs)
+        rows = yield command("ZREVRANGE", self.keys.backlog(), 0, limit - 1, "WITHSCORES", parse=score_pairs)
         if not rows:
             return []
-        known = yield self._cmd("SMISMEMBER", self.keys.registered(), *[u for u, _ in rows])
+        known = yield command("SMISMEMBER", self.keys.registered(), *[u for u, _ in rows])
         return [(u, int(float(n))) for (u, n), k in zip(rows, known, strict=True) if not k]
 
-    def orphaned(self, limit: int = 1000, alive_ms: int = 60_000) -> Plan:
+    def orphaned(self, limit: int, workers: int) -> Plan[list[tuple[str, int]]]:
         """Tenants with queued work that no enabled worker serves: [(user, queued)].
 
-        None when a worker steals from "*", or a worker without configuration (which serves
-        every tenant) sent a heartbeat in the last `alive_ms`.
+        None when a worker steals from "*", or an alive worker without configuration (which
+        serves every tenant) reported in (among the `workers` most recent reports).
         """
         k = self.keys
-        steal_all, configured, recent, now = yield [
-            self._cmd("SCARD", k.steal_all()),
-            self._cmd("SMEMBERS", k.configured()),
-            self._cmd("ZREVRANGE", k.workers(), 0, 999, "WITHSCORES", parse=score_pairs),
-            self._cmd("TIME"),
-        ]
-        now_ms = int(now[0]) * 1000 + int(now[1]) // 1000
-        if steal_all or any(w not in configured and now_ms - float(s) < alive_ms for w, s in recent):
+        steal_all, configured = yield [command("SCARD", k.steal_all()), command("SMEMBERS", k.configured())]
+        if steal_all:
             return []
-        rows = yield self._cmd("ZREVRANGE", k.backlog(), 0, limit - 1, "WITHSCORES", parse=score_pairs)
-        served = yield [self._cmd("SCARD", k.tsets(u)) for u, _ in rows]
+        reports = yield from self.workers(workers)
+        if any(r.worker not in configured and r.is_alive() for r in reports):
+            return []
+        rows = yield command("ZREVRANGE", k.backlog(), 0, limit - 1, "WITHSCORES", parse=score_pairs)
+        served = yield [command("SCARD", k.tsets(u)) for u, _ in rows]
         return [(u, int(float(n))) for (u, n), s in zip(rows, served, strict=True) if not s]
 
-    def config_snapshot(self) -> Plan:
-        """The synced configuration in canonical form (for drift reports and tests)."""
+    def config_snapshot(self) -> Plan[ConfigSnapshot]:
+        """The synced configuration as typed values (for drift reports and tests)."""
         k = self.keys
         registered, weights, paused, workers, steal_all = yield [
-            self._cmd("SMEMBERS", k.registered()),
-            self._cmd("HGETALL", k.weights()),
-            self._cmd("SMEMBERS", k.paused()),
-            self._cmd("SMEMBERS", k.configured()),
-            self._cmd("SMEMBERS", k.steal_all()),
+            command("SMEMBERS", k.registered()),
+            command("HGETALL", k.weights()),
+            command("SMEMBERS", k.paused()),
+            command("SMEMBERS", k.configured()),
+            command("SMEMBERS", k.steal_all()),
         ]
         names = sorted(workers)
-        configs = yield [self._cmd("HGETALL", k.worker_cfg(w)) for w in names]
-        tenants = {u: {"weight": float(weights.get(u, 1)), "paused": u in paused} for u in registered}
-        out_workers = {}
-        for name, cfg in zip(names, configs, strict=True):
-            cfg.pop("updated_at", None)
-            for field in ("assigned", "steal"):
-                value = json.loads(cfg.get(field) or "[]")
-                cfg[field] = sorted(value) if isinstance(value, list) else []
-            out_workers[name] = cfg
-        schedule_names = sorted((yield self._cmd("SMEMBERS", k.schedules())))
-        schedule_rows = yield [self._cmd("HGETALL", k.schedule(n)) for n in schedule_names]
-        return {
-            "tenants": tenants,
-            "workers": out_workers,
-            "steal_all": sorted(steal_all),
-            "schedules": dict(zip(schedule_names, schedule_rows, strict=True)),
-            "unregistered_weights": sorted(set(weights) - set(registered)),
-            "unregistered_paused": sorted(set(paused) - set(registered)),
-        }
+        configs = yield [command("HGETALL", k.worker_cfg(w)) for w in names]
+        schedule_names = sorted((yield command("SMEMBERS", k.schedules())))
+        schedule_rows = yield [command("HGETALL", k.schedule(n)) for n in schedule_names]
+        return ConfigSnapshot(
+            tenants={u: TenantSettings(u, float(weights.get(u, 1)), u in paused) for u in registered},
+            workers={w: WorkerSettings.from_fields(w, cfg) for w, cfg in zip(names, configs, strict=True)},
+            schedules={n: _spec_or_none(n, r) for n, r in zip(schedule_names, schedule_rows, strict=True)},
+            unregistered_weights=sorted(set(weights) - set(registered)),
+            unregistered_paused=sorted(set(paused) - set(registered)),
+            steal_all=sorted(steal_all),
+        )
 
-    def schedules(self) -> Plan:
-        """(version, {name: (config, state)}) of every synced schedule."""
+    def schedules(self) -> Plan[tuple[str | None, dict[str, tuple[dict[str, str], dict[str, str]]]]]:
+        """(version, {name: (stored fields, state)}) of every synced schedule."""
         k = self.keys
-        version, names = yield [self._cmd("GET", k.schedules_version()), self._cmd("SMEMBERS", k.schedules())]
+        version, names = yield [command("GET", k.schedules_version()), command("SMEMBERS", k.schedules())]
         names = sorted(names)
-        rows = yield [self._cmd("HGETALL", key) for n in names for key in (k.schedule(n), k.schedule_state(n))]
+        rows = yield [command("HGETALL", key) for n in names for key in (k.schedule(n), k.schedule_state(n))]
         return version, {n: (rows[2 * i], rows[2 * i + 1]) for i, n in enumerate(names)}
 
-    def schedules_version(self) -> Plan:
-        return (yield self._cmd("GET", self.keys.schedules_version()))
+    def schedules_version(self) -> Plan[str | None]:
+        version: str | None = yield command("GET", self.keys.schedules_version())
+        return version
 
-    def redis_time_ms(self) -> Plan:
-        sec, usec = yield self._cmd("TIME")
-        return int(sec) * 1000 + int(usec) // 1000
+    def redis_time_ms(self) -> Plan[int]:
+        return _ms((yield command("TIME")))
 
-    def is_synced(self) -> Plan:
-        return bool((yield self._cmd("EXISTS", self.keys.synced())))
+    def ping(self) -> Plan[bool]:
+        return bool((yield command("PING")))
 
-    def worker_config(self, worker: str) -> Plan:
-        fields = yield self._cmd("HGETALL", self.keys.worker_cfg(worker))
-        if not fields:
-            return None
-        for name in ("assigned", "steal"):
-            value = json.loads(fields.get(name) or "[]")
-            fields[name] = value if isinstance(value, list) else []
-        if fields.get("steal_all") == "1":
-            fields["steal"].append("*")
-        fields["enabled"] = fields.get("enabled") != "0"
-        return fields
+    def is_synced(self) -> Plan[bool]:
+        return bool((yield command("EXISTS", self.keys.synced())))
+
+    def worker_config(self, worker: str) -> Plan[WorkerSettings | None]:
+        fields = yield command("HGETALL", self.keys.worker_cfg(worker))
+        return WorkerSettings.from_fields(worker, fields) if fields else None

@@ -3,19 +3,17 @@
 Leadership is redis-py's Lock (SET NX PX with a token; extend and release check
 the token) plus a local monotonic deadline: a leader that could not renew
 before `lease - margin` stops firing even if Redis still shows its key. Each
-fire goes through schedule_fire.lua with an idempotency key per (schedule,
+fire goes through fire_schedule.lua with an idempotency key per (schedule,
 due time), so even two leaders enqueue one task per due time. Due-ness is
 decided on Redis TIME, the clock every scheduler shares.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from redis.exceptions import LockError, RedisError
@@ -24,51 +22,10 @@ from redis.lock import Lock
 from . import cron
 from .client import FairQueue
 from .errors import InvalidTask
-from .task import Task
+from .settings import ScheduleSpec
 
 log = logging.getLogger("fairqueue.scheduler")
-
-
-@dataclass(frozen=True, slots=True)
-class Spec:
-    """A schedule as synced to Redis."""
-
-    name: str
-    cron: str
-    tz: str
-    func: str
-    args: list
-    kwargs: dict
-    user: str
-    priority: int
-    enabled: bool
-    policy: str
-    start_ms: int | None = None
-    end_ms: int | None = None
-
-    @classmethod
-    def from_fields(cls, name: str, f: dict[str, str]) -> Spec:
-        payload = json.loads(f.get("payload") or "{}")
-        return cls(
-            name=name,
-            cron=f["cron"],
-            tz=f.get("tz", "UTC"),
-            func=f["func"],
-            args=payload.get("args", []),
-            kwargs=payload.get("kwargs", {}),
-            user=f.get("user", "default"),
-            priority=int(f.get("priority", 3)),
-            enabled=f.get("enabled", "1") == "1",
-            policy=f.get("policy", cron.SKIP),
-            start_ms=int(f["start_ms"]) if f.get("start_ms") else None,
-            end_ms=int(f["end_ms"]) if f.get("end_ms") else None,
-        )
-
-    def task(self, task_id: str | None = None) -> Task:
-        task = Task(self.func, args=list(self.args), kwargs=dict(self.kwargs), user=self.user, priority=self.priority)
-        if task_id:
-            task.id = task_id
-        return task
+MIN_FIRE_KEY_TTL_MS = 7_200_000  # fire keys outlive the autumn DST repeat (one hour later) with room
 
 
 def dt(ms: int) -> datetime:
@@ -92,9 +49,10 @@ class Scheduler:
         self._on_fire = on_fire or (lambda *args: None)
         self.lock = Lock(queue.redis, queue.config.keys.scheduler_leader(), timeout=lease_seconds, thread_local=False)
         self.leading_until = 0.0  # monotonic deadline of this process's leadership
-        self.specs: dict[str, Spec] = {}
+        self.specs: dict[str, ScheduleSpec] = {}
         self.next_ms: dict[str, int] = {}
         self.version: str | None = "never loaded"
+        self.broken: dict[str, str] = {}  # schedule -> why it cannot fire (logged once per load)
         self.signals = 0
         self.stopping = threading.Event()
 
@@ -166,26 +124,43 @@ class Scheduler:
         if version != self.version:
             self._load(version)
         now_ms = self.queue.redis_time_ms()
-        return sum(self._fire_due(spec, now_ms) for spec in self.specs.values() if spec.enabled)
+        fired = 0
+        for spec in list(self.specs.values()):
+            if not spec.enabled:
+                continue
+            try:
+                fired += self._fire_due(spec, now_ms)
+            except RedisError:
+                raise
+            except Exception as exc:  # one schedule's failure must never stop the others
+                self.broken[spec.name] = f"{type(exc).__name__}: {exc}"
+                self.specs.pop(spec.name, None)
+                log.exception("schedule %s failed and is skipped until it changes", spec.name)
+        return fired
 
     def _load(self, version: str | None) -> None:
         self.version, rows = self.queue.schedules()
         self.specs, self.next_ms = {}, {}
+        self.broken = {}
         for name, (config, state) in rows.items():
             try:
-                self.specs[name] = Spec.from_fields(name, config)
-            except (KeyError, ValueError) as exc:
-                log.error("schedule %s is not usable (%s): skipped", name, exc)
+                spec = ScheduleSpec.from_fields(name, config)
+                cron.validate(spec.cron)
+                cron.zone(spec.tz)
+            except (KeyError, ValueError, TypeError, AttributeError) as exc:  # CronError is a ValueError
+                self.broken[name] = str(exc) or type(exc).__name__
+                log.error("schedule %s is not usable and is skipped (the others fire): %s", name, self.broken[name])
                 continue
+            self.specs[name] = spec
             if state.get("next_ms"):
                 self.next_ms[name] = int(state["next_ms"])
         log.info("scheduler: %d schedule(s) loaded", len(self.specs))
 
-    def _first_fire(self, spec: Spec, now_ms: int) -> int:
+    def _first_fire(self, spec: ScheduleSpec, now_ms: int) -> int:
         start = max(now_ms, spec.start_ms or 0)
         return ms(cron.next_fire(spec.cron, spec.tz, dt(start)))
 
-    def _fire_due(self, spec: Spec, now_ms: int) -> int:
+    def _fire_due(self, spec: ScheduleSpec, now_ms: int) -> int:
         try:
             if spec.name not in self.next_ms:
                 self.next_ms[spec.name] = self._first_fire(spec, now_ms)
@@ -197,6 +172,8 @@ class Scheduler:
             due = cron.due_fires(spec.cron, spec.tz, dt(next_ms), dt(now_ms), spec.policy)
         except cron.CronError as exc:
             log.error("schedule %s cannot fire: %s", spec.name, exc)
+            self.broken[spec.name] = str(exc)
+            self.specs.pop(spec.name, None)
             return 0
         fires = [
             (key, ms(at), spec.task("cron:" + key))
@@ -217,19 +194,20 @@ class Scheduler:
         if due.skipped:
             log.warning("schedule %s: %d missed fire(s) skipped (policy %s)", spec.name, due.skipped, spec.policy)
         if fired:
-            log.info("schedule %s: fired %d task(s) (%s)", spec.name, fired, fires[-1][2].id)
+            # a duplicate fire key enqueues nothing: name every task of this batch, in fire order
+            log.info("schedule %s: fired %d task(s) (%s)", spec.name, fired, ", ".join(f[2].id for f in fires))
             self.on_fire(spec.name, fired, fires[-1][2].id, ms(due.next))
         return fired
 
     @staticmethod
-    def _key_ttl_ms(spec: Spec, due: cron.Due) -> int:
+    def _key_ttl_ms(spec: ScheduleSpec, due: cron.Due) -> int:
         """Fire keys outlive any chance of a repeat: two periods, and at least two hours (the
         autumn DST repeat of a daily fire comes one hour later)."""
         period = ms(due.next) - (ms(due.fires[-1]) if due.fires else ms(due.next))
-        return max(7_200_000, 2 * period)
+        return max(MIN_FIRE_KEY_TTL_MS, 2 * period)
 
 
-def fire_now(queue: FairQueue, spec: Spec) -> str:
+def fire_now(queue: FairQueue, spec: ScheduleSpec) -> str:
     """Run a schedule's task once, now ("run now": a fresh task id, not a fire key)."""
     task = spec.task()
     queue.fire_schedule(spec.name, [(f"{spec.name}:now:{task.id}", queue.redis_time_ms(), task)], None)

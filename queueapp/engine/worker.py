@@ -24,6 +24,7 @@ from .client import FairQueue
 from .errors import InvalidTask, StaleLease, TaskNotFound
 from .execution import Executor, Outcome, run_task
 from .lease import Lease
+from .settings import WorkerReport, WorkerSettings, report_ttl_seconds
 
 log = logging.getLogger("fairqueue.worker")
 CONFIG_POLL = 2.0  # seconds between reads of this worker's stored configuration
@@ -133,8 +134,8 @@ class Worker:
         """Apply this worker's stored configuration (enabled, concurrency, poll interval,
         lease): changes made in the DB reach a running worker within CONFIG_POLL seconds.
         Assignments need nothing here: every pop reads them in Redis."""
-        cfg = self.queue.worker_config(self.options.worker_id) or {}
-        enabled = cfg.get("enabled", True)
+        cfg = self.queue.worker_config(self.options.worker_id) or WorkerSettings(self.options.worker_id)
+        enabled = cfg.enabled
         if enabled != self.enabled:
             log.info(
                 "worker %s %s by its configuration",
@@ -142,12 +143,10 @@ class Worker:
                 "enabled" if enabled else "disabled: it takes no tasks until enabled",
             )
         self.enabled = enabled
-        self.poll_interval = float(cfg.get("poll_interval") or self.options.poll_interval)
-        self.lease_seconds = float(
-            cfg.get("lease_seconds") or self.options.lease_seconds or self.queue.config.lease_seconds
-        )
+        self.poll_interval = cfg.poll_interval or self.options.poll_interval
+        self.lease_seconds = cfg.lease_seconds or self.options.lease_seconds or self.queue.config.lease_seconds
         if not self.stopping.is_set() and not self.options.burst or not self._slots:
-            self._resize(int(cfg.get("concurrency") or self.options.concurrency))
+            self._resize(cfg.concurrency or self.options.concurrency)
 
     def active_slots(self) -> int:
         return len(self._active())
@@ -269,24 +268,22 @@ class Worker:
 
     def _report(self, state: str) -> None:
         leases = list(self.current.values())
-        info = {
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "started_at": int(self.started_at * 1000),
-            "concurrency": self.active_slots(),
-            "state": state,
-            "processed": self.processed,
-            "failed": self.failed,
-            "current": [le.id for le in leases],
-        }
+        report = WorkerReport(
+            self.options.worker_id,
+            last_seen_ms=0,  # the script stamps Redis TIME
+            observed_ms=0,
+            state=state,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            started_at_ms=int(self.started_at * 1000),
+            concurrency=self.active_slots(),
+            processed=self.processed,
+            failed=self.failed,
+            current=tuple(le.id for le in leases),
+            ttl_seconds=report_ttl_seconds(self.lease_seconds),
+        )
         try:
-            lost = self.queue.heartbeat(
-                self.options.worker_id,
-                leases,
-                info,
-                lease_seconds=self.lease_seconds,
-                info_ttl=int(self.lease_seconds * 2) + 5,
-            )
+            lost = self.queue.heartbeat(self.options.worker_id, leases, report, lease_seconds=self.lease_seconds)
         except RedisError as exc:
             log.warning("heartbeat failed: %s", exc)
             return

@@ -40,9 +40,14 @@ def need(request, perm: str) -> None:
         raise PermissionDenied(f"You need the permission {perm!r} for this.")
 
 
+def wants_partial(request, partial: str) -> bool:
+    """An htmx request for one partial of the page (a live refresh): skip what it does not show."""
+    return bool(request.htmx) and request.GET.get("partial") == partial
+
+
 def page(request, template: str, context: dict, partial: str | None = None, **kwargs):
     """The whole page, or one of its partials for htmx requests that target it."""
-    if partial and request.htmx and request.GET.get("partial") == partial:
+    if partial and wants_partial(request, partial):
         template = f"{template}#{partial}"
     return render(request, template, context, **kwargs)
 

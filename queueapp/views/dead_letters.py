@@ -12,7 +12,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from .. import conf, dashboard
+from .. import dashboard
 from .base import PAGE_SIZE, audit, done, need, offset_of, page, staff_required
 
 ACTIONS = {"requeue": ("queueapp.requeue_task", "requeued"), "delete": ("queueapp.delete_task", "deleted")}
@@ -53,7 +53,6 @@ def dead_letter_action(request, action):
     perm, verb = ACTIONS[action]
     need(request, perm)
     filters = _filters(request.POST)
-    queue = conf.get_queue()
     scope = request.POST.get("scope", "selected")
     if scope == "all":
         if request.POST.get("confirmed") != "yes":
@@ -63,21 +62,11 @@ def dead_letter_action(request, action):
                 "queueapp/dead_letters_confirm.html",
                 {"action": action, "verb": verb, "count": len(ids), "f": filters},
             )
-        done_count = _all_matching(queue, action, filters)
+        done_count = dashboard.act_on_dead_letters(action, **filters)
     else:
         ids = request.POST.getlist("ids")
         if not ids:
             return done(request, "Select at least one dead letter.", _back(filters), messages.WARNING)
-        done_count, _ = (queue.dlq_requeue if action == "requeue" else queue.dlq_delete)(ids)
+        done_count = dashboard.act_on_dead_letters(action, ids=ids)
     audit(request, f"dead_letters.{action}", scope, count=done_count, **filters)
     return done(request, f"{done_count} dead letter(s) {verb}.", _back(filters))
-
-
-def _all_matching(queue, action: str, filters: dict) -> int:
-    """Every dead letter matching the filter, in bounded batches."""
-    if not filters["text"]:
-        kwargs = {"user": filters["user"] or None, "func": filters["func"] or None}
-        return (queue.dlq_requeue_matching if action == "requeue" else queue.dlq_delete_matching)(**kwargs)
-    ids = dashboard.matching_dead_letter_ids(**filters)
-    run = queue.dlq_requeue if action == "requeue" else queue.dlq_delete
-    return sum(run(ids[i : i + 200])[0] for i in range(0, len(ids), 200))

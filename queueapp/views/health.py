@@ -19,7 +19,7 @@ def healthz(request):
 def readyz(request):
     checks = {}
     try:
-        conf.get_queue().redis.ping()
+        conf.get_queue().ping()
         checks["redis"] = "ok"
     except RedisError as exc:
         checks["redis"] = f"error: {exc.__class__.__name__}"

@@ -4,28 +4,15 @@ from __future__ import annotations
 
 from django.views.decorators.http import require_GET
 
-from .. import conf, dashboard
+from .. import dashboard
 from ..models import AuditEvent
-from .base import offset_of, page, staff_required
+from .base import offset_of, page, staff_required, wants_partial
 
 
 @require_GET
 @staff_required
 def overview(request):
-    workers = dashboard.workers()
-    served, fairness = dashboard.fairness()
-    series = conf.get_queue().throughput(60)  # read once: the chart and the DLQ-growth alert
-    context = {
-        "totals": dashboard.totals(),
-        "workers": workers,
-        "alive": sum(w.alive for w in workers),
-        "alerts": dashboard.alerts(workers, series),
-        "served": served,
-        "fairness": fairness,
-        "minutes": dashboard.FAIRNESS_MINUTES,
-    }
-    if not (request.htmx and request.GET.get("partial") == "live"):  # the polled partial has no chart
-        context["chart"] = dashboard.chart(series)
+    context = dashboard.overview(with_chart=not wants_partial(request, "live"))  # the polled partial has no chart
     return page(request, "queueapp/overview.html", context, partial="live")
 
 

@@ -76,7 +76,7 @@ def test_create_a_schedule_after_a_rejected_cron(operator, site, queue, shots):
     operator.click("button:text('Save')")
     expect(operator.locator(".messages")).to_contain_text("Schedule nightly saved")
     expect(operator.locator("table")).to_contain_text("30 2 * * *")
-    assert "nightly" in queue.config_snapshot()["schedules"]
+    assert "nightly" in queue.config_snapshot().schedules
 
 
 def test_a_live_counter_changes_when_tasks_are_enqueued(operator, site, queue):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from queueapp.engine import ConfigError, Task
+from queueapp.engine.settings import TenantSettings, WorkerSettings
 
 
 def fill(q, user, n, **kw):
@@ -57,7 +58,7 @@ def test_emptied_tenant_leaves_the_ready_set(queue, raw, prefix):
 
 
 def test_assigned_tenants_first_then_steal_targets(queue):
-    queue.set_worker_config("w1", assigned=["a1", "a2"], steal=["s1"])
+    queue.set_worker_config(WorkerSettings("w1", assigned=["a1", "a2"], steal=["s1"]))
     fill(queue, "s1", 3)
     fill(queue, "a1", 2)
     fill(queue, "a2", 2)
@@ -69,7 +70,7 @@ def test_assigned_tenants_first_then_steal_targets(queue):
 
 
 def test_assigned_work_arriving_preempts_stealing(queue):
-    queue.set_worker_config("w1", assigned=["a"], steal=["s"])
+    queue.set_worker_config(WorkerSettings("w1", assigned=["a"], steal=["s"]))
     fill(queue, "s", 5)
     assert serve(queue, "w1", 1) == ["s"]
     fill(queue, "a", 1)
@@ -77,23 +78,24 @@ def test_assigned_work_arriving_preempts_stealing(queue):
 
 
 def test_wildcard_steals_from_any_tenant_after_its_own(queue):
-    queue.set_worker_config("w1", assigned=["mine"], steal=["*"])
+    queue.set_worker_config(WorkerSettings("w1", assigned=["mine"], steal_all=True))
     fill(queue, "orphan", 2)
     fill(queue, "mine", 2)
     assert serve(queue, "w1", 10) == ["mine", "mine", "orphan", "orphan"]
-    assert queue.worker_config("w1")["steal"] == ["*"]
+    stored = queue.worker_config("w1")
+    assert stored is not None and stored.steal_all and stored.steal == ()
 
 
 def test_worker_without_configuration_serves_every_tenant(queue):
-    queue.set_worker_config("w1", assigned=["a"])
+    queue.set_worker_config(WorkerSettings("w1", assigned=["a"]))
     fill(queue, "a", 1)
     fill(queue, "b", 1)
     assert sorted(serve(queue, "unconfigured", 5)) == ["a", "b"]
 
 
 def test_two_workers_with_mirrored_configs(queue):
-    queue.set_worker_config("w1", assigned=["u1", "u3"], steal=["u2", "u4"])
-    queue.set_worker_config("w2", assigned=["u2", "u4"], steal=["u1", "u3"])
+    queue.set_worker_config(WorkerSettings("w1", assigned=["u1", "u3"], steal=["u2", "u4"]))
+    queue.set_worker_config(WorkerSettings("w2", assigned=["u2", "u4"], steal=["u1", "u3"]))
     for user in ("u1", "u2", "u3", "u4"):
         fill(queue, user, 2)
     assert serve(queue, "w1", 4) == ["u1", "u3", "u1", "u3"]
@@ -105,15 +107,15 @@ def test_two_workers_with_mirrored_configs(queue):
 def test_config_applies_to_tenants_that_already_have_work(queue):
     fill(queue, "a", 2)
     fill(queue, "b", 2)
-    queue.set_worker_config("w1", assigned=["b"])
+    queue.set_worker_config(WorkerSettings("w1", assigned=["b"]))
     assert serve(queue, "w1", 5) == ["b", "b"]
-    queue.set_worker_config("w1", assigned=["a"])
+    queue.set_worker_config(WorkerSettings("w1", assigned=["a"]))
     assert serve(queue, "w1", 5) == ["a", "a"]
 
 
 def test_disabled_worker_config_pops_nothing(queue):
     fill(queue, "a", 1)
-    queue.set_worker_config("w1", assigned=["a"], enabled=False)
+    queue.set_worker_config(WorkerSettings("w1", assigned=["a"], enabled=False))
     assert queue.pop("w1") is None
     queue.delete_worker_config("w1")
     assert serve(queue, "w1", 2) == ["a"]
@@ -121,11 +123,11 @@ def test_disabled_worker_config_pops_nothing(queue):
 
 def test_tenant_cannot_be_assigned_and_stolen_by_one_worker(queue):
     with pytest.raises(ConfigError, match="both assigned and a steal target"):
-        queue.set_worker_config("w1", assigned=["a"], steal=["a"])
+        queue.set_worker_config(WorkerSettings("w1", assigned=["a"], steal=["a"]))
 
 
 def test_weighted_share_when_both_backlogged(queue):
-    queue.set_tenant("heavy", weight=3)
+    queue.set_tenant(TenantSettings("heavy", weight=3))
     fill(queue, "heavy", 3000)
     fill(queue, "light", 3000)
     served = serve(queue, "w", 4000)
@@ -136,11 +138,11 @@ def test_weighted_share_when_both_backlogged(queue):
 def test_paused_tenant_is_not_served_until_resumed(queue):
     fill(queue, "a", 2)
     fill(queue, "b", 2)
-    queue.set_tenant("a", paused=True)
+    queue.set_tenant(TenantSettings("a", paused=True))
     fill(queue, "a", 1)
     assert serve(queue, "w", 10) == ["b", "b"]
     assert queue.tenant_stats("a")["queued"] == 3
-    queue.set_tenant("a", paused=False)
+    queue.set_tenant(TenantSettings("a", paused=False))
     assert serve(queue, "w", 10) == ["a", "a", "a"]
 
 
@@ -157,11 +159,11 @@ def test_pop_cost_does_not_depend_on_idle_tenants(queue, rclient):
             lease.ack()
         return min(counts)
 
-    queue.set_worker_config("w1", assigned=["busy0", "busy1"])
+    queue.set_worker_config(WorkerSettings("w1", assigned=["busy0", "busy1"]))
     fill(queue, "busy0", 10)
     fill(queue, "busy1", 10)
     small = commands_for_one_pop()
     idle = [f"idle{i}" for i in range(10_000)]
-    queue.set_worker_config("w1", assigned=["busy0", "busy1", *idle])
+    queue.set_worker_config(WorkerSettings("w1", assigned=["busy0", "busy1", *idle]))
     large = commands_for_one_pop()
     assert large == small

@@ -15,6 +15,7 @@ from queueapp.engine import (
 )
 from queueapp.engine.keys import Keys
 from queueapp.engine.scripts import default_scripts
+from queueapp.engine.settings import WorkerSettings
 
 SAMPLES = [
     ("task", "t1"),
@@ -99,7 +100,7 @@ def _crc_slot(keys: Keys) -> int:
 
 
 def scenario_sync(q: FairQueue) -> None:
-    q.set_worker_config("w1", assigned=["a"], steal=["b"])
+    q.set_worker_config(WorkerSettings("w1", assigned=["a"], steal=["b"]))
     q.push_many([Task("demo.noop", id=f"t{i}", user="ab"[i % 2], priority=1 + i % 6) for i in range(8)])
     first = q.pop("w1")
     first.ack({"ok": True})
@@ -110,7 +111,7 @@ def scenario_sync(q: FairQueue) -> None:
 
 
 async def scenario_async(q: AsyncFairQueue) -> None:
-    await q.set_worker_config("w1", assigned=["a"], steal=["b"])
+    await q.set_worker_config(WorkerSettings("w1", assigned=["a"], steal=["b"]))
     await q.push_many([Task("demo.noop", id=f"t{i}", user="ab"[i % 2], priority=1 + i % 6) for i in range(8)])
     first = await q.pop("w1")
     await first.ack({"ok": True})

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from queueapp.engine import StaleLease, State, Task, TaskNotFound
+from queueapp.engine.settings import WorkerReport
 
 
 @pytest.fixture
@@ -79,9 +80,13 @@ def test_heartbeat_renews_leases_and_reports_lost_ones(short):
 
 
 def test_heartbeat_reports_the_worker(queue):
-    queue.heartbeat("w1", [], info={"host": "h", "pid": 42, "current": ["a"]})
+    sent = WorkerReport("w1", 0, 0, host="h", pid=42, current=("a",), ttl_seconds=11)
+    queue.heartbeat("w1", [], sent)
     (report,) = queue.workers()
-    assert report["worker"] == "w1" and report["pid"] == "42" and report["host"] == "h"
+    assert (report.worker, report.pid, report.host, report.current) == ("w1", 42, "h", ("a",))
+    assert report.is_alive() and report.observed_ms - report.last_seen_ms < 5_000
+    assert not report.is_alive(report.last_seen_ms + 11_000)  # the one definition of alive: the report TTL
+    assert 0 < queue.redis.ttl(queue.config.keys.worker_info("w1")) <= 11
 
 
 def test_task_that_keeps_losing_its_worker_is_dead_lettered(short):

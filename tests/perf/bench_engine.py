@@ -10,6 +10,7 @@ import argparse
 import time
 
 from queueapp.engine import Task
+from queueapp.engine.settings import TenantSettings, WorkerSettings
 from tests.perf.harness import bench_redis, fresh_queue, median_of, print_table, rate
 
 
@@ -64,10 +65,10 @@ def pop_latency_us(url: str, configured: int, n: int, with_work: int = 10) -> fl
     q = fresh_queue(url, f"lat{configured}")
     users = [f"t{i}" for i in range(configured)]
     # every configured tenant registered, as syncqueue leaves them, half of them weighted
-    q._exec([q.core.tenant_call(u, weight=1 + i % 2) for i, u in enumerate(users)])
-    q.set_worker_config("w1", assigned=users)
+    q.set_tenants([TenantSettings(u, weight=1 + i % 2) for i, u in enumerate(users)])
+    q.set_worker_config(WorkerSettings("w1", assigned=users))
     q.push_many(tasks(n, users=with_work))  # u0..u9 ...
-    q.set_worker_config("w1", assigned=[f"u{i}" for i in range(with_work)] + users[with_work:])
+    q.set_worker_config(WorkerSettings("w1", assigned=[f"u{i}" for i in range(with_work)] + users[with_work:]))
     samples = []
     for _ in range(n):
         start = time.perf_counter()

@@ -15,7 +15,8 @@ from django.core.management.base import CommandError
 
 from queueapp import conf, scheduling, sync
 from queueapp.engine import cron
-from queueapp.engine.scheduler import Scheduler, Spec
+from queueapp.engine.scheduler import Scheduler
+from queueapp.engine.settings import ScheduleSpec
 from queueapp.forms import ScheduleForm
 from queueapp.models import Schedule
 
@@ -58,7 +59,7 @@ def syncqueue(*args):
 
 
 def in_redis(queue, name):
-    return queue.config_snapshot()["schedules"].get(name)
+    return queue.config_snapshot().schedules.get(name)
 
 
 @pytest.fixture
@@ -107,7 +108,7 @@ def test_invalid_input_is_a_form_error_with_the_users_message(fq_settings, queue
     assert not f.is_valid()
     assert any(message in error for error in f.errors[field]), f.errors
     assert set(f.errors) == {field}
-    assert not Schedule.objects.exists() and queue.config_snapshot()["schedules"] == {}
+    assert not Schedule.objects.exists() and queue.config_snapshot().schedules == {}
 
 
 def test_oversized_args_are_a_form_error(fq_settings):
@@ -128,8 +129,8 @@ def test_the_model_rejects_the_same_on_the_orm_path(fq_settings):
 def test_a_valid_form_saves_and_syncs(nightly, queue):
     assert nightly.cron == "30 2 * * *"  # normalised
     config = in_redis(queue, "nightly")
-    assert config == scheduling.schedule_config(nightly) == sync.expected_snapshot()["schedules"]["nightly"]
-    assert config == {
+    assert config == scheduling.schedule_spec(nightly) == sync.expected().snapshot().schedules["nightly"]
+    assert config.to_fields() == {
         "cron": "30 2 * * *",
         "tz": "Europe/Berlin",
         "func": "queueapp.demo.echo",
@@ -140,18 +141,18 @@ def test_a_valid_form_saves_and_syncs(nightly, queue):
         "policy": "run_once",
     }
     version, rows = queue.schedules()
-    assert list(rows) == ["nightly"] and rows["nightly"] == (config, {}) and version
+    assert list(rows) == ["nightly"] and rows["nightly"] == (config.to_fields(), {}) and version
 
 
 def test_start_and_end_are_synced_as_ms(fq_settings, queue):
     schedule = edit(start_at="2026-05-01 00:00", end_at="2026-06-01 00:00")
     config = in_redis(queue, "nightly")
-    start, end = (int(config[k]) for k in ("start_ms", "end_ms"))
+    start, end = config.start_ms, config.end_ms
     assert datetime.fromtimestamp(start / 1000, UTC) == schedule.start_at and end - start == 31 * 86_400_000
 
 
 def state(raw, prefix, name="nightly"):
-    return raw.hgetall(f"{prefix}:sched:{name}:state")
+    return raw.hgetall(f"{prefix}:sched:state:{name}")
 
 
 @pytest.mark.parametrize("changes", [{"cron": "0 3 * * *"}, {"timezone": "UTC"}, {"start_at": "2026-05-01 00:00"}])
@@ -161,7 +162,7 @@ def test_changing_when_it_fires_resets_the_stored_next_fire(nightly, queue, raw,
     assert state(raw, prefix) == {"next_ms": "1700000000000"}
     edit(nightly, **changes)
     assert state(raw, prefix) == {} and queue.schedules_version() != before
-    assert in_redis(queue, "nightly") == scheduling.schedule_config(Schedule.objects.get())
+    assert in_redis(queue, "nightly") == scheduling.schedule_spec(Schedule.objects.get())
 
 
 def test_other_edits_keep_the_stored_next_fire(nightly, queue, raw, prefix):
@@ -180,20 +181,23 @@ def test_delete_removes_it_from_redis(nightly, queue, raw, prefix):
 def test_syncqueue_after_flushdb_restores_schedules(nightly, queue, raw):
     before = queue.config_snapshot()
     raw.flushdb()
-    assert queue.config_snapshot()["schedules"] == {}
+    assert queue.config_snapshot().schedules == {}
     assert syncqueue()[0] == 0
-    assert queue.config_snapshot() == before == sync.expected_snapshot()
+    assert queue.config_snapshot() == before == sync.expected().snapshot()
 
 
 @pytest.mark.parametrize(
     ("make_drift", "line"),
     [
         (
-            lambda q, r, p: r.hset(f"{p}:sched:nightly", "cron", "0 4 * * *"),
+            lambda q, r, p: r.hset(f"{p}:sched:cfg:nightly", "cron", "0 4 * * *"),
             "schedule nightly: cron is '30 2 * * *' in the DB but '0 4 * * *' in Redis",
         ),
         (lambda q, r, p: r.srem(f"{p}:sched:all", "nightly"), "schedule nightly: in the DB, missing in Redis"),
-        (lambda q, r, p: q.set_schedule("rogue", {"cron": "* * * * *"}), "schedule rogue: in Redis, not in the DB"),
+        (
+            lambda q, r, p: q.set_schedule("rogue", ScheduleSpec("rogue", "* * * * *", "queueapp.demo.echo")),
+            "schedule rogue: in Redis, not in the DB",
+        ),
     ],
 )
 def test_syncqueue_check_reports_schedule_drift(nightly, queue, raw, prefix, make_drift, line):
@@ -350,7 +354,7 @@ def test_two_leaders_fire_each_second_once(every_second, queue):
 
 
 def test_fire_schedule_with_the_same_key_creates_one_task(every_second, queue):
-    spec = Spec.from_fields("tick", scheduling.schedule_config(every_second))
+    spec = scheduling.schedule_spec(every_second)
     at = datetime(2026, 1, 1, tzinfo=UTC)
     key = cron.fire_key("tick", spec.cron, spec.tz, at)
     fire = [(key, int(at.timestamp() * 1000), spec.task("cron:" + key))]

@@ -14,6 +14,7 @@ from django.tasks.exceptions import InvalidTask
 
 from queueapp import conf, demo, sync, tenants
 from queueapp.engine import Task
+from queueapp.engine.settings import TenantSettings, WorkerReport, WorkerSettings
 from queueapp.forms import WorkerConfigForm
 from queueapp.models import Tenant, WorkerConfig
 
@@ -79,14 +80,14 @@ def w1(abc):
 
 def test_tenant_save_update_delete(fq_settings, queue):
     t = Tenant.objects.create(key="acme", weight=3)
-    assert queue.config_snapshot()["tenants"] == {"acme": {"weight": 3.0, "paused": False}}
+    assert queue.config_snapshot().tenants == {"acme": TenantSettings("acme", 3.0, False)}
     save(t, weight=7, paused=True)
-    assert queue.config_snapshot()["tenants"] == {"acme": {"weight": 7.0, "paused": True}}
+    assert queue.config_snapshot().tenants == {"acme": TenantSettings("acme", 7.0, True)}
     save(t, weight=1, paused=False)
-    assert queue.config_snapshot()["tenants"] == {"acme": {"weight": 1.0, "paused": False}}
+    assert queue.config_snapshot().tenants == {"acme": TenantSettings("acme", 1.0, False)}
     t.delete()
     snap = queue.config_snapshot()
-    assert (snap["tenants"], snap["unregistered_weights"], snap["unregistered_paused"]) == ({}, [], [])
+    assert (snap.tenants, snap.unregistered_weights, snap.unregistered_paused) == ({}, [], [])
 
 
 def test_paused_tenant_is_skipped_until_resumed(fq_settings, queue):
@@ -101,34 +102,28 @@ def test_paused_tenant_is_skipped_until_resumed(fq_settings, queue):
 
 def test_worker_config_through_the_orm_is_copied_exactly(w1, queue):
     snap = queue.config_snapshot()
-    assert snap == sync.expected_snapshot()
-    assert snap["workers"]["w1"] == {
-        "enabled": "1",
-        "steal_all": "0",
-        "assigned": ["a", "b"],
-        "steal": ["c"],
-        "concurrency": "4",
-        "poll_interval": "0.2",
-        "lease_seconds": "12.0",
-    }
+    assert snap == sync.expected().snapshot()
+    assert snap.workers["w1"] == WorkerSettings(
+        "w1", assigned=("a", "b"), steal=("c",), concurrency=4, poll_interval=0.2, lease_seconds=12.0
+    )
 
 
 @pytest.mark.parametrize(
     ("change", "check"),
     [
-        (lambda cfg, t: cfg.assigned_users.remove(t["b"]), lambda s: s["workers"]["w1"]["assigned"] == ["a"]),
-        (lambda cfg, t: t["b"].assigned_workers.remove(cfg), lambda s: s["workers"]["w1"]["assigned"] == ["a"]),
-        (lambda cfg, t: cfg.steal_targets.clear(), lambda s: s["workers"]["w1"]["steal"] == []),
-        (lambda cfg, t: cfg.assigned_users.set([t["a"]]), lambda s: s["workers"]["w1"]["assigned"] == ["a"]),
-        (lambda cfg, t: save(cfg, steal_all=True), lambda s: s["steal_all"] == ["w1"]),
-        (lambda cfg, t: save(cfg, enabled=False), lambda s: s["workers"]["w1"]["enabled"] == "0"),
-        (lambda cfg, t: save(cfg, lease_seconds=None), lambda s: "lease_seconds" not in s["workers"]["w1"]),
-        (lambda cfg, t: cfg.delete(), lambda s: s["workers"] == {}),
-        (lambda cfg, t: t["a"].delete(), lambda s: s["workers"]["w1"]["assigned"] == ["b"] and "a" not in s["tenants"]),
-        (lambda cfg, t: t["c"].delete(), lambda s: s["workers"]["w1"]["steal"] == []),
-        (lambda cfg, t: t["b"].assigned_workers.clear(), lambda s: s["workers"]["w1"]["assigned"] == ["a"]),
-        (lambda cfg, t: save(t["a"], key="a2"), lambda s: "a" not in s["tenants"]),
-        (lambda cfg, t: save(cfg, worker_id="w9"), lambda s: list(s["workers"]) == ["w9"]),
+        (lambda cfg, t: cfg.assigned_users.remove(t["b"]), lambda s: s.workers["w1"].assigned == ("a",)),
+        (lambda cfg, t: t["b"].assigned_workers.remove(cfg), lambda s: s.workers["w1"].assigned == ("a",)),
+        (lambda cfg, t: cfg.steal_targets.clear(), lambda s: s.workers["w1"].steal == ()),
+        (lambda cfg, t: cfg.assigned_users.set([t["a"]]), lambda s: s.workers["w1"].assigned == ("a",)),
+        (lambda cfg, t: save(cfg, steal_all=True), lambda s: s.workers["w1"].steal_all),
+        (lambda cfg, t: save(cfg, enabled=False), lambda s: not s.workers["w1"].enabled),
+        (lambda cfg, t: save(cfg, lease_seconds=None), lambda s: s.workers["w1"].lease_seconds is None),
+        (lambda cfg, t: cfg.delete(), lambda s: s.workers == {}),
+        (lambda cfg, t: t["a"].delete(), lambda s: s.workers["w1"].assigned == ("b",) and "a" not in s.tenants),
+        (lambda cfg, t: t["c"].delete(), lambda s: s.workers["w1"].steal == ()),
+        (lambda cfg, t: t["b"].assigned_workers.clear(), lambda s: s.workers["w1"].assigned == ("a",)),
+        (lambda cfg, t: save(t["a"], key="a2"), lambda s: "a" not in s.tenants),
+        (lambda cfg, t: save(cfg, worker_id="w9"), lambda s: list(s.workers) == ["w9"]),
     ],
     ids=[
         "remove",
@@ -150,7 +145,7 @@ def test_each_worker_config_change_is_reflected(w1, abc, queue, change, check):
     change(w1, abc)
     snap = queue.config_snapshot()
     assert check(snap)
-    assert snap == sync.expected_snapshot()
+    assert snap == sync.expected().snapshot()
 
 
 def test_served_tenants_follow_the_config(w1, queue):
@@ -179,14 +174,14 @@ def test_worker_config_through_the_form(abc, queue):
     form = WorkerConfigForm(data)
     assert form.is_valid(), form.errors
     cfg = form.save()
-    assert queue.config_snapshot() == sync.expected_snapshot()
-    assert queue.config_snapshot()["workers"]["w2"]["steal"] == ["b"]
+    assert queue.config_snapshot() == sync.expected().snapshot()
+    assert queue.config_snapshot().workers["w2"].steal == ("b",)
     form = WorkerConfigForm({**data, "assigned_users": [abc["c"].pk], "steal_all": "on"}, instance=cfg)
     assert form.is_valid(), form.errors
     form.save()
     snap = queue.config_snapshot()
-    assert (snap["workers"]["w2"]["assigned"], snap["steal_all"]) == (["c"], ["w2"])
-    assert snap == sync.expected_snapshot()
+    assert (snap.workers["w2"].assigned, snap.workers["w2"].steal_all) == (("c",), True)
+    assert snap == sync.expected().snapshot()
 
 
 def test_rolled_back_transaction_changes_nothing(w1, queue, raw, prefix):
@@ -198,7 +193,7 @@ def test_rolled_back_transaction_changes_nothing(w1, queue, raw, prefix):
         w1.assigned_users.remove(Tenant.objects.get(key="a"))
         Tenant.objects.get(key="b").delete()
         raise RuntimeError("roll back")
-    assert queue.config_snapshot() == before == sync.expected_snapshot()
+    assert queue.config_snapshot() == before == sync.expected().snapshot()
     assert keyspace(raw, prefix) == keys
 
 
@@ -217,9 +212,9 @@ def full(abc):
 
 def test_full_sync_after_flushdb_restores_an_identical_copy(full, queue, raw):
     a = queue.config_snapshot()
-    assert a == sync.expected_snapshot() and a["tenants"]["b"]["paused"] and a["steal_all"] == ["sweeper"]
+    assert a == sync.expected().snapshot() and a.tenants["b"].paused and a.workers["sweeper"].steal_all
     raw.flushdb()
-    assert queue.config_snapshot()["workers"] == {} and not queue.is_synced()
+    assert queue.config_snapshot().workers == {} and not queue.is_synced()
     code, out = syncqueue()
     assert code == 0 and "synced 4 tenant(s), 3 worker configuration(s)" in out and "removed" not in out
     assert queue.config_snapshot() == a and queue.is_synced()
@@ -227,8 +222,8 @@ def test_full_sync_after_flushdb_restores_an_identical_copy(full, queue, raw):
 
 def test_syncqueue_is_idempotent_and_removes_redis_only_entries(full, queue, raw, prefix):
     a = queue.config_snapshot()
-    queue.set_worker_config("rogue", assigned=["a"], steal=["*"])
-    queue.set_tenant("stray", weight=4, paused=True)
+    queue.set_worker_config(WorkerSettings("rogue", assigned=["a"], steal_all=True))
+    queue.set_tenant(TenantSettings("stray", weight=4, paused=True))
     raw.hset(f"{prefix}:cfg:weights", "ghost", "5")
     code, out = syncqueue()
     assert code == 0
@@ -256,14 +251,17 @@ def test_check_in_sync(full):
         (lambda q, r, p: r.hset(f"{p}:cfg:weights", "c", "9"), "tenant c: weight is 3.0 in the DB but 9.0 in Redis"),
         (lambda q, r, p: r.sadd(f"{p}:cfg:paused", "a"), "tenant a: paused is False in the DB but True in Redis"),
         (lambda q, r, p: r.srem(f"{p}:cfg:tenants", "d"), "tenant d: in the DB, missing in Redis"),
-        (lambda q, r, p: q.set_tenant("stray"), "tenant stray: in Redis, not in the DB"),
+        (lambda q, r, p: q.set_tenant(TenantSettings("stray")), "tenant stray: in Redis, not in the DB"),
         (
             lambda q, r, p: r.hset(f"{p}:cfg:weights", "ghost", "2"),
             "tenant ghost: a weight in Redis but not registered",
         ),
-        (lambda q, r, p: r.delete(f"{p}:cfg:worker:w1"), "worker w1: assigned is ['a', 'b'] in the DB but [] in Redis"),
-        (lambda q, r, p: r.hset(f"{p}:cfg:worker:off", "concurrency", "2"), "worker off: concurrency is '1'"),
-        (lambda q, r, p: q.set_worker_config("rogue"), "worker rogue: in Redis, not in the DB"),
+        (lambda q, r, p: r.delete(f"{p}:cfg:worker:w1"), "worker w1: assigned is ('a', 'b') in the DB but () in Redis"),
+        (
+            lambda q, r, p: r.hset(f"{p}:cfg:worker:off", "concurrency", "2"),
+            "worker off: concurrency is 1 in the DB but 2 in Redis",
+        ),
+        (lambda q, r, p: q.set_worker_config(WorkerSettings("rogue")), "worker rogue: in Redis, not in the DB"),
         (lambda q, r, p: r.srem(f"{p}:cfg:steal_all", "sweeper"), "steal-all workers: ['sweeper'] in the DB, []"),
     ],
 )
@@ -276,7 +274,7 @@ def test_check_reports_drift_until_syncqueue(full, queue, raw, prefix, make_drif
 
 
 def _heartbeat(queue, worker):
-    queue.heartbeat(worker, [], info={"host": "test", "pid": 1})
+    queue.heartbeat(worker, [], WorkerReport(worker, 0, 0, host="test", pid=1, ttl_seconds=60))
 
 
 @pytest.mark.parametrize(
@@ -334,7 +332,7 @@ def test_delete_tenant_dead_letters_queued_and_deferred_tasks(abc, queue):
     assert queue.dead_letters().total == 5 and tenants.queued_count("a") == 0
     assert [queue.get_task(i).state for i in theirs] == ["queued", "queued", "deferred"]
     assert tenants.queued_count("b") == 3 and not Tenant.objects.filter(key="a").exists()
-    assert "a" not in queue.config_snapshot()["tenants"]
+    assert "a" not in queue.config_snapshot().tenants
 
 
 def test_delete_tenant_keep_leaves_tasks_queued_and_unregistered(abc, queue):
@@ -347,7 +345,7 @@ def test_delete_tenant_keep_leaves_tasks_queued_and_unregistered(abc, queue):
     assert Tenant.objects.filter(key="a").exists()
     tenants.delete_tenant(abc["a"], tenants.KEEP)
     assert queue.unregistered() == [("a", 3)] and queue.dead_letters().total == 0
-    assert tenants.queued_count("a") == 4 and "a" not in queue.config_snapshot()["tenants"]
+    assert tenants.queued_count("a") == 4 and "a" not in queue.config_snapshot().tenants
     assert served(queue, "free", 4) == ["a", "a", "a", None]
 
 

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 
 from queueapp import sync
 from queueapp.engine import Task
+from queueapp.engine.settings import TenantSettings
 from queueapp.forms import TenantForm, WorkerConfigForm
 from queueapp.models import Tenant, WorkerConfig
 
@@ -78,7 +79,7 @@ def test_delete_post(admin_client, acme, queue, choice, dead, left):
     response = admin_client.post(delete_url(acme), data)
     assert response.status_code == 302
     assert not Tenant.objects.filter(key="acme").exists()
-    assert "acme" not in queue.config_snapshot()["tenants"]
+    assert "acme" not in queue.config_snapshot().tenants
     assert queue.dead_letters(user="acme").total == dead
     assert all(t.dead_reason == "tenant_deleted" for t in queue.dead_letters(user="acme").items)
     stats = queue.tenant_stats("acme")
@@ -103,7 +104,7 @@ def test_bulk_delete_action_keeps_tasks(admin_client, acme, queue):
         "/admin/queueapp/tenant/", {"action": "delete_selected", "post": "yes", "_selected_action": pks}
     )
     assert response.status_code == 302 and Tenant.objects.count() == 0
-    assert queue.config_snapshot()["tenants"] == {}
+    assert queue.config_snapshot().tenants == {}
     assert queue.unregistered() == [("acme", 2)] and queue.dead_letters().total == 0
 
 
@@ -116,7 +117,7 @@ def test_worker_config_add_with_an_overlap_is_a_page_error(admin_client, acme, q
         response.content.decode()
     )
     assert WorkerConfig.objects.count() == 0
-    assert queue.config_snapshot()["workers"] == {}
+    assert queue.config_snapshot().workers == {}
 
 
 @pytest.mark.parametrize(
@@ -130,7 +131,7 @@ def test_worker_config_add_with_an_overlap_is_a_page_error(admin_client, acme, q
 def test_worker_config_add_field_errors(admin_client, fq_settings, queue, data, error):
     response = admin_client.post("/admin/queueapp/workerconfig/add/", {**WORKER, **data})
     assert response.status_code == 200 and error in response.content.decode()
-    assert WorkerConfig.objects.count() == 0 and queue.config_snapshot()["workers"] == {}
+    assert WorkerConfig.objects.count() == 0 and queue.config_snapshot().workers == {}
 
 
 def test_worker_config_add_and_change_reach_redis(admin_client, acme, queue):
@@ -138,13 +139,13 @@ def test_worker_config_add_and_change_reach_redis(admin_client, acme, queue):
     data = {**WORKER, "assigned_users": [acme.pk], "steal_targets": [globex.pk]}
     assert admin_client.post("/admin/queueapp/workerconfig/add/", data).status_code == 302
     config = WorkerConfig.objects.get(worker_id="w1")
-    assert queue.config_snapshot() == sync.expected_snapshot()
-    assert queue.config_snapshot()["workers"]["w1"]["steal"] == ["globex"]
+    assert queue.config_snapshot() == sync.expected().snapshot()
+    assert queue.config_snapshot().workers["w1"].steal == ("globex",)
     data = {**data, "steal_targets": [], "steal_all": "on", "enabled": ""}
     assert admin_client.post(f"/admin/queueapp/workerconfig/{config.pk}/change/", data).status_code == 302
     snap = queue.config_snapshot()
-    assert (snap["workers"]["w1"]["enabled"], snap["workers"]["w1"]["steal"]) == ("0", [])
-    assert snap == sync.expected_snapshot()
+    assert (snap.workers["w1"].enabled, snap.workers["w1"].steal) == (False, ())
+    assert snap == sync.expected().snapshot()
 
 
 @pytest.mark.parametrize("to_assigned", [True, False])
@@ -154,9 +155,9 @@ def test_worker_config_change_moves_a_tenant_between_steal_and_assigned(admin_cl
     moved = {"assigned_users": [acme.pk]} if to_assigned else {"steal_targets": [acme.pk]}
     response = admin_client.post(f"/admin/queueapp/workerconfig/{config.pk}/change/", {**WORKER, **moved})
     assert response.status_code == 302
-    w1 = queue.config_snapshot()["workers"]["w1"]
-    assert (w1["assigned"], w1["steal"]) == ((["acme"], []) if to_assigned else ([], ["acme"]))
-    assert queue.config_snapshot() == sync.expected_snapshot()
+    w1 = queue.config_snapshot().workers["w1"]
+    assert (w1.assigned, w1.steal) == ((("acme",), ()) if to_assigned else ((), ("acme",)))
+    assert queue.config_snapshot() == sync.expected().snapshot()
 
 
 @pytest.mark.parametrize(
@@ -171,17 +172,17 @@ def test_tenant_add_weight_out_of_range_is_a_field_error(admin_client, fq_settin
     assert response.status_code == 200
     html = response.content.decode()
     assert error in html and 'class="errorlist' in html
-    assert Tenant.objects.count() == 0 and queue.config_snapshot()["tenants"] == {}
+    assert Tenant.objects.count() == 0 and queue.config_snapshot().tenants == {}
 
 
 def test_tenant_add_and_change_reach_redis(admin_client, fq_settings, queue):
     data = {"key": "acme", "name": "Acme", "weight": "4", "notes": ""}
     assert admin_client.post("/admin/queueapp/tenant/add/", data).status_code == 302
-    assert queue.config_snapshot()["tenants"] == {"acme": {"weight": 4.0, "paused": False}}
+    assert queue.config_snapshot().tenants == {"acme": TenantSettings("acme", 4.0, False)}
     tenant = Tenant.objects.get(key="acme")
     response = admin_client.post(f"/admin/queueapp/tenant/{tenant.pk}/change/", {**data, "paused": "on"})
     assert response.status_code == 302
-    assert queue.config_snapshot()["tenants"] == {"acme": {"weight": 4.0, "paused": True}}
+    assert queue.config_snapshot().tenants == {"acme": TenantSettings("acme", 4.0, True)}
 
 
 # -- the forms behind the admin (and the dashboard): every rule is a form error -----------------------------
@@ -234,7 +235,7 @@ def test_overlap_is_a_form_error_and_an_orm_validation_error(acme, queue):
     with pytest.raises(ValidationError, match=r"steal targets: globex\."):
         config.assigned_users.add(globex)
     assert (list(config.assigned_users.all()), list(config.steal_targets.all())) == ([acme], [globex])
-    assert queue.config_snapshot() == sync.expected_snapshot()
+    assert queue.config_snapshot() == sync.expected().snapshot()
 
 
 @pytest.mark.parametrize("assigned_first", [True, False])
@@ -244,4 +245,4 @@ def test_reverse_add_cannot_create_an_overlap(acme, queue, assigned_first):
     with pytest.raises(ValidationError, match=r"steal targets: acme\."):
         (acme.stealing_workers if assigned_first else acme.assigned_workers).add(config)
     assert acme.assigned_workers.count() + acme.stealing_workers.count() == 1
-    assert queue.config_snapshot() == sync.expected_snapshot()
+    assert queue.config_snapshot() == sync.expected().snapshot()

@@ -1,5 +1,5 @@
 """Core builds Calls and parses replies without I/O; plans are driven by hand here,
-the way FairQueue._drive does: send each yielded Call's parsed reply back."""
+the way FairQueue._run does: send each yielded Call's parsed reply back."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import re
 import pytest
 
 from queueapp.engine.backoff import RetryPolicy
+from queueapp.engine.call import Call
 from queueapp.engine.config import EngineConfig
-from queueapp.engine.core import MAX_BROKEN_PER_POP, Call, Core
+from queueapp.engine.core import MAX_BROKEN_PER_POP, Core
 from queueapp.engine.errors import ConfigError, InvalidState, InvalidTask, StaleLease, TaskNotFound
 from queueapp.engine.lease import FailOutcome, Lease, PushResult
+from queueapp.engine.settings import TenantSettings, WorkerSettings
 from queueapp.engine.task import State, Task
 
 OWNER = object()
@@ -98,7 +100,7 @@ def drive(plan, replies):
 
 @pytest.mark.parametrize("status", ["empty", "disabled"])
 def test_pop_finds_nothing(core, status):
-    calls, result = drive(core.pop("w1"), [[status]])
+    calls, result = drive(core.pop("w1", None), [[status]])
     assert ([c.script for c in calls], result) == (["pop"], None)
 
 
@@ -108,14 +110,14 @@ def test_pop_call_params(core):
     assert (call.script, call.keys) == ("pop", ("{t}",))
     assert (p["worker"], p["lease_ms"], p["max_payload"]) == ("w1", 5000, 65_536)
     assert re.fullmatch(r"[0-9a-f]{16}", p["token"])
-    assert params(core.pop_call("w1"))["lease_ms"] == 30_000
-    assert params(core.pop_call("w1"))["token"] != p["token"]
+    assert params(core.pop_call("w1", None))["lease_ms"] == 30_000
+    assert params(core.pop_call("w1", None))["token"] != p["token"]
     with pytest.raises(InvalidTask, match="worker id"):
-        core.pop_call("no spaces")
+        core.pop_call("no spaces", None)
 
 
 def test_pop_returns_a_lease(core):
-    (call,), got = drive(core.pop("w1"), [OK])
+    (call,), got = drive(core.pop("w1", None), [OK])
     assert isinstance(got, Lease)
     assert (got.id, got.task.func, got.task.user, got.task.priority) == ("x", "f", "u", 3)
     assert got.task.state is State.RUNNING
@@ -125,7 +127,7 @@ def test_pop_returns_a_lease(core):
 @pytest.mark.parametrize("payload", ["not json", "[1]", '{"args":5}'])
 def test_pop_dead_letters_a_broken_record_and_pops_again(core, payload):
     replies = [[*BROKEN[:-1], payload], ["dead", "decode_error"], OK]
-    (first, fail, again), got = drive(core.pop("w1"), replies)
+    (first, fail, again), got = drive(core.pop("w1", None), replies)
     p = params(fail)
     assert (fail.script, fail.keys, again.script) == ("fail", ("{t}",), "pop")
     assert (p["id"], p["token"], p["retry"], p["reason"], p["retry_delay_ms"]) == (
@@ -143,7 +145,7 @@ def test_pop_gives_up_after_max_broken(core):
     """Every broken record it popped is failed; it stops after MAX_BROKEN_PER_POP pops."""
     n = MAX_BROKEN_PER_POP
     replies = [r for _ in range(n) for r in (BROKEN, ["dead", "decode_error"])]
-    calls, result = drive(core.pop("w1"), replies)
+    calls, result = drive(core.pop("w1", None), replies)
     assert [c.script for c in calls] == ["pop", "fail"] * n
     assert result is None
 
@@ -151,7 +153,7 @@ def test_pop_gives_up_after_max_broken(core):
 def test_pop_keeps_a_good_task_found_by_the_last_retry(core):
     n = MAX_BROKEN_PER_POP
     replies = [r for _ in range(n - 1) for r in (BROKEN, ["dead", "decode_error"])] + [OK]
-    assert isinstance(drive(core.pop("w1"), replies)[1], Lease)
+    assert isinstance(drive(core.pop("w1", None), replies)[1], Lease)
 
 
 # -- ack / ack_and_pop / fail / release ---------------------------------------
@@ -164,7 +166,7 @@ def test_pop_keeps_a_good_task_found_by_the_last_retry(core):
     ],
 )
 def test_ack_errors(core, reply, error):
-    call = core.ack_call(lease())
+    call = core.ack_call(lease(), None)
     with pytest.raises(error, match="ack x"):
         call.parse(reply)
 
@@ -179,9 +181,9 @@ def test_ack_call(core):
 
 
 def test_ack_and_pop(core):
-    (call,), got = drive(core.ack_and_pop(lease(), 5), [["ok", *OK]])
+    (call,), got = drive(core.ack_and_pop(lease(), 5, None), [["ok", *OK]])
     p = params(call)
-    assert (call.script, p["ack"]["result"], p["pop"]["worker"]) == ("ack_pop", "5", "w1")
+    assert (call.script, p["ack"]["result"], p["pop"]["worker"]) == ("ack_and_pop", "5", "w1")
     assert got.id == "x" and got.token == p["pop"]["token"]
     with pytest.raises(StaleLease):
         call.parse(["stale", "empty"])
@@ -208,7 +210,7 @@ def test_fail_outcomes(core, reply, outcome):
 )
 def test_fail_errors(core, reply, error):
     with pytest.raises(error):
-        core.fail_call(lease()).parse(reply)
+        core.fail_call(lease(), None).parse(reply)
 
 
 @pytest.mark.parametrize(("failures", "delay_ms"), [(0, 1000), (1, 2000), (3, 8000)])
@@ -226,7 +228,7 @@ def test_fail_call_params(core, failures, delay_ms):
 
 
 def test_release_call(core):
-    call = core.release_call(lease())
+    call = next(core.release(lease()))
     assert (call.script, params(call)) == ("release", {"id": "x", "token": "tok"})
     assert call.parse(["ok"]) is None
     with pytest.raises(StaleLease):
@@ -234,12 +236,12 @@ def test_release_call(core):
 
 
 def test_heartbeat_and_maintenance_parsers(core):
-    hb = core.heartbeat_call("w1", [])
+    hb = core.heartbeat_call("w1", [], None, None)
     assert params(hb)["leases"] == {} and "info" not in params(hb)  # {}: cjson's empty array
     assert hb.parse(["ok", "a", "b"]) == ["a", "b"]
-    assert core.reap_call().parse(["3", "1"]) == (3, 1)
-    assert params(core.reap_call())["limit"] == 200 and params(core.reap_call(7))["limit"] == 7
-    assert core.promote_call().parse(5) == 5
+    assert next(core.reap(None)).parse(["3", "1"]) == (3, 1)
+    assert params(next(core.reap(None)))["limit"] == 200 and params(next(core.reap(7)))["limit"] == 7
+    assert next(core.promote(None)).parse(5) == 5
     assert core.dlq_requeue_call(["a", "b"]).parse([1, "b"]) == (1, ["b"])
     assert params(core.dlq_delete_call([]))["ids"] == {}
 
@@ -253,24 +255,42 @@ def test_heartbeat_and_maintenance_parsers(core):
 )
 def test_cancel_errors(core, reply, error, match):
     with pytest.raises(error, match=match):
-        core.cancel_call("t1").parse(reply)
-    assert core.cancel_call("t1").parse(["ok"]) is None
+        next(core.cancel("t1")).parse(reply)
+    assert next(core.cancel("t1")).parse(["ok"]) is None
 
 
 # -- configuration ------------------------------------------------------------
-def test_worker_config_call(core):
-    p = params(core.worker_config_call("w1", assigned=["a", "b", "a"], steal=["c", "*"]))
-    fields = ("assigned", "steal", "steal_all", "enabled")
-    assert [p[f] for f in fields] == [["a", "b"], ["c"], True, True]
-    bare = params(core.worker_config_call("w1", enabled=False))
-    assert [bare[f] for f in fields] == [{}, {}, False, False]
+def test_worker_settings_params(core):
+    settings = WorkerSettings("w1", assigned=["b", "a", "a"], steal=["c"], steal_all=True, concurrency=4)
+    call = next(core.set_worker_config(settings))
+    p = params(call)
+    assert call.script == "set_worker_config"
+    fields = ("assigned", "steal", "steal_all", "enabled", "concurrency")
+    assert [p[f] for f in fields] == [["a", "b"], ["c"], True, True, 4]
+    assert "poll_interval" not in p and "lease_seconds" not in p  # unset: the runworker options apply
+    bare = params(next(core.set_worker_config(WorkerSettings("w1", enabled=False))))
+    assert [bare[f] for f in fields[:4]] == [{}, {}, False, False]
 
 
-def test_worker_config_rejects_a_tenant_both_assigned_and_stolen(core):
+def test_worker_settings_round_trip_through_the_stored_fields():
+    settings = WorkerSettings("w1", ("a",), ("b",), steal_all=True, poll_interval=0.2, lease_seconds=30)
+    stored = {
+        "assigned": '["a"]',
+        "steal": '["b"]',
+        "steal_all": "1",
+        "enabled": "1",
+        "poll_interval": "0.20000000000000001",
+        "lease_seconds": "30",
+    }
+    assert WorkerSettings.from_fields("w1", stored) == settings
+    assert WorkerSettings.from_fields("w1", {"assigned": "{}", "steal": "{}"}) == WorkerSettings("w1")  # cjson's {}
+
+
+def test_worker_settings_reject_a_tenant_both_assigned_and_stolen():
     with pytest.raises(ConfigError, match=r"\['b'\] cannot be both"):
-        core.worker_config_call("w1", assigned=["a", "b"], steal=["b", "*"])
+        WorkerSettings("w1", assigned=["a", "b"], steal=["b"])
     with pytest.raises(InvalidTask):
-        core.worker_config_call("w1", assigned=["*"])
+        WorkerSettings("w1", assigned=["*"])  # the wildcard is steal_all, not a tenant
 
 
 @pytest.mark.parametrize(
@@ -285,10 +305,11 @@ def test_worker_config_rejects_a_tenant_both_assigned_and_stolen(core):
 )
 def test_tenant_weight_bounds(core, weight, ok):
     if ok:
-        assert params(core.tenant_call("u", weight=weight))["weight"] == weight
+        (call,) = next(core.set_tenants([TenantSettings("u", weight)], ()))
+        assert params(call)["weight"] == weight
     else:
         with pytest.raises(ConfigError, match="between 1 and 1000"):
-            core.tenant_call("u", weight=weight)
+            TenantSettings("u", weight)
 
 
 @pytest.mark.parametrize("prefix", ["fq", "{a}{b}", "{a", "a}", "{}", "", "{a}}", "{{a}"])

@@ -119,7 +119,7 @@ def real() -> ScriptSet:
 def test_real_scripts_all_load(real):
     assert REAL_SCRIPTS, f"no scripts found in {REAL}"
     assert real.names() == REAL_SCRIPTS
-    assert {"push", "pop", "ack", "ack_pop", "fail", "reap", "promote"} <= set(REAL_SCRIPTS)
+    assert {"push", "pop", "ack", "ack_and_pop", "fail", "reap", "promote"} <= set(REAL_SCRIPTS)
 
 
 @pytest.mark.parametrize("name", REAL_SCRIPTS)

@@ -9,6 +9,7 @@ from django.test import Client
 
 from queueapp import conf
 from queueapp.engine import Task
+from queueapp.engine.settings import WorkerReport
 from queueapp.models import AuditEvent, Schedule, Tenant, WorkerConfig
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -51,7 +52,7 @@ def fill(queue):
     queue.pop("w1").ack({"html": "<b>x</b>"})
     dead = queue.pop("other")
     dead.fail(ValueError("<img src=x onerror=alert(1)>"), retry=False)
-    queue.heartbeat("w1", [], info={"host": "h", "pid": 1, "state": "running", "current": []})
+    queue.heartbeat("w1", [], WorkerReport("w1", 0, 0, host="h", pid=1, ttl_seconds=60))
     return dead.id
 
 

@@ -31,7 +31,14 @@ class Command(BaseCommand):
                     "queued_by_lane": {label: by_prio[p]["queued"] for p, label in LANES},
                     "backlog": dict(queue.tenants_with_backlog(0, options["top"]).items),
                     "workers": [
-                        {k: w.get(k) for k in ("worker", "state", "host", "pid", "processed")} for w in queue.workers()
+                        {
+                            "worker": w.worker,
+                            "state": w.state if w.is_alive() or w.state == "stopped" else "stale",
+                            "host": w.host,
+                            "pid": w.pid,
+                            "processed": w.processed,
+                        }
+                        for w in queue.workers()
                     ],
                     "orphaned": dict(queue.orphaned()),
                 }

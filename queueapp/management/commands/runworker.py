@@ -107,6 +107,8 @@ class Command(BaseCommand):
             f"Redis had no configuration: synced {report.tenants} tenant(s) and "
             f"{report.workers} worker configuration(s) from the database"
         )
+        for (kind, name), why in sorted(report.skipped.items()):
+            self.stderr.write(f"skipped {kind} {name!r} (cannot be synced: {why}); fix it and run syncqueue")
 
     @staticmethod
     def _install_signals(worker: Worker) -> None:

@@ -30,6 +30,14 @@ class Command(BaseCommand):
         )
         for line in report.removed:
             self.stdout.write(f"removed from Redis (not in the database): {line}")
+        for (kind, name), why in sorted(report.skipped.items()):
+            self.stderr.write(f"skipped {kind} {name!r}: {why}")
+        if report.skipped:
+            raise CommandError(
+                f"{len(report.skipped)} row(s) could not be synced (the rest was): fix them in the dashboard "
+                "or the admin and run `manage.py syncqueue` again",
+                returncode=1,
+            )
 
     def _check(self):
         lines = sync.drift()

@@ -1,4 +1,4 @@
---[[ tenant_apply: a registered tenant's weight (share of service) and paused
+--[[ set_tenant: a registered tenant's weight (share of service) and paused
   flag, or its removal from the registered set. A paused tenant leaves every
   ready set (its tasks stay queued); resuming puts it back when it has work.
   A removed tenant's tasks keep being served as unregistered (weight 1).

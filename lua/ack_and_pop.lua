@@ -1,4 +1,4 @@
---[[ ack_pop: ack one task and pop the next in one call, so a busy worker needs
+--[[ ack_and_pop: ack one task and pop the next in one call, so a busy worker needs
   one round trip per task.
   KEYS[1]  prefix
   ARGV[1]  {"ack": <ack.lua params>, "pop": <pop.lua params>}

@@ -1,4 +1,4 @@
---[[ config_apply: store (or delete) one worker's configuration and rebuild its
+--[[ set_worker_config: store (or delete) one worker's configuration and rebuild its
   ready sets from the tenants that have work now. A disabled worker keeps its
   stored configuration but serves nobody (pop answers 'disabled'), so its
   tenants count as orphaned unless another worker serves them.
@@ -6,7 +6,8 @@
   KEYS[1]  prefix
   ARGV[1]  {"worker", "delete": bool, "enabled": bool, "assigned": [user, ...],
             "steal": [user, ...], "steal_all": bool (steal target "*"),
-            "extra": {field: value} (stored as they are: concurrency, ...)}
+            "concurrency", "poll_interval", "lease_seconds": numbers, each optional
+            (stored for the worker to follow; WorkerSettings.from_fields reads them)}
   Reply    {'ok'} ]]
 --- @include "lib/keys"
 --- @include "lib/util"
@@ -30,7 +31,9 @@ if opt(p.delete, false) then
 end
 
 local enabled, steal_all = opt(p.enabled, true), opt(p.steal_all, false)
-hset_table(cfg, opt(p.extra, {}))
+for _, name in ipairs({'concurrency', 'poll_interval', 'lease_seconds'}) do
+  if opt(p[name], nil) ~= nil then redis.call('HSET', cfg, name, field_str(p[name])) end
+end
 redis.call('HSET', cfg, 'enabled', enabled and '1' or '0', 'steal_all', steal_all and '1' or '0',
   'assigned', cjson.encode(p.assigned), 'steal', cjson.encode(p.steal), 'updated_at', int(now_ms()))
 redis.call('SADD', K.configured, w)

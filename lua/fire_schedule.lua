@@ -1,4 +1,4 @@
---[[ schedule_fire: the due fires of one schedule, atomically: each fire is
+--[[ fire_schedule: the due fires of one schedule, atomically: each fire is
   enqueued only if its idempotency key is new (SET NX), so two schedulers that
   both think they lead still enqueue one task per due time. Then the
   schedule's state moves on (next fire, skipped count, last task).

@@ -1,0 +1,244 @@
+"""The client surface, declared once (redis-py's approach): every operation is a
+Plan built by the core, handed to `_run`. FairQueue's `_run` executes it and
+returns the value; AsyncFairQueue's returns a coroutine of the same value. The
+defaults callers rely on live here and nowhere else.
+
+Adding an operation: a Lua script (lua/<name>.lua), a Core (or Reads) method
+returning a Plan, and one method here. The two client files do not change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from .call import Plan
+from .config import EngineConfig
+from .core import Core
+from .fairness import TenantService
+from .lease import FailOutcome, Lease, PushResult
+from .reads import ConfigSnapshot, Page
+from .settings import ScheduleSpec, TenantSettings, WorkerReport, WorkerSettings
+from .task import Priority, Task
+
+PAGE = 50  # default page size of every listing
+BULK_BATCH = 200  # ids per script call in purge and the DLQ bulk actions
+REPORTS = 1000  # most recent worker reports read
+RECENT = 20  # finished tasks shown per tenant
+FAIRNESS_MINUTES, FAIRNESS_TOP = 15, 20
+IDLE_WITHIN_MS = 1000  # a burst worker exits when nothing is due sooner than this
+
+
+class Operations:
+    """Every queue operation. Subclasses provide `_run` (sync: the value; async: an awaitable)."""
+
+    config: EngineConfig
+    core: Core
+
+    def _run[T](self, plan: Plan[T]) -> T:
+        raise NotImplementedError
+
+    # -- producer ---------------------------------------------------------
+    def push(self, task: Task) -> PushResult:
+        return self._run(self.core.push(task))
+
+    def push_many(self, tasks: Iterable[Task]) -> list[PushResult]:
+        """All tasks in one pipelined round trip (chunks of config.batch_chunk per script call)."""
+        return self._run(self.core.push_many(tasks))
+
+    def cancel(self, task_id: str) -> None:
+        return self._run(self.core.cancel(task_id))
+
+    # -- consumer ---------------------------------------------------------
+    def pop(self, worker: str, lease_seconds: float | None = None) -> Lease | None:
+        return self._run(self.core.pop(worker, lease_seconds))
+
+    def ack(self, lease: Lease, result: Any = None) -> None:
+        return self._run(self.core.ack(lease, result))
+
+    def ack_and_pop(self, lease: Lease, result: Any = None, lease_seconds: float | None = None) -> Lease | None:
+        return self._run(self.core.ack_and_pop(lease, result, lease_seconds))
+
+    def fail(
+        self,
+        lease: Lease,
+        exc: BaseException | None = None,
+        *,
+        retry: bool = True,
+        reason: str = "error",
+        message: str | None = None,
+    ) -> FailOutcome | None:
+        return self._run(self.core.fail(lease, exc, retry=retry, reason=reason, message=message))
+
+    def release(self, lease: Lease) -> None:
+        return self._run(self.core.release(lease))
+
+    def heartbeat(
+        self,
+        worker: str,
+        leases: Iterable[Lease],
+        report: WorkerReport | None = None,
+        lease_seconds: float | None = None,
+    ) -> list[str]:
+        """Renew `leases` (and store `report`); returns the ids this worker no longer holds."""
+        return self._run(self.core.heartbeat(worker, leases, report, lease_seconds))
+
+    # -- maintenance ------------------------------------------------------
+    def reap(self, limit: int | None = None) -> tuple[int, int]:
+        return self._run(self.core.reap(limit))
+
+    def promote(self, limit: int | None = None) -> int:
+        return self._run(self.core.promote(limit))
+
+    def purge(
+        self,
+        user: str,
+        reason: str = "purged",
+        *,
+        batch: int = BULK_BATCH,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Move a tenant's queued and deferred tasks to the DLQ with `reason` (bounded batches)."""
+        return self._run(self.core.purge(user, reason, batch, progress))
+
+    # -- dead letters -----------------------------------------------------
+    def dlq_requeue(self, ids: Sequence[str]) -> tuple[int, list[str]]:
+        return self._run(self.core.dlq_requeue(ids))
+
+    def dlq_delete(self, ids: Sequence[str]) -> tuple[int, list[str]]:
+        return self._run(self.core.dlq_delete(ids))
+
+    def dlq_requeue_matching(
+        self,
+        *,
+        user: str | None = None,
+        func: str | None = None,
+        batch: int = BULK_BATCH,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Requeue every dead letter of a tenant (user=) and/or task path (func=)."""
+        return self._run(self.core.dlq_matching("requeue", user, func, batch, progress))
+
+    def dlq_delete_matching(
+        self,
+        *,
+        user: str | None = None,
+        func: str | None = None,
+        batch: int = BULK_BATCH,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        return self._run(self.core.dlq_matching("delete", user, func, batch, progress))
+
+    # -- configuration ----------------------------------------------------
+    def set_worker_config(self, settings: WorkerSettings) -> None:
+        return self._run(self.core.set_worker_config(settings))
+
+    def delete_worker_config(self, worker: str) -> None:
+        return self._run(self.core.delete_worker_config(worker))
+
+    def set_tenant(self, settings: TenantSettings) -> None:
+        self._run(self.core.set_tenants([settings], ()))
+
+    def delete_tenant(self, user: str) -> None:
+        self._run(self.core.set_tenants((), [user]))
+
+    def set_tenants(self, tenants: Sequence[TenantSettings], delete: Sequence[str] = ()) -> int:
+        """Register or update `tenants` and unregister `delete` in one round trip."""
+        return self._run(self.core.set_tenants(tenants, delete))
+
+    def set_schedule(self, name: str, spec: ScheduleSpec | None) -> None:
+        """Store a schedule, or delete it (None)."""
+        return self._run(self.core.set_schedule(name, spec))
+
+    def fire_schedule(
+        self,
+        name: str,
+        fires: list[tuple[str, int, Task]],
+        next_ms: int | None,
+        skipped: int = 0,
+        key_ttl_ms: int | None = None,
+    ) -> tuple[int, int]:
+        """Enqueue due fires [(fire key, at ms, Task)] once each and move the schedule on."""
+        return self._run(self.core.fire_schedule(name, fires, next_ms, skipped, key_ttl_ms))
+
+    def mark_synced(self) -> None:
+        return self._run(self.core.mark_synced())
+
+    # -- reads ------------------------------------------------------------
+    def get_task(self, task_id: str) -> Task | None:
+        return self._run(self.core.reads.get_task(task_id))
+
+    def tenant_queue(self, user: str, offset: int = 0, limit: int = PAGE) -> Page:
+        return self._run(self.core.reads.tenant_queue(user, offset, limit))
+
+    def running(self, offset: int = 0, limit: int = PAGE) -> Page:
+        return self._run(self.core.reads.running(offset, limit))
+
+    def delayed(self, offset: int = 0, limit: int = PAGE) -> Page:
+        return self._run(self.core.reads.delayed(offset, limit))
+
+    def dead_letters(self, offset: int = 0, limit: int = PAGE, user: str | None = None) -> Page:
+        return self._run(self.core.reads.dead_letters(offset, limit, user))
+
+    def tenants_with_backlog(self, offset: int = 0, limit: int = PAGE) -> Page:
+        return self._run(self.core.reads.tenants_with_backlog(offset, limit))
+
+    def tenant_keys(self, offset: int = 0, limit: int = PAGE, prefix: str = "", by: str = "key") -> Page:
+        return self._run(self.core.reads.tenant_keys(offset, limit, prefix, by))
+
+    def tenant_rows(self, users: list[str]) -> dict[str, dict[str, int]]:
+        return self._run(self.core.reads.tenant_rows(users))
+
+    def recent(self, user: str, limit: int = RECENT) -> list[Task]:
+        return self._run(self.core.reads.recent(user, limit))
+
+    def stats(self) -> dict[str, int]:
+        return self._run(self.core.reads.stats())
+
+    def tenant_stats(self, user: str) -> dict[str, int]:
+        return self._run(self.core.reads.tenant_stats(user))
+
+    def priority_stats(self) -> dict[Priority, dict[str, int]]:
+        return self._run(self.core.reads.priority_stats())
+
+    def throughput(self, minutes: int = 60) -> list[tuple[int, dict[str, int]]]:
+        return self._run(self.core.reads.throughput(minutes))
+
+    def workers(self, limit: int = REPORTS) -> list[WorkerReport]:
+        return self._run(self.core.reads.workers(limit))
+
+    def idle(self, within_ms: int = IDLE_WITHIN_MS) -> bool:
+        return self._run(self.core.reads.idle(within_ms))
+
+    def worker_config(self, worker: str) -> WorkerSettings | None:
+        return self._run(self.core.reads.worker_config(worker))
+
+    def unregistered(self, limit: int = REPORTS) -> list[tuple[str, int]]:
+        return self._run(self.core.reads.unregistered(limit))
+
+    def orphaned(self, limit: int = REPORTS) -> list[tuple[str, int]]:
+        return self._run(self.core.reads.orphaned(limit, REPORTS))
+
+    def config_snapshot(self) -> ConfigSnapshot:
+        return self._run(self.core.reads.config_snapshot())
+
+    def ping(self) -> bool:
+        """True when Redis answers (readiness checks)."""
+        return self._run(self.core.reads.ping())
+
+    def is_synced(self) -> bool:
+        return self._run(self.core.reads.is_synced())
+
+    def schedules(self) -> tuple[str | None, dict[str, tuple[dict[str, str], dict[str, str]]]]:
+        return self._run(self.core.reads.schedules())
+
+    def schedules_version(self) -> str | None:
+        return self._run(self.core.reads.schedules_version())
+
+    def redis_time_ms(self) -> int:
+        return self._run(self.core.reads.redis_time_ms())
+
+    def fairness(
+        self, minutes: int = FAIRNESS_MINUTES, top: int = FAIRNESS_TOP, users: list[str] | None = None
+    ) -> tuple[int, list[TenantService]]:
+        return self._run(self.core.fairness.fairness(minutes, top, users))
