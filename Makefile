@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help install run test test-fast screenshots bench lint clean
+.PHONY: help install run test test-fast screenshots bench lint check clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -41,6 +41,14 @@ bench: install ## benchmarks (tests/perf): engine and worker tables; not a CI ga
 
 lint: install ## ruff
 	$(VENV)/bin/ruff check .
+
+check: install ## style, types and layering: ruff, ruff format --check, mypy (engine), import contracts, no import cycle, manage.py check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
+	$(PY) -m pytest -q -p no:randomly tests/unit/test_layering.py
+	DEBUG=1 $(PY) manage.py check
 
 clean: ## remove the venv and local state (var/)
 	rm -rf $(VENV) var

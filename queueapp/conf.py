@@ -11,10 +11,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core import checks
-from redis.exceptions import RedisError
 
 from .engine import AsyncFairQueue, EngineConfig, FairQueue, RedisOptions, connect, connect_async
-from .engine.errors import LuaIncludeError
+from .engine.errors import LuaIncludeError, QueueUnavailable
 from .engine.scripts import default_scripts
 
 DEFAULT_TASK_MODULES = ("queueapp.demo",)
@@ -87,7 +86,7 @@ def check_engine():
                 yield checks.Warning(message, hint="See docs/operations.md, Redis durability settings.", id=warning_id)
         finally:
             client.close()
-    except (RedisError, ValueError) as exc:
+    except (QueueUnavailable, ValueError) as exc:
         yield checks.Error(
             f"Redis at {safe_url(settings.REDIS_URL)} is not reachable: {exc}",
             hint="Start Redis or set REDIS_URL, e.g. redis://127.0.0.1:6379/0 (make run starts a private one).",
@@ -102,7 +101,7 @@ def durability_warnings(client) -> list[tuple[str, str]]:
         policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
         aof = client.config_get("appendonly").get("appendonly")
         rdb = client.config_get("save").get("save")
-    except RedisError:
+    except QueueUnavailable:
         return []
     warnings = []
     if policy and policy != "noeviction":

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django import forms
 
 from .models import Schedule, Tenant, WorkerConfig, check_overlap
+from .scheduling import reference_errors
 
 
 class TenantForm(forms.ModelForm):
@@ -67,3 +68,13 @@ class ScheduleForm(forms.ModelForm):
             "kwargs": forms.Textarea(attrs={"rows": 2}),
             "cron": forms.TextInput(attrs={"placeholder": "30 2 * * *", "autocomplete": "off"}),
         }
+
+    def clean(self):
+        """The model's own rules run in _post_clean (Schedule.clean); here what the schedule
+        refers to: a registered task and, when required, a registered tenant."""
+        data = super().clean()
+        probe = Schedule(task=data.get("task") or "", user=data.get("user") or "")
+        for name, message in reference_errors(probe).items():
+            if name not in self.errors:
+                self.add_error(name, message)
+        return data

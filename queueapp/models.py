@@ -7,6 +7,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
+from . import schedule_rules
+
 NAME_RULE = "1-128 letters, digits or _ . : @ + = - (no spaces)"
 name_validator = RegexValidator(r"\A[A-Za-z0-9_.:@+=-]{1,128}\Z", f"Use {NAME_RULE}.")
 
@@ -157,9 +159,9 @@ class Schedule(Stamped):
         return self.name
 
     def clean(self):
-        from .scheduling import validate_schedule
-
-        validate_schedule(self)
+        errors = schedule_rules.field_errors(self)
+        if errors:
+            raise ValidationError(errors)
 
 
 class AuditEvent(models.Model):

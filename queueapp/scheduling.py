@@ -5,53 +5,30 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from django.core.exceptions import ValidationError
 from django.utils import timezone as dj_timezone
 
 from . import conf, registry, runtime
 from .engine import cron
 from .engine.scheduler import fire_now
 from .engine.settings import ScheduleSpec
-from .engine.task import InvalidTask, encode_payload
 from .models import Tenant
 
 
-def validate_schedule(schedule) -> None:
-    """Every rule of a schedule, as field errors with the message the user sees."""
+def reference_errors(schedule) -> dict[str, str]:
+    """What a schedule names must exist: a registered task (discovered from the apps' tasks
+    modules) and, with REQUIRE_REGISTERED_TENANTS, its tenant (a DB query). ScheduleForm checks
+    these; a row saved past them still fires nothing unknown (the worker refuses unknown tasks)."""
     errors: dict[str, str] = {}
-    schedule.args = [] if schedule.args is None else schedule.args  # a cleared field means none
-    schedule.kwargs = {} if schedule.kwargs is None else schedule.kwargs
-    if schedule.cron and len(schedule.cron) <= cron.MAX_EXPRESSION:  # empty / too long: the field says so
-        try:
-            schedule.cron = cron.validate(schedule.cron)
-        except cron.CronError as exc:
-            errors["cron"] = str(exc)
-    try:
-        cron.zone(schedule.timezone or "")
-    except cron.CronError as exc:
-        errors["timezone"] = str(exc)
     runtime.discover_tasks()
     if schedule.task and registry.lookup(schedule.task) is None:
         errors["task"] = f"{schedule.task!r} is not a registered task (declare it with @task in a tasks module)"
-    if not isinstance(schedule.args, list):
-        errors["args"] = 'Arguments must be a JSON array, e.g. [1, "two"].'
-    if not isinstance(schedule.kwargs, dict):
-        errors["kwargs"] = 'Keyword arguments must be a JSON object, e.g. {"key": "value"}.'
-    if "args" not in errors and "kwargs" not in errors:
-        try:
-            encode_payload(schedule.args, schedule.kwargs, conf.engine_config().max_payload_bytes)
-        except InvalidTask as exc:
-            errors["args"] = str(exc)
     if (
         conf.engine_config().require_registered_tenants
         and schedule.user
         and not Tenant.objects.filter(key=schedule.user).exists()
     ):
         errors["user"] = f"tenant {schedule.user!r} is not registered (REQUIRE_REGISTERED_TENANTS is on): add it first"
-    if schedule.start_at and schedule.end_at and schedule.end_at <= schedule.start_at:
-        errors["end_at"] = "The end must be after the start."
-    if errors:
-        raise ValidationError(errors)
+    return errors
 
 
 def _ms(value: datetime | None) -> int | None:

@@ -13,6 +13,7 @@ from .errors import (
     FairQueueError,
     InvalidState,
     InvalidTask,
+    QueueUnavailable,
     StaleLease,
     TaskNotFound,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "Page",
     "Priority",
     "PushResult",
+    "QueueUnavailable",
     "RedisOptions",
     "RetryPolicy",
     "StaleLease",

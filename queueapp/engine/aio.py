@@ -21,7 +21,7 @@ class AsyncFairQueue(Operations):
     def __init__(
         self, client: redis.asyncio.Redis, config: EngineConfig | None = None, scripts: ScriptSet | None = None
     ) -> None:
-        if not client.get_connection_kwargs().get("decode_responses"):
+        if not client.get_connection_kwargs().get("decode_responses"):  # type: ignore[no-untyped-call]
             raise ConfigError("AsyncFairQueue needs a Redis client built with decode_responses=True")
         self.redis = client
         self.config = config or EngineConfig()

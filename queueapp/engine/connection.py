@@ -7,6 +7,7 @@ and jitter plus health_check_interval for reconnects. No home-made breaker.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -76,7 +77,7 @@ class RedisOptions:
         return kw
 
 
-def _pool_kwargs(options: RedisOptions, parse) -> dict[str, Any]:
+def _pool_kwargs(options: RedisOptions, parse: Callable[[str], Mapping[str, Any]]) -> dict[str, Any]:
     """URL parts, then the explicit options on top (redis-py's from_url lets the URL win)."""
     kw = {**parse(options.url), **options.client_kwargs()}
     if "path" in kw:  # unix socket: no TCP options

@@ -89,8 +89,8 @@ class Core:
         return [r for chunk in chunks for r in chunk]
 
     def push(self, task: Task) -> Plan[PushResult]:
-        (result,) = yield self._push_call([self._push_doc(task)])
-        return result
+        results: list[PushResult] = yield self._push_call([self._push_doc(task)])
+        return results[0]
 
     def _push_call(self, docs: list[dict[str, Any]]) -> Call[list[PushResult]]:
         ids = [d["id"] for d in docs]
@@ -281,7 +281,7 @@ class Core:
 
     def dlq_requeue_call(self, ids: Sequence[str]) -> Call[tuple[int, list[str]]]:
         """Parses to (requeued count, ids skipped because not dead)."""
-        params = {"ids": list(ids) or {}, "aging_ms": self.config.aging_ms}
+        params: dict[str, Any] = {"ids": list(ids) or {}, "aging_ms": self.config.aging_ms}
         return self._script("dlq_requeue", params, lambda r: (int(r[0]), list(r[1:])))
 
     def dlq_delete_call(self, ids: Sequence[str]) -> Call[tuple[int, list[str]]]:
@@ -317,7 +317,9 @@ class Core:
     def set_schedule(self, name: str, spec: ScheduleSpec | None) -> Plan[None]:
         """Store a schedule, or delete it when `spec` is None."""
         check_name("schedule name", name)
-        params = {"name": name, "delete": True} if spec is None else {"name": name, "config": spec.to_fields()}
+        params: dict[str, Any] = {"name": name, "delete": True}
+        if spec is not None:
+            params = {"name": name, "config": spec.to_fields()}
         return once(self._script("set_schedule", params, lambda r: None))
 
     def fire_schedule(

@@ -79,7 +79,7 @@ def next_fire(expr: str, tz: str, after: datetime) -> datetime:
 def prev_fire(expr: str, tz: str, at: datetime) -> datetime:
     """The latest fire at or before `at`, in UTC."""
     it = croniter(expr, (at + timedelta(seconds=1)).astimezone(zone(tz)), max_years_between_matches=5)
-    fire = it.get_prev(datetime).astimezone(UTC)
+    fire: datetime = it.get_prev(datetime).astimezone(UTC)
     return fire if fire <= at else it.get_prev(datetime).astimezone(UTC)
 
 

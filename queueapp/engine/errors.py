@@ -35,3 +35,19 @@ class UnknownTask(FairQueueError, LookupError):
 
 class TaskTimeout(FairQueueError, TimeoutError):
     """The task ran past its timeout; the worker failed it (reason 'timeout')."""
+
+
+# Redis could not be reached or answered with an error (redis-py's RedisError): callers outside
+# the engine catch this name and need not import redis themselves.
+from redis.exceptions import RedisError as QueueUnavailable  # noqa: E402
+
+__all__ = [
+    "ConfigError",
+    "FairQueueError",
+    "InvalidState",
+    "InvalidTask",
+    "LuaIncludeError",
+    "QueueUnavailable",
+    "StaleLease",
+    "TaskNotFound",
+]

@@ -51,7 +51,7 @@ def hash_tag_of(prefix: str) -> str:
     tags = _TAG.findall(prefix)
     if len(tags) != 1 or prefix.count("{") != 1 or prefix.count("}") != 1:
         raise ValueError(f"key prefix {prefix!r} must contain exactly one hash tag like '{{fq}}'")
-    return tags[0]
+    return str(tags[0])
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,16 +24,18 @@ class Lease:
     def id(self) -> str:
         return self.task.id
 
-    def ack(self, result: Any = None):
+    # Each returns what the queue's operation returns: the value (FairQueue) or an awaitable
+    # of it (AsyncFairQueue), hence Any.
+    def ack(self, result: Any = None) -> Any:
         return self.queue.ack(self, result)
 
-    def ack_and_pop(self, result: Any = None):
+    def ack_and_pop(self, result: Any = None) -> Any:
         return self.queue.ack_and_pop(self, result)
 
-    def fail(self, exc: BaseException | None = None, **kwargs: Any):
+    def fail(self, exc: BaseException | None = None, **kwargs: Any) -> Any:
         return self.queue.fail(self, exc, **kwargs)
 
-    def release(self):
+    def release(self) -> Any:
         return self.queue.release(self)
 
 

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import cron
+from .cron import SKIP
 from .errors import ConfigError
 from .task import Priority, Task, check_name
 
@@ -184,7 +184,7 @@ class ScheduleSpec:
     user: str = "default"
     priority: int = int(Priority.NORMAL)
     enabled: bool = True
-    policy: str = cron.SKIP
+    policy: str = SKIP
     start_ms: int | None = None
     end_ms: int | None = None
 
@@ -226,7 +226,7 @@ class ScheduleSpec:
             user=f.get("user") or "default",
             priority=int(f.get("priority") or Priority.NORMAL),
             enabled=_bool(f.get("enabled"), True),
-            policy=f.get("policy") or cron.SKIP,
+            policy=f.get("policy") or SKIP,
             start_ms=_opt_int(f.get("start_ms")),
             end_ms=_opt_int(f.get("end_ms")),
         )

@@ -159,8 +159,8 @@ class Task:
     """
 
     func: str
-    args: list = field(default_factory=list)
-    kwargs: dict = field(default_factory=dict)
+    args: list[Any] = field(default_factory=list)
+    kwargs: dict[str, Any] = field(default_factory=dict)
     user: str = "default"
     priority: int = Priority.NORMAL
     id: str = field(default_factory=new_task_id)
@@ -273,17 +273,17 @@ class Task:
         )
 
     @property
-    def error(self) -> dict | None:
+    def error(self) -> dict[str, str] | None:
         """The last failure: {type, message, traceback}."""
         return json.loads(self.error_text) if self.error_text else None
 
     @property
-    def errors(self) -> list[dict]:
+    def errors(self) -> list[dict[str, Any]]:
         """Every failure (at most 10), oldest first."""
         return _json_list(self.errors_text)
 
     @property
-    def history(self) -> list[dict]:
+    def history(self) -> list[dict[str, Any]]:
         """State changes [{at, state, worker?, reason?}], oldest first (at most 100)."""
         return _json_list(self.history_text)
 
@@ -302,5 +302,5 @@ def _non_negative(name: str, value: Any) -> int:
     return value
 
 
-def _json_list(text: str | None) -> list:
+def _json_list(text: str | None) -> list[dict[str, Any]]:
     return json.loads(f"[{text}]") if text else []

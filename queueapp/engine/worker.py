@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from redis.exceptions import RedisError
 
@@ -240,13 +241,13 @@ class Worker:
         return nxt
 
     @staticmethod
-    def _quiet(fn: Callable, *args):
+    def _quiet(fn: Callable[..., Any], *args: Any) -> Any:
         try:
             return fn(*args)
         except (StaleLease, TaskNotFound):
             return None
 
-    def _call(self, fn: Callable, *args, until_stop: bool = False, **kwargs):
+    def _call(self, fn: Callable[..., Any], *args: Any, until_stop: bool = False, **kwargs: Any) -> Any:
         """Call Redis through outages: back off and retry until it answers (or, with until_stop,
         until the worker stops: then None)."""
         delay = 0.5

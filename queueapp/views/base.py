@@ -11,8 +11,8 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
-from redis.exceptions import RedisError
 
+from ..engine.errors import QueueUnavailable
 from ..models import AuditEvent
 
 PAGE_SIZE = 50
@@ -29,7 +29,7 @@ def staff_required(view):
             raise PermissionDenied("The FairQueue dashboard is for staff users.")
         try:
             return view(request, *args, **kwargs)
-        except RedisError as exc:
+        except QueueUnavailable as exc:
             return render(request, "queueapp/unavailable.html", {"error_kind": type(exc).__name__}, status=503)
 
     return wrapper

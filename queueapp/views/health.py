@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
-from redis.exceptions import RedisError
 
 from .. import conf
+from ..engine.errors import QueueUnavailable
 
 
 @require_GET
@@ -21,7 +21,7 @@ def readyz(request):
     try:
         conf.get_queue().ping()
         checks["redis"] = "ok"
-    except RedisError as exc:
+    except QueueUnavailable as exc:
         checks["redis"] = f"error: {exc.__class__.__name__}"
     try:
         connection.ensure_connection()
@@ -38,7 +38,7 @@ def metrics(request):
     try:
         queue = conf.get_queue()
         stats, by_prio, workers = queue.stats(), queue.priority_stats(), queue.workers()
-    except RedisError:
+    except QueueUnavailable:
         return HttpResponse(
             "# redis unavailable\nfairqueue_up 0\n", content_type="text/plain; version=0.0.4", status=503
         )

@@ -89,7 +89,7 @@ def end_to_end(url: str, n: int, concurrency: int, level: str, early: list[int])
     batch = noop_tasks(n)
     with worker(env, worker_id, concurrency) as proc:
         wait_for(
-            alive(proc, lambda: any(w["worker"] == worker_id for w in q.workers())),
+            alive(proc, lambda: any(w.worker == worker_id for w in q.workers())),
             timeout=60,
             interval=0.02,
             what=f"{worker_id}'s heartbeat",

@@ -119,10 +119,26 @@ def test_oversized_args_are_a_form_error(fq_settings):
     assert form(args="[1]").is_valid()
 
 
-def test_the_model_rejects_the_same_on_the_orm_path(fq_settings):
-    with pytest.raises(ValidationError) as caught:
+def test_the_model_rejects_the_same_on_the_orm_path(fq_settings, django_assert_num_queries):
+    """full_clean runs the row's own rules without a query or a task import; what the row refers
+    to (a registered task) is the form's check, so the admin and the dashboard refuse os.system."""
+    with pytest.raises(ValidationError) as caught, django_assert_num_queries(1):  # the name's uniqueness
         Schedule(name="x", cron="* * *", timezone="Mars/Olympus", task="os.system", args={}).full_clean()
-    assert set(caught.value.message_dict) == {"cron", "timezone", "task", "args"}
+    assert set(caught.value.message_dict) == {"cron", "timezone", "args"}
+    form = ScheduleForm(
+        {
+            "name": "x",
+            "cron": "* * * * *",
+            "timezone": "UTC",
+            "task": "os.system",
+            "user": "u",
+            "priority": 3,
+            "missed_fire_policy": "skip",
+            "args": "[]",
+            "kwargs": "{}",
+        }
+    )
+    assert not form.is_valid() and "is not a registered task" in form.errors["task"][0]
 
 
 # -- DB -> Redis -------------------------------------------------------------------------------
@@ -362,3 +378,49 @@ def test_fire_schedule_with_the_same_key_creates_one_task(every_second, queue):
     assert queue.fire_schedule("tick", fire, None) == (1, 0)
     assert other.fire_schedule("tick", [(key, fire[0][1], spec.task())], None) == (0, 1)  # even with another id
     assert queued_ids(queue) == ["cron:tick:1767225600000"] and queue.stats()["enqueued"] == 1
+
+
+# -- names that once clashed with the scheduler's own keys -----------------------------------
+@pytest.mark.parametrize("name", ["all", "version", "leader"])
+def test_schedules_named_like_scheduler_keys_save_sync_and_fire(fq_settings, queue, raw, name):
+    """sched:cfg:<name> / sched:state:<name> never reach sched:all, :version or :leader."""
+    edit(name=name, cron="* * * * * *", timezone="UTC")
+    assert in_redis(queue, name) == scheduling.schedule_spec(Schedule.objects.get(name=name))
+    assert syncqueue("--check")[0] == 0
+    scheduler = Scheduler(conf.get_queue(), tick=0.05, lease_seconds=2)
+    (fired,) = run_ticks(2.2, scheduler)
+    scheduler.release()
+    assert fired >= 1 and len(queued_ids(queue)) == fired
+    assert raw.type(queue.config.keys.schedules()) == "set" and name in queue.schedules()[1]
+    assert raw.type(queue.config.keys.scheduler_leader()) in ("none", "string")
+    Schedule.objects.get(name=name).delete()
+    assert in_redis(queue, name) is None and raw.type(queue.config.keys.schedules()) in ("set", "none")
+
+
+def test_a_schedule_stored_under_the_old_key_layout_moves_on_the_next_sync(nightly, queue, raw, prefix):
+    """Before the namespaces split, a schedule lived at sched:<name> and sched:<name>:state: the
+    next push (syncqueue, or any save) moves both, so its next fire is kept."""
+    keys = queue.config.keys
+    raw.rename(keys.schedule("nightly"), f"{prefix}:sched:nightly")
+    raw.hset(f"{prefix}:sched:nightly:state", mapping={"next_ms": "1700000000000"})
+    raw.delete(keys.schedule_state("nightly"))
+    assert syncqueue()[0] == 0
+    assert raw.exists(f"{prefix}:sched:nightly", f"{prefix}:sched:nightly:state") == 0
+    assert raw.hgetall(keys.schedule_state("nightly")) == {"next_ms": "1700000000000"}
+    assert in_redis(queue, "nightly") == scheduling.schedule_spec(nightly)
+
+
+# -- a row saved past validation ---------------------------------------------------------------
+def test_an_invalid_schedule_saved_by_the_orm_is_skipped_and_the_others_fire(every_second, queue, caplog):
+    """Schedule.objects.create skips full_clean: a cron of '61 * * * *' reaches Redis. The scheduler
+    skips it with one clear error and keeps firing the valid every-second schedule beside it."""
+    Schedule.objects.create(name="broken", cron="61 * * * *", task="queueapp.demo.echo")
+    assert "broken" in queue.schedules()[1]
+    scheduler = Scheduler(conf.get_queue(), tick=0.05, lease_seconds=2)
+    with caplog.at_level("ERROR", logger="fairqueue.scheduler"):
+        (fired,) = run_ticks(2.2, scheduler)
+    scheduler.release()
+    assert fired >= 1 and all(queue.get_task(i).func == "queueapp.demo.echo" for i in queued_ids(queue))
+    assert "broken" in scheduler.broken and "broken" not in scheduler.specs
+    errors = [r.getMessage() for r in caplog.records if "broken" in r.getMessage()]
+    assert len(errors) == 1 and "not usable" in errors[0] and "61 * * * *" in errors[0]

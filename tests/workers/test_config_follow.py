@@ -47,7 +47,7 @@ def test_an_assignment_changed_in_the_db_reaches_a_running_worker_within_5_s(fq_
 def test_disabling_a_worker_stops_its_pops_and_it_reports_itself_disabled(fq_settings, queue, env, workers):
     config = WorkerConfig.objects.create(worker_id="w1", steal_all=True)
     workers(env, "--worker-id", "w1")
-    wait_for(lambda: any(w["worker"] == "w1" for w in queue.workers()), what="heartbeat")
+    wait_for(lambda: any(w.worker == "w1" for w in queue.workers()), what="heartbeat")
     config.enabled = False
     config.save()
     time.sleep(3.5)  # config poll (2 s, jittered) + margin
@@ -69,7 +69,7 @@ def test_concurrency_changed_in_the_db_resizes_a_running_worker(fq_settings, que
     config.save()
     wait_for(lambda: raw.scard(f"{env['FQ_LEDGER']}:running") == 4, timeout=6, what="four tasks at once")
     wait_for(
-        lambda: next(w for w in queue.workers() if w["worker"] == "w1")["concurrency"] == "4",
+        lambda: next(w for w in queue.workers() if w.worker == "w1").concurrency == 4,
         timeout=12,
         what="reported concurrency",
     )

@@ -43,8 +43,8 @@ def test_make_run_serves_the_demo_and_stops_cleanly(tmp_path):
             what="the worker to drain the demo tasks",
         )
         assert queue.stats()["succeeded"] >= 300 + 24
-        assert {w["worker"] for w in queue.workers()} == {"worker-001", "worker-002"}
-        assert queue.worker_config("worker-001")["assigned"] == ["user:1", "user:3", "user:5"]
+        assert {w.worker for w in queue.workers()} == {"worker-001", "worker-002"}
+        assert queue.worker_config("worker-001").assigned == ("user:1", "user:3", "user:5")
         wait_for(lambda: queue.get_task(_last_task(queue, "demo-ping")), timeout=20, what="the demo schedule firing")
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground group
@@ -66,7 +66,7 @@ def _logs_in(url: str, username: str, password: str) -> bool:
 
 
 def _last_task(queue, schedule: str) -> str:
-    return queue.redis.hget(f"{queue.config.prefix}:sched:{schedule}:state", "last_task_id") or "none"
+    return queue.redis.hget(queue.config.keys.schedule_state(schedule), "last_task_id") or "none"
 
 
 def _read(handle) -> str:

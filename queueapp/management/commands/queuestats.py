@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 from django.core.management.base import BaseCommand, CommandError
-from redis.exceptions import RedisError
 
 from queueapp import conf
 from queueapp.dashboard import LANES
+from queueapp.engine.errors import QueueUnavailable
 
 
 class Command(BaseCommand):
@@ -42,7 +42,7 @@ class Command(BaseCommand):
                     ],
                     "orphaned": dict(queue.orphaned()),
                 }
-        except RedisError as exc:
+        except QueueUnavailable as exc:
             raise CommandError(f"Redis is not reachable: {exc}") from exc
         if options["json"]:
             self.stdout.write(json.dumps(report, indent=2))

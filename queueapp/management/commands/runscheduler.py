@@ -6,9 +6,9 @@ import signal
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
-from redis.exceptions import RedisError
 
 from queueapp import conf, scheduling
+from queueapp.engine.errors import QueueUnavailable
 from queueapp.engine.scheduler import Scheduler
 from queueapp.models import Schedule
 
@@ -51,6 +51,6 @@ class Command(BaseCommand):
             raise CommandError(f"No schedule named {name!r} (schedules: {known})")
         try:
             task_id = scheduling.run_now(schedule)
-        except RedisError as exc:
+        except QueueUnavailable as exc:
             raise CommandError(f"Redis is not reachable: {exc}") from exc
         self.stdout.write(task_id)

@@ -10,9 +10,9 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, close_old_connections, connections
-from redis.exceptions import RedisError
 
 from queueapp import conf, runtime, sync
+from queueapp.engine.errors import QueueUnavailable
 from queueapp.engine.task import InvalidTask, check_name
 from queueapp.engine.worker import Worker, WorkerOptions
 
@@ -97,7 +97,7 @@ class Command(BaseCommand):
             if queue.is_synced():
                 return
             report = sync.full_sync()
-        except (DatabaseError, RedisError) as exc:
+        except (DatabaseError, QueueUnavailable) as exc:
             self.stderr.write(
                 f"could not sync the configuration from the database ({exc}); "
                 "serving with what Redis has: run `manage.py syncqueue`"

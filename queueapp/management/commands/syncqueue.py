@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
-from redis.exceptions import RedisError
 
 from queueapp import conf, sync
+from queueapp.engine.errors import QueueUnavailable
 
 
 class Command(BaseCommand):
@@ -22,7 +22,7 @@ class Command(BaseCommand):
             if options["check"]:
                 return self._check()
             report = sync.full_sync()
-        except RedisError as exc:
+        except QueueUnavailable as exc:
             raise CommandError(f"Redis is not reachable at {conf.safe_url(conf.settings.REDIS_URL)}: {exc}") from exc
         self.stdout.write(
             f"synced {report.tenants} tenant(s), {report.workers} worker configuration(s) and "

@@ -1,0 +1,64 @@
+"""The two clients are one surface: every operation is declared once (operations.py) and
+each client only runs plans. Adding an operation must not touch client.py or aio.py."""
+
+from __future__ import annotations
+
+import inspect
+
+from queueapp.engine import AsyncFairQueue, FairQueue
+from queueapp.engine.operations import Operations
+
+CONSTRUCTION = {"from_url", "dedicated", "aclose"}  # how a client is made or closed, not operations
+
+
+def public(cls: type) -> dict[str, inspect.Signature]:
+    return {
+        name: inspect.signature(member)
+        for name, member in inspect.getmembers(cls, callable)
+        if not name.startswith("_") and name not in CONSTRUCTION
+    }
+
+
+def test_both_clients_expose_the_same_operations_with_the_same_signatures():
+    sync_ops, async_ops = public(FairQueue), public(AsyncFairQueue)
+    assert sync_ops == async_ops
+    assert len(sync_ops) >= 45  # the whole surface, not an empty match
+
+
+def test_every_operation_is_declared_once_in_operations_py():
+    declared = public(Operations)
+    for client in (FairQueue, AsyncFairQueue):
+        own = {n for n in vars(client) if not n.startswith("_")} - CONSTRUCTION
+        assert own == set(), f"{client.__name__} declares operations itself: {sorted(own)}"
+        assert public(client) == declared
+
+
+def test_defaults_live_in_the_surface_only():
+    """Core and reads take every argument explicitly; the defaults callers see are here."""
+    from queueapp.engine.core import Core
+    from queueapp.engine.reads import Reads
+
+    for cls in (Core, Reads):
+        for name, member in inspect.getmembers(cls, inspect.isfunction):
+            if name.startswith("_") or name.endswith("_call"):
+                continue
+            defaults = [p for p in inspect.signature(member).parameters.values() if p.default is not p.empty]
+            assert defaults == [], f"{cls.__name__}.{name} has defaults {defaults}: declare them in operations.py"
+
+
+def test_the_async_client_returns_awaitables_of_the_same_plans(queue, redis_url, config):
+    import asyncio
+
+    from queueapp.engine import RedisOptions, Task, connect_async
+
+    queue.push(Task("queueapp.demo.noop", id="t1", user="u"))
+
+    async def read():
+        aqueue = AsyncFairQueue(connect_async(RedisOptions(url=redis_url)), config)
+        pending = aqueue.get_task("t1")
+        assert inspect.isawaitable(pending)
+        task = await pending
+        await aqueue.aclose()
+        return task
+
+    assert asyncio.run(read()).id == queue.get_task("t1").id == "t1"
