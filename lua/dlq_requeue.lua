@@ -1,23 +1,26 @@
 --[[ dlq_requeue: dead letters go back to their lanes as if new (failures and
   deliveries reset, payload untouched, history kept).
   KEYS[1]  prefix
-  ARGV[1]  {"ids": [id, ...], "aging_ms": int}
-  Reply    {requeued count, skipped id, ...} (skipped: not dead / gone) ]]
+  ARGV[1]  {"ids": [id, ...], "aging_ms": int, "max_payload": bytes}
+  Reply    {requeued count, skipped id, ...} (skipped: not dead, or a record that cannot run:
+           unreadable ones stay in the DLQ, to be deleted) ]]
 --- @include "lib/enqueue"
 --- @include "lib/record"
+--- @include "lib/dead"
 
+local FIELDS = {'id', 'func', 'user', 'priority', 'payload'}
 local p = params()
 local now = now_ms()
 local reply = {0}
 for _, id in ipairs(p.ids) do
-  local rec = record_core(id)
-  if not rec or rec.state ~= 'dead' then
+  local v = redis.call('HMGET', K.task(id), unpack(FIELDS))
+  local fields = {}
+  for i, name in ipairs(FIELDS) do fields[name] = v[i] or nil end
+  local rec = (fields.id and not record_problem(fields, opt(p.max_payload, nil))) and dlq_take(id, nil) or nil
+  if not rec then
     reply[#reply + 1] = id
   else
     local key = K.task(id)
-    redis.call('ZREM', K.dlq, id)
-    redis.call('ZREM', K.dlq_user(rec.user), id)
-    stat_add(rec.user, rec.prio, 'dead', -1)
     local score = lane_score(now, rec.prio, p.aging_ms)
     redis.call('HSET', key, 'failures', 0, 'deliveries', 0, 'score', int(score))
     redis.call('HDEL', key, 'dead_reason', 'finished_at', 'worker')

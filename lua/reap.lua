@@ -23,6 +23,9 @@ for _, id in ipairs(ids) do
     stat_event(rec.user, rec.prio, 'expired', now)
     local v = redis.call('HMGET', K.task(id), 'deliveries', 'max_deliveries')
     if tonumber(v[1] or '0') >= tonumber(v[2] or '1') then
+      error_add(id, cjson.encode({type = 'fairqueue.LeaseExpired', traceback = '', message =
+        'the lease expired on each of its ' .. (v[1] or '?') .. ' deliveries (max_deliveries): its worker '
+        .. 'died or hung every time, so it was dead-lettered instead of run again'}))
       dead_letter(id, rec.user, rec.prio, 'lease_expired', now)
       dead = dead + 1
     else

@@ -171,7 +171,7 @@ class FairQueueBackend(BaseTaskBackend):
                     exception_class_path=e.get("type") or "builtins.Exception",
                     traceback=e.get("traceback") or e.get("message", ""),
                 )
-                for e in stored.errors
+                for e in _errors_of(stored)
             ],
             worker_ids=stored.worker_ids,
         )
@@ -191,7 +191,7 @@ class FairQueueBackend(BaseTaskBackend):
             task = FairTask(func=stub, backend=self.alias)
         return replace(
             task,
-            user=stored.user,
+            user=stored.user or "unknown",  # a stand-in for an unreadable record may not know it
             priority=to_django(stored.priority),
             queue_name=stored.queue,
             max_retries=stored.max_retries,
@@ -225,3 +225,13 @@ class _as_invalid_task:
         if isinstance(exc, EngineInvalidTask):
             raise InvalidTaskArguments(str(exc)) from exc
         return False
+
+
+def _errors_of(stored: EngineTask) -> list[dict]:
+    """Every recorded failure; for a task that died without one (purged, a record that cannot be
+    read), why it died, so a FAILED result always says why."""
+    errors = stored.errors or ([stored.error] if stored.error else [])
+    if not errors and stored.state in (State.DEAD, State.FAILED):
+        reason = stored.dead_reason or "unknown"
+        errors = [{"type": "fairqueue.DeadLettered", "message": f"dead-lettered with reason {reason!r}"}]
+    return errors

@@ -360,5 +360,7 @@ def act_on_dead_letters(
         matching = queue.dlq_requeue_matching if action == "requeue" else queue.dlq_delete_matching
         return matching(user=user or None, func=func or None)
     chosen = ids if ids is not None else matching_dead_letter_ids(user, func, text)
-    run = queue.dlq_requeue if action == "requeue" else queue.dlq_delete
-    return sum(run(chosen[i : i + BULK_BATCH])[0] for i in range(0, len(chosen), BULK_BATCH))
+    batches = [chosen[i : i + BULK_BATCH] for i in range(0, len(chosen), BULK_BATCH)]
+    if action == "requeue":
+        return sum(queue.dlq_requeue(batch)[0] for batch in batches)
+    return sum(queue.dlq_delete(batch, user or None)[0] for batch in batches)

@@ -28,3 +28,18 @@ local function dead_letter(id, user, prio, reason, now)
   recent_add(user, id)
   return 'dead'
 end
+
+-- a dead letter leaves the DLQ (requeue, delete): its core fields, or nil when `id` is no dead
+-- letter. A record gone, or too broken to name its tenant, still leaves the global DLQ (and the
+-- per-tenant one of `user_hint`): whatever its state, an operator can clear every entry.
+local function dlq_take(id, user_hint)
+  local rec = record_core(id)
+  if rec and rec.state ~= 'dead' then return nil end
+  local listed = redis.call('ZREM', K.dlq, id) == 1
+  if not rec and not listed then return nil end
+  rec = rec or {}
+  rec.user = rec.user or user_hint
+  if rec.user then redis.call('ZREM', K.dlq_user(rec.user), id) end
+  stat_add(rec.user, rec.prio, 'dead', -1)
+  return rec
+end

@@ -7,7 +7,6 @@
 --- @include "lib/enqueue"
 --- @include "lib/lease"
 --- @include "lib/dead"
-local ERRORS_MAX = 10
 
 local function ack_task(a, now)
   local key = K.task(a.id)

@@ -7,6 +7,7 @@
 --- @include "lib/keys"
 --- @include "lib/util"
 local HISTORY_MAX = 100
+local ERRORS_MAX = 10
 
 -- append the JSON text `item` to rec[field] (rec: a table of the record's
 -- fields); the caller writes rec[field] and rec[field .. '_n'] with its own HSET
@@ -36,6 +37,14 @@ local function history_add(id, now, state, extra)
   redis.call('HSET', K.task(id), 'history', h.history, 'history_n', h.history_n)
 end
 
+-- record a failure the engine itself observed (no exception to report: a lost lease, ...)
+local function error_add(id, err)
+  local v = redis.call('HMGET', K.task(id), 'errors', 'errors_n')
+  local errs = {errors = v[1], errors_n = v[2]}
+  list_push(errs, 'errors', err, ERRORS_MAX)
+  redis.call('HSET', K.task(id), 'error', err, 'errors', errs.errors, 'errors_n', errs.errors_n)
+end
+
 -- the fields every transition needs; nil when the record is gone
 local function record_core(id)
   local v = redis.call('HMGET', K.task(id), 'state', 'user', 'priority', 'score')
@@ -52,6 +61,6 @@ local function record_problem(rec, max_payload)
   if not prio or prio < 1 or prio > CRITICAL then return 'malformed' end
   if max_payload and #rec.payload > max_payload then return 'oversized' end
   local ok, doc = pcall(cjson.decode, rec.payload)
-  if not ok or type(doc) ~= 'table' then return 'decode_error' end
+  if not ok or type(doc) ~= 'table' or doc[1] ~= nil then return 'decode_error' end  -- an object, not an array
   return nil
 end

@@ -30,10 +30,10 @@ local function cached(cache, build, x)
   return key
 end
 
--- prio nil (a record too broken to know it) skips the per-priority hash
+-- user or prio nil (a record too broken to know it) skips the per-tenant or per-priority hash
 local function stat_add(user, prio, field, n)
   acc(STATS, STATS_KEY, field, n)
-  acc(STATS, cached(USER_KEYS, K.stats_user, user), field, n)
+  if user then acc(STATS, cached(USER_KEYS, K.stats_user, user), field, n) end
   if prio then acc(STATS, cached(PRIO_KEYS, K.stats_prio, prio), field, n) end
 end
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .backoff import RetryPolicy
@@ -57,6 +57,3 @@ class EngineConfig:
         elif retry is not None:
             kwargs["retry"] = retry
         return cls(**kwargs)
-
-    def with_prefix(self, prefix: str) -> EngineConfig:
-        return replace(self, prefix=prefix)

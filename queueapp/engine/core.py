@@ -281,17 +281,26 @@ class Core:
 
     def dlq_requeue_call(self, ids: Sequence[str]) -> Call[tuple[int, list[str]]]:
         """Parses to (requeued count, ids skipped because not dead)."""
-        params: dict[str, Any] = {"ids": list(ids) or {}, "aging_ms": self.config.aging_ms}
+        params: dict[str, Any] = {
+            "ids": list(ids) or {},
+            "aging_ms": self.config.aging_ms,
+            "max_payload": self.config.max_payload_bytes,
+        }
         return self._script("dlq_requeue", params, lambda r: (int(r[0]), list(r[1:])))
 
-    def dlq_delete_call(self, ids: Sequence[str]) -> Call[tuple[int, list[str]]]:
-        return self._script("dlq_delete", {"ids": list(ids) or {}}, lambda r: (int(r[0]), list(r[1:])))
+    def dlq_delete_call(self, ids: Sequence[str], user: str | None = None) -> Call[tuple[int, list[str]]]:
+        """`user`: the tenant the ids were listed under, so entries whose record is gone leave
+        that tenant's DLQ too."""
+        params: dict[str, Any] = {"ids": list(ids) or {}}
+        if user:
+            params["user"] = user
+        return self._script("dlq_delete", params, lambda r: (int(r[0]), list(r[1:])))
 
     def dlq_requeue(self, ids: Sequence[str]) -> Plan[tuple[int, list[str]]]:
         return once(self.dlq_requeue_call(ids))
 
-    def dlq_delete(self, ids: Sequence[str]) -> Plan[tuple[int, list[str]]]:
-        return once(self.dlq_delete_call(ids))
+    def dlq_delete(self, ids: Sequence[str], user: str | None) -> Plan[tuple[int, list[str]]]:
+        return once(self.dlq_delete_call(ids, user))
 
     # -- configuration ----------------------------------------------------
     def set_worker_config(self, settings: WorkerSettings) -> Plan[None]:
@@ -385,7 +394,10 @@ class Core:
     ) -> Plan[int]:
         """Requeue or delete every dead letter of `user` and/or task path `func`, in bounded batches.
         Returns how many were handled; `progress(done)` is called after each batch."""
-        build = {"requeue": self.dlq_requeue_call, "delete": self.dlq_delete_call}[action]
+
+        def build(chosen: list[str]) -> Call[tuple[int, list[str]]]:
+            return self.dlq_requeue_call(chosen) if action == "requeue" else self.dlq_delete_call(chosen, user)
+
         done = offset = 0
         while True:
             ids = yield from self.reads.dead_letter_ids(offset, batch, user)
@@ -397,7 +409,7 @@ class Core:
                 chosen = [i for i, f in zip(ids, funcs, strict=True) if f == func]
             handled = 0
             if chosen:
-                handled, _skipped = yield build(chosen)
+                handled, _skipped = yield build(chosen)  # skipped ones stay: the offset moves past them
             done += handled
             offset += len(ids) - handled
             if progress:

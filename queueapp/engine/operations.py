@@ -27,6 +27,8 @@ REPORTS = 1000  # most recent worker reports read
 RECENT = 20  # finished tasks shown per tenant
 FAIRNESS_MINUTES, FAIRNESS_TOP = 15, 20
 IDLE_WITHIN_MS = 1000  # a burst worker exits when nothing is due sooner than this
+type Name = str | None
+type Progress = Callable[[int], None] | None  # called with the running count after each batch
 
 
 class Operations:
@@ -105,28 +107,17 @@ class Operations:
     def dlq_requeue(self, ids: Sequence[str]) -> tuple[int, list[str]]:
         return self._run(self.core.dlq_requeue(ids))
 
-    def dlq_delete(self, ids: Sequence[str]) -> tuple[int, list[str]]:
-        return self._run(self.core.dlq_delete(ids))
+    def dlq_delete(self, ids: Sequence[str], user: str | None = None) -> tuple[int, list[str]]:
+        """Delete dead letters whatever their record's state; `user`: the tenant they were listed under."""
+        return self._run(self.core.dlq_delete(ids, user))
 
-    def dlq_requeue_matching(
-        self,
-        *,
-        user: str | None = None,
-        func: str | None = None,
-        batch: int = BULK_BATCH,
-        progress: Callable[[int], None] | None = None,
-    ) -> int:
-        """Requeue every dead letter of a tenant (user=) and/or task path (func=)."""
+    def dlq_requeue_matching(self, *, user: Name = None, func: Name = None, batch: int = BULK_BATCH,
+                             progress: Progress = None) -> int:  # fmt: skip
+        """Requeue every dead letter of a tenant (user=) and/or task path (func=), in batches."""
         return self._run(self.core.dlq_matching("requeue", user, func, batch, progress))
 
-    def dlq_delete_matching(
-        self,
-        *,
-        user: str | None = None,
-        func: str | None = None,
-        batch: int = BULK_BATCH,
-        progress: Callable[[int], None] | None = None,
-    ) -> int:
+    def dlq_delete_matching(self, *, user: Name = None, func: Name = None, batch: int = BULK_BATCH,
+                            progress: Progress = None) -> int:  # fmt: skip
         return self._run(self.core.dlq_matching("delete", user, func, batch, progress))
 
     # -- configuration ----------------------------------------------------

@@ -80,8 +80,19 @@ def _task_or_none(fields: dict[str, str]) -> Task | None:
         return None
     try:
         return Task.from_fields(fields)
-    except (KeyError, ValueError, TypeError):
+    except (KeyError, ValueError, TypeError, AttributeError):
         return None
+
+
+def _task_or_stand_in(task_id: str, fields: dict[str, str]) -> Task:
+    """The task, or a stand-in naming what is wrong with its record (never dropped)."""
+    if not fields:
+        return Task.stand_in(task_id, {}, "the task record is gone; only its entry in this list is left")
+    try:
+        return Task.from_fields(fields)
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        missing = f"field {exc} missing" if isinstance(exc, KeyError) else str(exc)
+        return Task.stand_in(task_id, fields, f"the stored record cannot be decoded: {missing}")
 
 
 class Reads:
@@ -91,15 +102,24 @@ class Reads:
     def __init__(self, keys: Keys) -> None:
         self.keys = keys
 
-    def _tasks(self, ids: list[str]) -> Plan[list[Task]]:
+    def _tasks(self, ids: list[str], stand_ins: bool = False) -> Plan[list[Task]]:
+        """The tasks of `ids`; records that cannot be read are left out, or (for lists an
+        operator must act on, such as the DLQ) shown as stand-ins."""
         if not ids:
             return []
-        found = yield [command("HGETALL", self.keys.task(i), parse=_task_or_none) for i in ids]
-        return [t for t in found if t is not None]
+        rows = yield [command("HGETALL", self.keys.task(i)) for i in ids]
+        if stand_ins:
+            return [_task_or_stand_in(i, f) for i, f in zip(ids, rows, strict=True)]
+        return [t for t in map(_task_or_none, rows) if t is not None]
 
     def get_task(self, task_id: str) -> Plan[Task | None]:
-        fields = yield command("HGETALL", self.keys.task(task_id))
-        return _task_or_none(fields)
+        """None when there is no such task; a stand-in for a record Python cannot decode, or for
+        a dead letter whose record is gone (its DLQ entry is all that is left)."""
+        fields, dead_at = yield [
+            command("HGETALL", self.keys.task(task_id)),
+            command("ZSCORE", self.keys.dlq(), task_id),
+        ]
+        return _task_or_stand_in(task_id, fields) if fields or dead_at is not None else None
 
     def tenant_queue(self, user: str, offset: int, limit: int) -> Plan[Page]:
         """A tenant's queued tasks in serve order: CRITICAL lane, then the aged zset."""
@@ -115,10 +135,10 @@ class Reads:
         tasks = yield from self._tasks(ids)
         return Page(tasks, n_crit + n_norm, offset, limit)
 
-    def _zpage(self, key: str, offset: int, limit: int, newest_first: bool) -> Plan[Page]:
+    def _zpage(self, key: str, offset: int, limit: int, newest_first: bool, stand_ins: bool = False) -> Plan[Page]:
         order = "ZREVRANGE" if newest_first else "ZRANGE"
         total, ids = yield [command("ZCARD", key), command(order, key, offset, offset + limit - 1)]
-        tasks = yield from self._tasks(ids)
+        tasks = yield from self._tasks(ids, stand_ins)
         return Page(tasks, total, offset, limit)
 
     def running(self, offset: int, limit: int) -> Plan[Page]:
@@ -131,7 +151,7 @@ class Reads:
     def dead_letters(self, offset: int, limit: int, user: str | None) -> Plan[Page]:
         """Dead letters, newest first; one tenant's only when `user` is given."""
         key = self.keys.dlq_user(user) if user else self.keys.dlq()
-        return (yield from self._zpage(key, offset, limit, True))
+        return (yield from self._zpage(key, offset, limit, True, stand_ins=True))
 
     def dead_letter_ids(self, offset: int, limit: int, user: str | None) -> Plan[list[str]]:
         key = self.keys.dlq_user(user) if user else self.keys.dlq()

@@ -188,6 +188,7 @@ class Task:
     error_text: str | None = None
     errors_text: str | None = None
     history_text: str | None = None
+    unreadable: str | None = None  # set on a stand-in: why the stored record cannot be decoded
 
     def push_doc(
         self, *, max_payload: int, result_ttl: int, max_retries: int = 3, max_deliveries: int = 3
@@ -270,6 +271,25 @@ class Task:
             error_text=get("error"),
             errors_text=get("errors"),
             history_text=get("history"),
+        )
+
+    @classmethod
+    def stand_in(cls, task_id: str, fields: dict[str, str], why: str) -> Task:
+        """What can be shown of a record Python cannot decode (or whose hash is gone), so no
+        dead letter is invisible: an operator sees it, why, and can delete it."""
+        user = fields.get("user") or ""
+        state = fields.get("state")
+        finished = fields.get("finished_at") or ""
+        return cls(
+            func=fields.get("func") or "?",
+            user=user if _NAME.fullmatch(user) else "",
+            id=task_id,
+            state=_STATES.get(state) if state else None,
+            dead_reason=fields.get("dead_reason"),
+            finished_at=int(finished) if finished.isdigit() else None,
+            error_text=json.dumps({"type": "unreadable record", "message": why, "traceback": ""}),
+            errors_text=fields.get("errors") if fields.get("errors", "").startswith("{") else None,
+            unreadable=why,
         )
 
     @property

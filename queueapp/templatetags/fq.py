@@ -27,11 +27,6 @@ def pct(value) -> str:
     return f"{float(value) * 100:.1f} %" if value is not None else "–"
 
 
-@register.filter
-def get(mapping, key):
-    return (mapping or {}).get(key, 0)
-
-
 @register.simple_tag(takes_context=True)
 def page_url(context, offset: int) -> str:
     """The current URL with another offset (keeps filters and sort)."""

@@ -67,6 +67,6 @@ def dead_letter_action(request, action):
         ids = request.POST.getlist("ids")
         if not ids:
             return done(request, "Select at least one dead letter.", _back(filters), messages.WARNING)
-        done_count = dashboard.act_on_dead_letters(action, ids=ids)
+        done_count = dashboard.act_on_dead_letters(action, ids=ids, user=filters["user"])
     audit(request, f"dead_letters.{action}", scope, count=done_count, **filters)
     return done(request, f"{done_count} dead letter(s) {verb}.", _back(filters))
