@@ -10,7 +10,16 @@ from django.db import models
 from . import schedule_rules
 
 NAME_RULE = "1-128 letters, digits or _ . : @ + = - (no spaces)"
-name_validator = RegexValidator(r"\A[A-Za-z0-9_.:@+=-]{1,128}\Z", f"Use {NAME_RULE}.")
+NAME_PATTERN = r"\A[A-Za-z0-9_.:@+=-]{1,128}\Z"  # the engine's check_name, in Python and PostgreSQL syntax alike
+name_validator = RegexValidator(NAME_PATTERN, f"Use {NAME_RULE}.")
+
+
+def name_constraint(field: str, table: str) -> models.CheckConstraint:
+    """The same rule in the database: the ORM without full_clean (create, bulk_create, update)
+    cannot store a name the queue would refuse (SQLite does not even enforce max_length)."""
+    return models.CheckConstraint(
+        condition=models.Q(**{f"{field}__regex": NAME_PATTERN}), name=f"{table}_{field}_is_a_queue_name"
+    )
 
 
 class Stamped(models.Model):
@@ -42,7 +51,8 @@ class Tenant(Stamped):
     class Meta:
         ordering = ["key"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(weight__gte=1, weight__lte=1000), name="tenant_weight_1_to_1000")
+            models.CheckConstraint(condition=models.Q(weight__gte=1, weight__lte=1000), name="tenant_weight_1_to_1000"),
+            name_constraint("key", "tenant"),
         ]
 
     def __str__(self) -> str:
@@ -92,7 +102,8 @@ class WorkerConfig(Stamped):
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(concurrency__gte=1, concurrency__lte=256), name="worker_concurrency_1_to_256"
-            )
+            ),
+            name_constraint("worker_id", "workerconfig"),
         ]
 
     def __str__(self) -> str:
@@ -154,6 +165,7 @@ class Schedule(Stamped):
 
     class Meta:
         ordering = ["name"]
+        constraints = [name_constraint("name", "schedule"), name_constraint("user", "schedule")]
 
     def __str__(self) -> str:
         return self.name
