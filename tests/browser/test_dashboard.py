@@ -11,6 +11,7 @@ from django.contrib.auth.models import User
 from playwright.sync_api import expect
 
 from queueapp.engine import State, Task
+from queueapp.engine.settings import WorkerReport
 from queueapp.models import Schedule, Tenant, WorkerConfig
 from tests.browser.conftest import PASSWORD, sign_in
 from tests.processes import wait_for
@@ -148,15 +149,7 @@ def test_screenshots_of_every_page(operator, site, queue, shots, browser):
     queue.heartbeat(
         "worker-001",
         [],
-        info={
-            "host": "app-1",
-            "pid": 4242,
-            "state": "running",
-            "concurrency": 4,
-            "processed": 12,
-            "failed": 2,
-            "current": [],
-        },
+        WorkerReport("worker-001", 0, 0, host="app-1", pid=4242, concurrency=4, processed=12, failed=2, ttl_seconds=60),
     )
     wait_for(lambda: queue.stats()["queued"] > 0, what="setup")
     for name, path in (

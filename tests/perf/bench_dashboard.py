@@ -15,6 +15,8 @@ import statistics
 import tempfile
 import time
 
+from queueapp.engine.settings import WorkerReport
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 os.environ.setdefault("FAIRQUEUE_VAR_DIR", tempfile.mkdtemp(prefix="fq-bench-dash-"))
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
@@ -65,7 +67,7 @@ def run(args) -> None:
     lease = queue.pop("w1")
     for _ in range(20_000):  # some service, so fairness and throughput have data
         lease = lease.ack_and_pop(None)
-    queue.heartbeat("w1", [], info={"host": "bench", "pid": 1, "state": "running"})
+    queue.heartbeat("w1", [], WorkerReport("w1", 0, 0, host="bench", pid=1, ttl_seconds=60))
     setup = time.perf_counter() - started
     memory = queue.redis.info("memory")["used_memory_human"]
 
