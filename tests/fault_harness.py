@@ -61,13 +61,36 @@ def terminal_commits(task) -> int:
     return sum(1 for h in task.history if h.get("state") in TERMINAL)
 
 
+@dataclass
+class Fields:
+    """The ASCII fields of a record that get_task cannot decode."""
+
+    state: State
+    dead_reason: str | None
+    history: list[dict]
+
+
+def undecodable(queue: FairQueue, task_id: str) -> Fields | None:
+    state, reason, history = queue.redis.hmget(
+        f"{queue.config.prefix}:task:{task_id}", "state", "dead_reason", "history"
+    )
+    if state is None:
+        return None
+    return Fields(State(state), reason, json.loads(f"[{history or ''}]"))
+
+
 def tally(name: str, queue: FairQueue, ids: list[str], runs: dict[str, int] | None = None) -> Tally:
     """Count terminal states of `ids` (acknowledged enqueues) and duplicate executions.
     `runs` maps a task id to its executions in the ledger."""
     states: Counter = Counter()
     commits: Counter = Counter()
     for task_id in ids:
-        task = queue.get_task(task_id)
+        try:
+            task = queue.get_task(task_id)
+        except UnicodeDecodeError:  # a field that is not UTF-8 (planted bytes): read the plain ones
+            task = undecodable(queue, task_id)
+        if task is None:  # get_task answers None for a record it cannot turn into a Task, too
+            task = undecodable(queue, task_id)
         if task is None:
             states["missing"] += 1
             continue
