@@ -16,7 +16,7 @@ import pytest
 from queueapp.engine import Task, cron
 from queueapp.engine.scheduler import dt
 from queueapp.models import Schedule
-from tests.fault_harness import note
+from tests.fault_harness import drain, note, tally
 from tests.processes import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -44,6 +44,14 @@ def args():
     return ("--tick", "0.2", "--lease", str(LEASE))
 
 
+def run_and_tally(label: str, queue, env, workers, ids: list[str]):
+    """Run what the schedules enqueued (a burst worker), then the standard tally over the fires;
+    duplicates = deliveries beyond the first."""
+    workers(env, "--worker-id", "drain", "--burst").wait(90)
+    drain(queue, timeout=60)
+    return tally(label, queue, ids, runs={i: queue.get_task(i).deliveries for i in ids})
+
+
 def stop(*procs) -> None:
     for proc in procs:
         if proc.poll() is None:
@@ -53,7 +61,10 @@ def stop(*procs) -> None:
         assert proc.wait(15) == 0
 
 
-def test_t15_a_paused_leader_steps_down_before_it_fires_again(fq_settings, queue, env, schedulers, tmp_path, raw):
+@pytest.mark.faults
+def test_t15_a_paused_leader_steps_down_before_it_fires_again(
+    fq_settings, queue, env, schedulers, workers, tmp_path, raw
+):
     every_second("tick")
     leader = schedulers(env, *args())
     wait_for(lambda: len(fires_of(queue, "tick")) >= 2, timeout=60, what="the first scheduler firing")
@@ -97,10 +108,15 @@ def test_t15_a_paused_leader_steps_down_before_it_fires_again(fq_settings, queue
     task.id = "cron:" + key
     assert queue.fire_schedule("tick", [(key, due[-1], task)], None) == (0, 1)  # (fired, duplicate)
     assert len(fires_of(queue, "tick")) == len(fires)
-    print(f"T15 tally: fires={len(due)} distinct_due_times={len(set(due))} longest_gap_ms={max(gaps)} duplicates=0")
+    print(f"T15 detail: fires={len(due)} distinct_due_times={len(set(due))} longest_gap_ms={max(gaps)}")
+    t = run_and_tally("T15", queue, env, workers, [f.id for f in fires])
+    assert t.lost == 0 and t.duplicates == 0 and not t.not_one_commit()
 
 
-def test_t16_missed_fires_follow_the_policy_after_every_scheduler_was_down(fq_settings, queue, env, schedulers, raw):
+@pytest.mark.faults
+def test_t16_missed_fires_follow_the_policy_after_every_scheduler_was_down(
+    fq_settings, queue, env, schedulers, workers, raw
+):
     """T16 names catchup latest/all/none. This project has run_once (= latest: one catch-up) and
     skip (= none); there is no 'all' (replay every missed fire, max_catchup): checked as refused."""
     every_second("skipper", Schedule.SKIP)
@@ -135,10 +151,13 @@ def test_t16_missed_fires_follow_the_policy_after_every_scheduler_was_down(fq_se
     assert skipped("skipper") >= down - 2 and skipped("catcher") >= down - 3  # counted
     with pytest.raises(cron.CronError):
         cron.due_fires("* * * * * *", "UTC", dt(0), dt(10_000), policy="all")
+    ids = [t.id for n in ("skipper", "catcher") for t in fires_of(queue, n)]
     print(
-        f"T16 tally: down_s={down} skip_catchups={len(late('skipper'))} skip_skipped={skipped('skipper')} "
+        f"T16 detail: down_s={down} skip_catchups={len(late('skipper'))} skip_skipped={skipped('skipper')} "
         f"run_once_catchups={len(late('catcher'))} run_once_skipped={skipped('catcher')}"
     )
+    t = run_and_tally("T16", queue, env, workers, ids)
+    assert t.lost == 0 and t.duplicates == 0 and not t.not_one_commit()
 
 
 @pytest.mark.xfail(
