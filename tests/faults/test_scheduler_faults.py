@@ -141,7 +141,7 @@ def test_t16_missed_fires_follow_the_policy_after_every_scheduler_was_down(
         return [t for t in fires_of(queue, name) if t.enqueued_at - due_ms(t) > 1000]
 
     def skipped(name):
-        return int(raw.hget(f"{queue.config.prefix}:sched:{name}:state", "skipped") or 0)
+        return int(raw.hget(queue.config.keys.schedule_state(name), "skipped") or 0)
 
     for name in ("skipper", "catcher"):
         due = [due_ms(t) for t in fires_of(queue, name)]
@@ -167,7 +167,7 @@ def test_t16_missed_fires_follow_the_policy_after_every_scheduler_was_down(
 )
 def test_t16_skipped_fires_are_shown_on_the_schedules_page(fq_settings, queue, raw, client, django_user_model):
     every_second("skipper")
-    raw.hset(f"{queue.config.prefix}:sched:skipper:state", "skipped", 7)
+    raw.hset(queue.config.keys.schedule_state("skipper"), "skipped", 7)
     client.force_login(django_user_model.objects.create_user("op", password="pw", is_staff=True))
     page = client.get("/schedules/").content.decode()
     assert "skipped" in page.lower() and "7" in page

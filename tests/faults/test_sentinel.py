@@ -150,7 +150,7 @@ def push_confirmed(queue: FairQueue, task: Task, wait_ms: int = 1000) -> tuple[s
     retries the whole pipeline) is idempotent on the task id."""
     call = queue.core.push_calls([task])[0]
     pipe = queue.redis.pipeline(transaction=False)
-    queue._raw(call, pipe)  # the engine has no durable-push option: build its call, add WAIT
+    queue._send(call, pipe)  # the engine has no durable-push option: build its call, add WAIT
     pipe.execute_command("WAIT", 1, wait_ms)
     pushed, acked = pipe.execute()
     return call.parse(pushed)[0].id, int(acked)
