@@ -52,6 +52,9 @@ class RedisOptions:
     def client_kwargs(self) -> dict[str, Any]:
         kw: dict[str, Any] = {
             "decode_responses": True,
+            # a byte that is not UTF-8 (planted by hand, a partial restore) reads as U+FFFD instead of
+            # failing every read of its record: the record is still shown, and dead-lettered by pop
+            "encoding_errors": "replace",
             "socket_timeout": self.socket_timeout,
             "socket_connect_timeout": self.socket_connect_timeout,
             "socket_keepalive": True,
