@@ -235,12 +235,9 @@ def full_sync() -> SyncReport:
     removed_tenants = sorted(stale - set(want.tenants) - want.broken_names("tenant"))
     report.tenants = queue.set_tenants(list(want.tenants.values()), removed_tenants) - len(removed_tenants)
     report.removed += [f"tenant {key}" for key in removed_tenants]
-    for settings in want.workers.values():
-        queue.set_worker_config(settings)
-        report.workers += 1
-    for worker_id in sorted(set(have.workers) - set(want.workers) - want.broken_names("worker")):
-        queue.delete_worker_config(worker_id)
-        report.removed.append(f"worker {worker_id}")
+    removed_workers = sorted(set(have.workers) - set(want.workers) - want.broken_names("worker"))
+    report.workers = queue.set_worker_configs(list(want.workers.values()), removed_workers) - len(removed_workers)
+    report.removed += [f"worker {worker_id}" for worker_id in removed_workers]
     for name, spec in want.schedules.items():
         if have.schedules.get(name) != spec:
             queue.set_schedule(name, spec)

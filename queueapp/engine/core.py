@@ -303,11 +303,18 @@ class Core:
         return once(self.dlq_delete_call(ids, user))
 
     # -- configuration ----------------------------------------------------
-    def set_worker_config(self, settings: WorkerSettings) -> Plan[None]:
-        return once(self._script("set_worker_config", settings.to_params(), lambda r: None))
+    def _worker_call(self, worker: str, settings: WorkerSettings | None) -> Call[None]:
+        params = (
+            {"worker": check_name("worker id", worker), "delete": True} if settings is None else settings.to_params()
+        )
+        return self._script("set_worker_config", params, lambda r: None)
 
-    def delete_worker_config(self, worker: str) -> Plan[None]:
-        return once(self._script("set_worker_config", {"worker": worker, "delete": True}, lambda r: None))
+    def set_worker_configs(self, configs: Sequence[WorkerSettings], delete: Sequence[str]) -> Plan[int]:
+        """Store `configs` and delete the configurations of `delete`, in one pipeline; returns the count."""
+        calls = [self._worker_call(c.worker, c) for c in configs] + [self._worker_call(w, None) for w in delete]
+        if calls:
+            yield calls
+        return len(calls)
 
     def _tenant_call(self, user: str, settings: TenantSettings | None) -> Call[None]:
         if settings is None:

@@ -122,10 +122,14 @@ class Operations:
 
     # -- configuration ----------------------------------------------------
     def set_worker_config(self, settings: WorkerSettings) -> None:
-        return self._run(self.core.set_worker_config(settings))
+        self._run(self.core.set_worker_configs([settings], ()))
 
     def delete_worker_config(self, worker: str) -> None:
-        return self._run(self.core.delete_worker_config(worker))
+        self._run(self.core.set_worker_configs((), [worker]))
+
+    def set_worker_configs(self, configs: Sequence[WorkerSettings], delete: Sequence[str] = ()) -> int:
+        """Store `configs` and delete the configurations of `delete` in one round trip."""
+        return self._run(self.core.set_worker_configs(configs, delete))
 
     def set_tenant(self, settings: TenantSettings) -> None:
         self._run(self.core.set_tenants([settings], ()))

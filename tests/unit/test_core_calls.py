@@ -262,13 +262,13 @@ def test_cancel_errors(core, reply, error, match):
 # -- configuration ------------------------------------------------------------
 def test_worker_settings_params(core):
     settings = WorkerSettings("w1", assigned=["b", "a", "a"], steal=["c"], steal_all=True, concurrency=4)
-    call = next(core.set_worker_config(settings))
+    (call,) = next(core.set_worker_configs([settings], ()))
     p = params(call)
     assert call.script == "set_worker_config"
     fields = ("assigned", "steal", "steal_all", "enabled", "concurrency")
     assert [p[f] for f in fields] == [["a", "b"], ["c"], True, True, 4]
     assert "poll_interval" not in p and "lease_seconds" not in p  # unset: the runworker options apply
-    bare = params(next(core.set_worker_config(WorkerSettings("w1", enabled=False))))
+    bare = params(next(core.set_worker_configs([WorkerSettings("w1", enabled=False)], ()))[0])
     assert [bare[f] for f in fields[:4]] == [{}, {}, False, False]
 
 
