@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .. import scheduling
+from .. import schedule_rules, scheduling
 from ..engine import cron
 from ..forms import ScheduleForm
 from ..models import Schedule
@@ -19,7 +19,10 @@ from .base import audit, commit, done, need, page, staff_required
 @require_GET
 @staff_required
 def schedule_list(request):
-    return page(request, "queueapp/schedules.html", {"schedules": Schedule.objects.all()}, partial="table")
+    rows = list(Schedule.objects.all())
+    for row in rows:  # a row saved past validation (the ORM, raw SQL) is marked, never hidden
+        row.problems = "; ".join(f"{field}: {why}" for field, why in schedule_rules.field_errors(row).items())
+    return page(request, "queueapp/schedules.html", {"schedules": rows}, partial="table")
 
 
 @require_GET

@@ -1,4 +1,4 @@
-"""Every dead letter is visible and actionable whatever state its record is in: no error
+"""Pages stay up and show what is wrong whatever the data: every dead letter is visible and actionable
 recorded (purged), a record Python cannot decode, a record that is gone. Found by hand on a
 running dashboard: the page answered 500, or listed 2 of 12 and said the queue was empty."""
 
@@ -118,3 +118,11 @@ def test_a_task_dead_lettered_for_lost_leases_says_why(make_queue, config, fq_se
     assert task.error["type"] == "fairqueue.LeaseExpired" and len(task.errors) == 1
     result = FairQueueBackend("default", {}).get_result(task_id)
     assert result.status == TaskResultStatus.FAILED and "lease expired" in result.errors[0].traceback
+
+
+def test_a_schedule_saved_past_validation_is_marked_broken(staff, fq_settings):
+    from queueapp.models import Schedule
+
+    Schedule.objects.create(name="bad-cron", cron="61 * * * *", task="queueapp.demo.noop")
+    html = staff.get("/schedules/").content.decode()
+    assert ">broken<" in html and "61 * * * *" in html
