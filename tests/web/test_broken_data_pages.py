@@ -1,6 +1,7 @@
-"""Pages stay up and show what is wrong whatever the data: every dead letter is visible and actionable
-recorded (purged), a record Python cannot decode, a record that is gone. Found by hand on a
-running dashboard: the page answered 500, or listed 2 of 12 and said the queue was empty."""
+"""Pages stay up and show what is wrong whatever the data. Every dead letter is visible and
+actionable whatever state its record is in: no error recorded (purged), a record Python cannot
+decode, a record that is gone (found by hand on a running dashboard: the page answered 500, or
+listed 2 of 12 and said the queue was empty). A schedule saved past validation is marked broken."""
 
 from __future__ import annotations
 
