@@ -92,6 +92,7 @@ class Ledger:
 class Record:
     id: str
     state: str | None
+    user: str | None = None
     deliveries: int = 0
     failures: int = 0
     worker: str | None = None
@@ -102,7 +103,7 @@ class Record:
     error: dict | None = None
 
 
-FIELDS = ("state", "deliveries", "failures", "worker", "dead_reason", "result", "history", "payload", "error")
+FIELDS = ("state", "user", "deliveries", "failures", "worker", "dead_reason", "result", "history", "payload", "error")
 
 
 def records(client: redis.Redis, keys: Keys, ids: list[str]) -> dict[str, Record]:
@@ -118,6 +119,7 @@ def records(client: redis.Redis, keys: Keys, ids: list[str]) -> dict[str, Record
             out[task_id] = Record(
                 id=task_id,
                 state=v["state"],
+                user=v["user"],
                 deliveries=int(v["deliveries"] or 0),
                 failures=int(v["failures"] or 0),
                 worker=v["worker"],
@@ -137,13 +139,16 @@ def states(client: redis.Redis, keys: Keys, ids: list[str]) -> dict[str, str | N
     return dict(zip(ids, pipe.execute(), strict=True))
 
 
-def drain(client: redis.Redis, keys: Keys, ids: list[str], timeout: float, what: str = "the queue to drain") -> bool:
-    """Wait until every id whose record exists is terminal and nothing is leased. Returns False
-    on timeout (the tally then shows what is missing) instead of raising."""
+def drain(
+    client: redis.Redis, keys: Keys, ids: list[str], timeout: float, what: str = "the queue to drain", idle=True
+) -> bool:
+    """Wait until every id whose record exists is terminal and (idle) nothing is leased. Returns
+    False on timeout (the tally then shows what is missing) instead of raising."""
 
     def drained():
         found = states(client, keys, ids)
-        return all(s is None or s in TERMINAL for s in found.values()) and client.zcard(keys.running()) == 0
+        finished = all(s is None or s in TERMINAL for s in found.values())
+        return finished and (not idle or client.zcard(keys.running()) == 0)
 
     try:
         wait_for(drained, timeout=timeout, interval=0.25, what=what)
