@@ -75,6 +75,7 @@ def measure(raw, keys, ids: list[str], quiet: list[str]):
 
 
 @pytest.mark.faults
+@pytest.mark.timeout(600)
 def test_t22_fairness_when_a_worker_is_killed(rclient, prefix, redis_url, ledger_key, procs, raw, book):
     """T22 (scaled: A 2,000 jobs, B..J 50 each): with one worker SIGKILLed at 30 %, B..J's p95
     time to success stays within 2 x the no-fault run, every window of 200 pops (while all

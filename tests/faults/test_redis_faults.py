@@ -17,7 +17,7 @@ from tests.processes import wait_for
 RECONNECT_BOUND = 5.0  # the table: workers reconnect <= 5 s after Redis is back
 
 
-def producer(queue, tasks, acked, failed, done, rate: float = 150.0):
+def producer(queue, tasks, acked, failed, done, rate: float = 300.0):
     """Push one task at a time at about `rate` per second; record each acknowledged push with
     its wall-clock time, and each push that raised (not acknowledged: it may or may not exist)."""
     period = 1.0 / rate
@@ -34,7 +34,7 @@ def producer(queue, tasks, acked, failed, done, rate: float = 150.0):
 
 
 def crash_and_restart(name, fsync, private_redis, prefix, redis_url, ledger_key, procs, raw, book):
-    """2,000 enqueues at ~150/s by a producer thread and 2 workers processing them; Redis is
+    """2,000 enqueues at ~300/s by a producer thread and 2 workers processing them; Redis is
     SIGKILLed after 500 acknowledged enqueues and restarted from its AOF 3 s later."""
     server = private_redis("--appendonly", "yes", "--appendfsync", fsync)
     queue = private_redis.queue_on(server, prefix)
@@ -87,7 +87,7 @@ def crash_and_restart(name, fsync, private_redis, prefix, redis_url, ledger_key,
     return result, dict(acked), kill_at, failed, delays
 
 
-@pytest.mark.faults
+@pytest.mark.slow
 def test_t07_redis_sigkill_and_restart_with_aof_everysec(
     private_redis, prefix, redis_url, ledger_key, procs, raw, book
 ):
@@ -109,6 +109,7 @@ def test_t07_redis_sigkill_and_restart_with_aof_everysec(
 
 
 @pytest.mark.faults
+@pytest.mark.timeout(600)
 def test_t08_redis_sigkill_and_restart_with_aof_always(private_redis, prefix, redis_url, ledger_key, procs, raw, book):
     """T08: as T07 with appendfsync always (the durable profile): no acknowledged enqueue is lost.
     (Redis here is 7.0: the WAITAOF variant needs >= 7.2 and is not run.)"""
@@ -175,7 +176,8 @@ def test_t09_redis_restarts_empty(private_redis, prefix, redis_url, ledger_key, 
     assert result.duplicates == 0
 
 
-@pytest.mark.slow
+@pytest.mark.faults
+@pytest.mark.timeout(600)
 def test_t25_maxmemory_noeviction_and_an_evicting_policy(
     private_redis, prefix, redis_url, ledger_key, procs, raw, book
 ):

@@ -66,14 +66,26 @@ def test_t01_sigkill_one_of_four_workers_with_jobs_leased(fqueue, fenv, procs, r
     assert all(w.alive() for w in ws[1:])
 
 
+def ready_workers(queue, ws: dict) -> list[str]:
+    """Names of the workers whose current process has sent a heartbeat report (booted)."""
+    reports = {w["worker"]: str(w.get("pid")) for w in queue.workers()}
+    return sorted(name for name, wp in ws.items() if wp.alive() and reports.get(name) == str(wp.pid))
+
+
 @pytest.mark.faults
+@pytest.mark.timeout(600)
 def test_t02_sigkill_a_random_worker_every_2_s(fqueue, fenv, procs, raw, book):
-    """T02 (scaled: 20 s of kills over 1,000 jobs instead of 60 s over 5,000): a random worker of
-    3 is SIGKILLed every 2 s and restarted at once, as a supervisor would. lost = 0, one commit
+    """T02 (scaled: 20 s of kills over 1,000 jobs instead of 60 s over 5,000): every 2 s a random
+    worker of 4 is SIGKILLed and restarted at once, as a supervisor would. lost = 0, one commit
     per job, nothing leased after the drain, and at every sample no lease had been expired for
-    longer than 2 reaper intervals (no job older than lease + 2 x reaper in inflight)."""
+    longer than 2 reaper intervals (no job older than lease + 2 x reaper in inflight).
+
+    The victim is drawn among the booted workers, and only while another booted worker stays up:
+    on a loaded 2-core box a restarted worker can take longer than 2 s to boot, and with every
+    worker booting there is no reaper at all (that would measure Django's start-up, not the
+    queue). Ticks skipped for that reason are printed."""
     keys = fqueue.config.keys
-    ws = {f"w{i}": procs.start(fenv, f"w{i}", concurrency=4) for i in range(3)}
+    ws = {f"w{i}": procs.start(fenv, f"w{i}", concurrency=3) for i in range(4)}
     wait_ready(fqueue, *ws.values())
     ids = [r.id for r in fqueue.push_many(jobs("T02", 1000, tenants=10, ms=200))]
 
@@ -91,17 +103,25 @@ def test_t02_sigkill_a_random_worker_every_2_s(fqueue, fenv, procs, raw, book):
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     rng = random.Random(2)
-    kills = 0
+    kills = skipped = 0
     began = time.monotonic()
     try:
         while time.monotonic() - began < 20:
             time.sleep(2)  # the fault's own rhythm (every 2 s), not a wait for progress
-            name = rng.choice(sorted(ws))
+            booted = ready_workers(fqueue, ws)
+            if len(booted) < 2:
+                skipped += 1
+                continue
+            name = rng.choice(booted)
             ws[name].proc.kill()
             ws[name].proc.wait(10)
-            ws[name] = procs.start(fenv, name, concurrency=4)
+            ws[name] = procs.start(fenv, name, concurrency=3)
             kills += 1
-        note("T02", f"{kills} SIGKILLs in {time.monotonic() - began:.0f} s, each worker restarted at once")
+        note(
+            "T02",
+            f"{kills} SIGKILLs in {time.monotonic() - began:.0f} s (each worker restarted at once); "
+            f"{skipped} tick(s) skipped with fewer than 2 booted workers",
+        )
         drain(raw, keys, ids, timeout=240)
     finally:
         stop.set()
@@ -110,6 +130,7 @@ def test_t02_sigkill_a_random_worker_every_2_s(fqueue, fenv, procs, raw, book):
     worst = max(overdue, default=0.0)
     note("T02", f"{len(overdue)} samples of the oldest lease; worst expired-and-not-yet-reaped: {worst:.2f} s")
     result.assert_ok()
+    assert kills >= 5
     assert raw.zcard(keys.running()) == 0
     assert all(result.records[tag].deliveries >= 2 for tag in result.duplicated)
     # criterion: no lease older than lease + 2 x reaper, i.e. expired for <= 2 reaper intervals
