@@ -187,6 +187,43 @@ def test_t03_sigstop_a_worker_past_its_lease_then_sigcont(fqueue, fenv, procs, r
 
 
 @pytest.mark.slow
+def test_t03b_a_stale_ack_does_not_strand_the_next_task(fqueue, fenv, procs, raw, book):
+    """T03, continued: the resumed worker acks with ack_and_pop (ack one task, lease the next in
+    one script). Its ack is refused as stale, and the task it would lease next must not be
+    leased behind its back: run at once, one delivery. (Bug found here: lua/ack_pop.lua leased
+    the next task even when the ack was refused; the client raised StaleLease and dropped that
+    lease, so the task sat unrun until its lease expired, with one delivery counted.)"""
+    keys = fqueue.config.keys
+    fqueue.set_worker_config("w1", assigned=["T03b-a", "T03b-x"])
+    fqueue.set_worker_config("w2", assigned=["T03b-a"])  # w2 never serves T03b-x
+    w1 = procs.start(fenv, "w1", concurrency=1)
+    wait_ready(fqueue, w1)
+    target, nxt = "T03b-target", "T03b-next"
+    fqueue.push(Task(JOB, args=[target, 300], kwargs={"first_ms": 9000}, user="T03b-a", id=target))
+    wait_for(lambda: book.runs(target) == 1, what="the job to start on w1")
+    os.kill(w1.pid, signal.SIGSTOP)
+    stopped_at = time.monotonic()
+    try:
+        w2 = procs.start(fenv, "w2", concurrency=1)
+        wait_for(lambda: records(raw, keys, [target])[target].worker == "w2", timeout=60, what="re-lease on w2")
+        fqueue.push(Task(JOB, args=[nxt, 0], user="T03b-x", id=nxt))  # only w1 serves it
+        wait_for(lambda: time.monotonic() - stopped_at >= 3 * LEASE, timeout=60, what="3 x lease")
+    finally:
+        os.kill(w1.pid, signal.SIGCONT)
+    note("T03b", f"SIGSTOP w1 for {time.monotonic() - stopped_at:.1f} s; {nxt} queued for w1 meanwhile")
+    ids = [target, nxt]
+    drain(raw, keys, ids, timeout=60)
+    result = tally("T03b", raw, keys, ids, book)
+    result.assert_ok()
+    assert any(f"task={target} " in ln and "outcome=stale" in ln for ln in w1.output().splitlines())
+    rec = result.records[nxt]
+    leases = [h for h in rec.history if h["state"] == "running"]
+    note("T03b", f"{nxt}: deliveries={rec.deliveries}, leases={len(leases)}")
+    assert rec.deliveries == 1 and len(leases) == 1, f"{nxt} was leased {len(leases)} times: {rec.history}"
+    assert w2.alive()
+
+
+@pytest.mark.slow
 def test_t04_sigterm_with_long_jobs_releases_them_at_grace(fqueue, fenv, procs, raw, book):
     """T04: SIGTERM a worker holding 5 long (10 s) jobs with --grace 3. It stops fetching, exits
     within grace + 1 s, and the 5 jobs are back in their queues at once (no lease wait), the
