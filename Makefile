@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help install run test test-fast screenshots bench lint check clean
+.PHONY: help install run test test-fast test-faults screenshots bench lint check clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -18,16 +18,20 @@ install: $(VENV)/.synced ## create .venv from uv.lock (finds Python 3.12+ and uv
 run: install ## start Redis, web (127.0.0.1:8000), a worker and demo data; Ctrl-C stops all
 	@scripts/run.sh
 
-test: install ## the whole suite (private redis-server, Chromium), then the DB tests on a private PostgreSQL
+test: install ## the whole suite but the long fault tests (private redis-server, Chromium), then the DB tests on a private PostgreSQL
 	@scripts/ensure-redis-server.sh
 	@scripts/ensure-chromium.sh
 	@scripts/ensure-postgres.sh
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not faults" $(PYTEST_ARGS)
 	$(PY) -m tests.postgres_server env FAIRQUEUE_EXPECT_DB=postgresql $(PY) -m pytest tests/site tests/web -q
 
 test-fast: install ## the suite without slow tests
 	@scripts/ensure-redis-server.sh
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow and not faults" $(PYTEST_ARGS)
+
+test-faults: install ## the long real-process fault tests (tests/faults, marker faults; ~5 min)
+	@scripts/ensure-redis-server.sh
+	$(PY) -m pytest -m faults tests/faults -q
 
 screenshots: install ## retake docs/screenshots/*.png (the browser tests, in Chromium)
 	@scripts/ensure-redis-server.sh

@@ -206,12 +206,6 @@ def test_t10_cut_off_worker_stops_its_task_before_the_lease_is_handed_on(
         lease.ack("ok")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: ack_and_pop drops the task it popped when the ack part is stale (core.py ack_and_pop "
-    "raises StaleLease before parsing the pop reply): that task stays leased to nobody until its "
-    "lease expires, and the lost lease counts toward max_deliveries",
-)
 def test_t10_a_stale_ack_and_pop_does_not_strand_the_task_it_popped(queue, raw, prefix):
     """Seen in T10: after the heal, the cut-off worker's ack_and_pop reached Redis; the ack was
     stale, the pop leased the next task, and the worker never learned of it."""
