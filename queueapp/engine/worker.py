@@ -29,6 +29,7 @@ from .settings import WorkerReport, WorkerSettings, report_ttl_seconds
 
 log = logging.getLogger("fairqueue.worker")
 CONFIG_POLL = 2.0  # seconds between reads of this worker's stored configuration
+RESYNC_RETRY = 30.0  # seconds between attempts to rebuild a lost configuration that failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +57,20 @@ def jittered(seconds: float) -> float:
 
 class Worker:
     def __init__(
-        self, queue: FairQueue, options: WorkerOptions, execute: Executor, before_task: Callable[[], None] | None = None
+        self,
+        queue: FairQueue,
+        options: WorkerOptions,
+        execute: Executor,
+        before_task: Callable[[], None] | None = None,
+        resync: Callable[[], bool] | None = None,
     ) -> None:
         self.queue = queue
         self.options = options
         self.execute = execute
         self.before_task = before_task or (lambda: None)  # e.g. Django's close_old_connections, once per task
+        # rebuilds Redis's copy of the configuration when Redis lost it (restarted empty) while running
+        self.resync = resync
+        self._resync_failing, self._next_resync = False, 0.0
         self.lease_seconds = options.lease_seconds or queue.config.lease_seconds
         self.reap_interval = options.reap_interval or min(5.0, self.lease_seconds / 2)
         self.current: dict[int, Lease] = {}  # slot -> lease being run
@@ -291,12 +300,24 @@ class Worker:
         for task_id in lost:
             log.warning("task %s: lease lost (expired and handed on); its outcome will be discarded", task_id)
 
+    def _resync_if_lost(self) -> None:
+        """Redis lost its copy of the configuration (restarted empty) while this worker ran:
+        rebuild it, warning once per loss; after a failed rebuild, try again every RESYNC_RETRY s."""
+        if self.resync is None or time.monotonic() < self._next_resync or self.queue.is_synced():
+            return
+        if not self._resync_failing:
+            log.warning("Redis has no configuration (restarted empty?): rebuilding it from the source")
+        ok = self.resync()
+        self._resync_failing = not ok
+        self._next_resync = 0.0 if ok else time.monotonic() + RESYNC_RETRY
+
     def _maintenance_loop(self) -> None:
         next_reap = time.monotonic() + jittered(self.reap_interval)
         next_config = time.monotonic() + jittered(CONFIG_POLL)
         while not self.done.is_set():
             try:
                 if time.monotonic() >= next_config:
+                    self._resync_if_lost()
                     self._follow_config()
                     next_config = time.monotonic() + jittered(CONFIG_POLL)
                 while self.queue.promote() >= self.queue.config.promote_limit:

@@ -87,28 +87,43 @@ class Command(BaseCommand):
         paths = runtime.discover_tasks()
         self.stdout.write(f"worker {worker_id}: {len(paths)} registered task(s)")
         connections.close_all()  # no DB connection made during start-up is shared with task threads
-        worker = Worker(queue, worker_options, execute=runtime.execute, before_task=close_old_connections)
+        worker = Worker(
+            queue,
+            worker_options,
+            execute=runtime.execute,
+            before_task=close_old_connections,
+            resync=lambda: self._resync(queue),
+        )
         self._install_signals(worker)
         sys.exit(worker.run())
 
-    def _sync_if_missing(self, queue) -> None:
-        """Redis restarted without persistence (or never synced): rebuild its copy from the DB."""
+    def _resync(self, queue) -> bool:
+        """From the maintenance thread: the same rebuild, then let go of its DB connection."""
+        try:
+            return self._sync_if_missing(queue)
+        finally:
+            connections.close_all()
+
+    def _sync_if_missing(self, queue) -> bool:
+        """Redis restarted without persistence (or never synced): rebuild its copy from the DB.
+        False when that failed (the worker serves with what Redis has and tries again later)."""
         try:
             if queue.is_synced():
-                return
+                return True
             report = sync.full_sync()
         except (DatabaseError, QueueUnavailable) as exc:
             self.stderr.write(
                 f"could not sync the configuration from the database ({exc}); "
                 "serving with what Redis has: run `manage.py syncqueue`"
             )
-            return
+            return False
         self.stdout.write(
             f"Redis had no configuration: synced {report.tenants} tenant(s) and "
             f"{report.workers} worker configuration(s) from the database"
         )
         for (kind, name), why in sorted(report.skipped.items()):
             self.stderr.write(f"skipped {kind} {name!r} (cannot be synced: {why}); fix it and run syncqueue")
+        return True
 
     @staticmethod
     def _install_signals(worker: Worker) -> None:
