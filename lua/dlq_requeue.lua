@@ -2,7 +2,8 @@
   deliveries reset, payload untouched, history kept).
   KEYS[1]  prefix
   ARGV[1]  {"ids": [id, ...], "aging_ms": int}
-  Reply    {requeued count, skipped id, ...} (skipped: not dead / gone) ]]
+  Reply    {requeued count, skipped id, ...} (skipped: not dead / gone, or a
+           stub without a tenant or priority to queue it under) ]]
 --- @include "lib/enqueue"
 --- @include "lib/record"
 
@@ -11,7 +12,7 @@ local now = now_ms()
 local reply = {0}
 for _, id in ipairs(p.ids) do
   local rec = record_core(id)
-  if not rec or rec.state ~= 'dead' then
+  if not rec or rec.state ~= 'dead' or not rec.user or not rec.prio then
     reply[#reply + 1] = id
   else
     local key = K.task(id)

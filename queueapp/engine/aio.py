@@ -12,7 +12,7 @@ from .config import EngineConfig
 from .connection import RedisOptions, connect_async
 from .core import Call, Core
 from .errors import ConfigError
-from .lease import FailOutcome, Lease, PushResult
+from .lease import FailOutcome, Lease, PushResult, Repair
 from .reads import Page
 from .scripts import ScriptSet, default_scripts
 from .task import Task
@@ -99,6 +99,9 @@ class AsyncFairQueue:
 
     async def promote(self, limit: int | None = None) -> int:
         return await self._exec(self.core.promote_call(limit))
+
+    async def repair_ready(self, **kwargs: Any) -> Repair:
+        return await self._drive(self.core.repair_ready(**kwargs))
 
     # -- dead letters -----------------------------------------------------
     async def dlq_requeue(self, ids: Sequence[str]) -> tuple[int, list[str]]:

@@ -12,7 +12,7 @@ from .config import EngineConfig
 from .connection import RedisOptions, connect
 from .core import Call, Core
 from .errors import ConfigError
-from .lease import FailOutcome, Lease, PushResult
+from .lease import FailOutcome, Lease, PushResult, Repair
 from .reads import Page
 from .scripts import ScriptSet, default_scripts
 from .task import Task
@@ -100,6 +100,9 @@ class FairQueue:
 
     def promote(self, limit: int | None = None) -> int:
         return self._exec(self.core.promote_call(limit))
+
+    def repair_ready(self, **kwargs: Any) -> Repair:
+        return self._drive(self.core.repair_ready(**kwargs))
 
     # -- dead letters -----------------------------------------------------
     def dlq_requeue(self, ids: Sequence[str]) -> tuple[int, list[str]]:

@@ -18,7 +18,7 @@ from typing import Any
 
 from .config import EngineConfig
 from .errors import ConfigError, InvalidState, InvalidTask, StaleLease, TaskNotFound
-from .lease import Broken, FailOutcome, Lease, PushResult
+from .lease import Broken, FailOutcome, Lease, PushResult, Repair
 from .reads import ReadPlans
 from .task import Task, check_name, encode_json
 
@@ -253,6 +253,17 @@ class Core(ReadPlans):
     def promote_call(self, limit: int | None = None) -> Call:
         params = {"limit": limit or self.config.promote_limit, "aging_ms": self.config.aging_ms}
         return self._script("promote", params, int)
+
+    def repair_ready(self, *, dry_run: bool = False, batch: int = 500) -> Plan:
+        """Make ready again every tenant whose lanes hold work but that a ready set misses, and set
+        backlog counters and queued gauges from the lanes (bounded batches over every tenant seen)."""
+        after, totals = "", [0, 0, 0, 0]
+        while True:
+            params = {"after": after, "limit": batch, "dry_run": dry_run}
+            after, *found = yield self._script("repair_ready", params, lambda r: [r[0], *map(int, r[1:])])
+            totals = [a + b for a, b in zip(totals, found, strict=True)]
+            if not after:
+                return Repair(*totals)
 
     # -- operator actions -------------------------------------------------
     def cancel_call(self, task_id: str) -> Call:
