@@ -12,8 +12,8 @@
 local p = params()
 local now = now_ms()
 local moved = 0
-local function bury(id, rec)
-  dead_letter(id, rec.user, rec.prio, p.reason, now)
+local function bury(id, rec)  -- the lane's tenant: a broken record may have lost its user field
+  dead_letter(id, p.user, rec.prio, p.reason, now)
   moved = moved + 1
 end
 local ids = opt(p.ids, nil)
