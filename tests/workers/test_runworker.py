@@ -113,10 +113,12 @@ def test_sigkill_with_tasks_in_flight_loses_nothing(queue, env, ledger, workers)
 
 
 def test_two_workers_never_run_the_same_task_at_the_same_time(queue, env, ledger, workers):
-    ids = [t.id for t in queue.push_many([record(f"c{i}", 5, user=f"t{i % 7}") for i in range(300)])]
     for name in ("w1", "w2"):
         workers(env, "--worker-id", name, "--concurrency", "4")
-    wait_for(lambda: queue.stats()["succeeded"] == 300, timeout=60, what="all 300 tasks")
+    # both up before there is work: on a loaded machine the first could run it all while the other boots
+    wait_for(lambda: {w["worker"] for w in queue.workers()} >= {"w1", "w2"}, timeout=60, what="both workers up")
+    ids = [t.id for t in queue.push_many([record(f"c{i}", 20, user=f"t{i % 7}") for i in range(300)])]
+    wait_for(lambda: queue.stats()["succeeded"] == 300, timeout=120, what="all 300 tasks")
     assert ledger.overlaps() == []
     assert all(ledger.runs(f"c{i}") == 1 for i in range(300))
     assert {t.worker for t in (queue.get_task(i) for i in ids)} == {"w1", "w2"}
