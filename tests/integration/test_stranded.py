@@ -71,6 +71,16 @@ def test_a_burst_worker_drains_a_tenant_whose_counter_is_short(queue, raw):
     assert lanes(raw, k, "acme") == 0 and queue.stats()["succeeded"] == 50
 
 
+def test_resuming_a_paused_tenant_readies_it_from_its_lanes(anyqueue, raw):
+    k = anyqueue.config.keys
+    ids = push(anyqueue, 6)
+    anyqueue.set_tenant("acme", paused=True)
+    assert anyqueue.pop("w1") is None
+    raw.zrem(k.backlog(), "acme")  # the counter drifted while it was paused
+    anyqueue.set_tenant("acme", paused=False)
+    assert sorted(drain(anyqueue)) == sorted(ids)
+
+
 def strand(raw, k, user, workers=()):
     """Take the tenant out of every ready set and drop its counter: its lanes keep their work."""
     raw.zrem(k.ready_all(), user)
