@@ -12,8 +12,8 @@
 local p = params()
 local now = now_ms()
 local moved = 0
-local function bury(id, rec)
-  dead_letter(id, rec.user, rec.prio, p.reason, now)
+local function bury(id, rec)  -- the lane's tenant: a broken record may have lost its user field
+  dead_letter(id, p.user, rec.prio, p.reason, now)
   moved = moved + 1
 end
 local ids = opt(p.ids, nil)
@@ -32,11 +32,19 @@ if ids then
   end
 else
   for _ = 1, p.limit do
-    local id = lane_pop(p.user)
+    local id, from_crit = lane_pop(p.user)
     if not id then break end
     local rec = record_core(id)
-    dequeued(p.user, rec and rec.prio)
-    if rec then bury(id, rec) end
+    if rec then
+      dequeued(p.user, rec.prio, not from_crit)
+      bury(id, rec)
+    else  -- no record, or one without its state: dead-lettered as such, not dropped
+      local exists = redis.call('EXISTS', K.task(id)) == 1
+      local prio = tonumber(redis.call('HGET', K.task(id), 'priority')) or (from_crit and CRITICAL or nil)
+      dequeued(p.user, prio, not from_crit)
+      dead_letter_broken(id, p.user, prio, exists and 'malformed' or 'missing', now)
+      moved = moved + 1
+    end
   end
 end
 return flush(moved)

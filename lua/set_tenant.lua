@@ -27,8 +27,7 @@ end
 if opt(p.paused, false) and not deleting then
   redis.call('SADD', K.paused, p.user)
   ready_remove(p.user)
-elseif redis.call('SREM', K.paused, p.user) == 1
-  and tonumber(redis.call('ZSCORE', K.backlog, p.user) or '0') > 0 then
+elseif redis.call('SREM', K.paused, p.user) == 1 and lane_count(p.user) > 0 then  -- the lanes, not a counter
   ready_add(p.user)
 end
 return {'ok'}

@@ -1,11 +1,19 @@
 """Settings for the test suite: the project's own, with a throwaway secret
-and a test database under a temporary directory."""
+and a test database under a temporary directory.
 
+The process that creates the directory removes it when it exits; processes it
+starts (workers, schedulers) inherit FAIRQUEUE_VAR_DIR and create nothing."""
+
+import atexit
 import os
+import shutil
 import tempfile
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-use")
-os.environ.setdefault("FAIRQUEUE_VAR_DIR", tempfile.mkdtemp(prefix="fq-test-var-"))
+if not os.environ.get("FAIRQUEUE_VAR_DIR"):
+    _var_dir = tempfile.mkdtemp(prefix="fq-test-var-")
+    os.environ["FAIRQUEUE_VAR_DIR"] = _var_dir
+    atexit.register(shutil.rmtree, _var_dir, ignore_errors=True)
 
 from fairqueue_site.settings import *  # noqa: E402,F403
 

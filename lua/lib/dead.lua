@@ -1,6 +1,8 @@
 --[[ dead: terminal failure. A task with dead_letter (the default) goes to the
   DLQ (global zset + per-tenant zset, score = time) with its reason; one
-  created with dead_letter = 0 ends as 'failed' and expires like a result. ]]
+  created with dead_letter = 0 ends as 'failed' and expires like a result.
+  A lane entry without a usable record (dead_letter_broken) goes to the DLQ
+  too: nothing queued is ever dropped silently. ]]
 --- @include "lib/keys"
 --- @include "lib/util"
 --- @include "lib/stats"
@@ -42,4 +44,16 @@ local function dlq_take(id, user_hint)
   if rec.user then redis.call('ZREM', K.dlq_user(rec.user), id) end
   stat_add(rec.user, rec.prio, 'dead', -1)
   return rec
+end
+
+-- a lane entry with no usable record: 'missing' (the record is gone: a stub
+-- with its id and tenant is written so the DLQ shows it) or 'malformed' (no
+-- state). prio is what is known of it (nil: nothing).
+local function dead_letter_broken(id, user, prio, reason, now)
+  if reason == 'missing' then
+    redis.call('HSET', K.task(id), 'id', id, 'user', user)
+    if prio then redis.call('HSET', K.task(id), 'priority', int(prio)) end
+    stat_add(user, prio, 'missing', 1)
+  end
+  return dead_letter(id, user, prio, reason, now)
 end

@@ -36,10 +36,11 @@ local function enqueue_delayed(id, user, prio, due)
   redis.call('HSET', K.task(id), 'state', 'deferred', 'run_after', int(due))
 end
 
--- one queued task of `user` left its lane (pop or cancel)
-local function dequeued(user, prio)
+-- one queued task of `user` left its lane (pop, cancel, purge): the tenant
+-- stays ready exactly while its lanes hold work (counted, not trusted to a counter)
+local function dequeued(user, prio, crit_empty)
   stat_add(user, prio, 'queued', -1)
-  if backlog_take(user) then ready_remove(user) end
+  if backlog_sync(user, crit_empty) then ready_remove(user) end
 end
 
 -- write what the script summed up; every command script ends with this

@@ -2,8 +2,12 @@
   priorities 1..5 share a zset scored by enqueue time minus (priority - 1) x
   aging window, so higher priorities go first but a task enqueued W earlier
   outranks one a level higher: a low priority waits a bounded time.
-  backlog (zset user -> queued count) says when a tenant's lanes are empty;
-  increments are summed and written by flush(). ]]
+  backlog (zset user -> queued count) is a copy of what the lanes hold, for
+  dashboards; readiness is never decided on it: a tenant leaves the ready sets
+  only when its lanes are seen empty (LLEN/ZCARD, O(1)), so no drift of the
+  counter (a bug, a partial restore, a hand edit) can strand queued work.
+  Every script that touches a tenant's lanes writes the counter from the
+  lanes (pushes summed in BACKLOG and written once by flush()). ]]
 --- @include "lib/keys"
 --- @include "lib/util"
 local BACKLOG = {}
@@ -24,11 +28,13 @@ local function lane_push(user, id, prio, score, front)
   BACKLOG[user] = (BACKLOG[user] or 0) + 1
 end
 
+-- the next task id, and true when it came from the CRITICAL list (false: that
+-- list was empty, so only the zset can still hold work)
 local function lane_pop(user)
   local id = redis.call('LPOP', K.crit(user))
-  if id then return id end
+  if id then return id, true end
   local r = redis.call('ZPOPMIN', K.norm(user))
-  return r[1]
+  return r[1], false
 end
 
 local function lane_remove(user, id, prio)
@@ -36,19 +42,27 @@ local function lane_remove(user, id, prio)
   return redis.call('ZREM', K.norm(user), id)
 end
 
--- one task left the tenant's lanes; true when none is left
-local function backlog_take(user)
-  local n = (BACKLOG[user] or 0) - 1
+-- how many tasks the tenant's lanes hold (crit_empty: the list is known empty)
+local function lane_count(user, crit_empty)
+  local n = crit_empty and 0 or redis.call('LLEN', K.crit(user))
+  return n + redis.call('ZCARD', K.norm(user))
+end
+
+-- write the tenant's backlog counter from its lanes; true when they are empty.
+-- The lanes already hold this call's pushes, so its pending sum is dropped.
+local function backlog_sync(user, crit_empty)
   BACKLOG[user] = nil
-  if tonumber(redis.call('ZINCRBY', K.backlog, n, user)) <= 0 then
-    redis.call('ZREM', K.backlog, user)
-    return true
+  local n = lane_count(user, crit_empty)
+  if n > 0 then
+    redis.call('ZADD', K.backlog, n, user)
+    return false
   end
-  return false
+  redis.call('ZREM', K.backlog, user)
+  return true
 end
 
 local function backlog_flush()
-  for user, n in pairs(BACKLOG) do
-    if n ~= 0 then redis.call('ZINCRBY', K.backlog, n, user) end
+  for user, n in pairs(BACKLOG) do  -- clearing fields while traversing is allowed in Lua
+    if n ~= 0 then backlog_sync(user) end
   end
 end

@@ -3,7 +3,8 @@
   every tenant with work; a worker without configuration serves every tenant.
   The chosen task goes under a lease in the same step: it is never recorded
   nowhere. A record too broken to run is dead-lettered (reason malformed,
-  decode_error or oversized) and the pop goes on to the next task. ]]
+  decode_error or oversized; missing when the lane names a record that is
+  gone) and the pop goes on to the next task. ]]
 --- @include "lib/keys"
 --- @include "lib/util"
 --- @include "lib/record"
@@ -35,16 +36,16 @@ local function next_tenant(tiers)
   return nil
 end
 
--- `id` left `user`'s lane: lease it (returns its fields) or dead-letter it
-local function take(id, user, p, now)
+-- `id` left `user`'s lane (from_crit: the CRITICAL list, else the zset, and
+-- then the list was empty): lease it (returns its fields) or dead-letter it
+local function take(id, user, from_crit, p, now)
   local rec = hgetall_table(K.task(id))
-  if not rec.state then
-    dequeued(user, nil)
-    stat_add(user, nil, 'missing', 1)
+  local prio = tonumber(rec.priority) or (from_crit and CRITICAL or nil)
+  dequeued(user, prio, not from_crit)
+  if not rec.state then  -- no record at all, or one without its state: never run, never dropped
+    dead_letter_broken(id, user, prio, next(rec) and 'malformed' or 'missing', now)
     return nil
   end
-  local prio = tonumber(rec.priority)
-  dequeued(user, prio)
   local problem = record_problem(rec, p.max_payload)
   if problem then
     dead_letter(id, user, prio, problem, now)
@@ -71,12 +72,13 @@ local function pop_task(p, now)
   for _ = 1, MAX_SKIPS do
     local user, set, score = next_tenant(tiers)
     if not user then return {'empty'} end
-    local id = lane_pop(user)
-    if not id then
+    local id, from_crit = lane_pop(user)
+    if not id then  -- lanes empty: the tenant was ready by mistake
       ready_remove(user)
+      backlog_sync(user, true)
     else
       ready_advance(set, user, score)
-      local rec = take(id, user, p, now)
+      local rec = take(id, user, from_crit, p, now)
       if rec then
         local reply = {'ok'}
         for _, k in ipairs(POP_FIELDS) do

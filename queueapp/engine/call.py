@@ -45,6 +45,11 @@ def once[T](call: Call[T]) -> Plan[T]:
     return reply
 
 
+def then[T, U](plan: Plan[T], convert: Callable[[T], U]) -> Plan[U]:
+    """`plan` with its result converted (e.g. a batch operation used for one item)."""
+    return convert((yield from plan))
+
+
 def drive[T](plan: Plan[T], execute: Callable[[Step], Any]) -> T:
     """Run `plan` to its end, executing each step with `execute` (the sync client's loop;
     the async client has the same loop with an await)."""

@@ -19,7 +19,7 @@ from .call import Call, Plan, command, once, script
 from .config import EngineConfig
 from .errors import InvalidState, InvalidTask, StaleLease, TaskNotFound
 from .fairness import Fairness
-from .lease import Broken, FailOutcome, Lease, PushResult
+from .lease import Broken, FailOutcome, Lease, PushResult, Repair
 from .reads import Reads
 from .settings import ScheduleSpec, TenantSettings, WorkerReport, WorkerSettings
 from .task import Task, check_name, encode_json
@@ -269,6 +269,18 @@ class Core:
     def promote(self, limit: int | None) -> Plan[int]:
         params = {"limit": limit or self.config.promote_limit, "aging_ms": self.config.aging_ms}
         return once(self._script("promote", params, int))
+
+    def repair_ready(self, dry_run: bool, batch: int) -> Plan[Repair]:
+        """Make ready again every tenant whose lanes hold work but that a ready set misses, and set
+        backlog counters and queued gauges from the lanes (bounded batches over every tenant seen)."""
+        after, totals = "", [0, 0, 0, 0]
+        while True:
+            params = {"after": after, "limit": batch, "dry_run": dry_run}
+            reply = yield self._script("repair_ready", params, lambda r: [r[0], *map(int, r[1:])])
+            after, found = reply[0], reply[1:]
+            totals = [a + b for a, b in zip(totals, found, strict=True)]
+            if not after:
+                return Repair(*totals)
 
     # -- operator actions -------------------------------------------------
     def cancel(self, task_id: str) -> Plan[None]:

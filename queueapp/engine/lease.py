@@ -53,6 +53,16 @@ class PushResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Repair:
+    """What repair_ready found (dry run) or fixed."""
+
+    tenants: int  # tenants with queued work that were missing from a ready set they belong to
+    tasks: int  # the tasks queued in those tenants' lanes (stranded until now)
+    counters: int  # backlog counters that did not match the lanes
+    gauges: int  # per-tenant queued gauges that did not match the lanes
+
+
+@dataclass(frozen=True, slots=True)
 class Broken:
     """A popped record Python cannot decode; the client dead-letters it and pops again."""
 

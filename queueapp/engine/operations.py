@@ -12,23 +12,28 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from .call import Plan
+from .call import Plan, then
 from .config import EngineConfig
 from .core import Core
 from .fairness import TenantService
-from .lease import FailOutcome, Lease, PushResult
+from .lease import FailOutcome, Lease, PushResult, Repair
 from .reads import ConfigSnapshot, Page
 from .settings import ScheduleSpec, TenantSettings, WorkerReport, WorkerSettings
 from .task import Priority, Task
 
 PAGE = 50  # default page size of every listing
 BULK_BATCH = 200  # ids per script call in purge and the DLQ bulk actions
+REPAIR_BATCH = 500  # tenants examined per repair_ready script call
 REPORTS = 1000  # most recent worker reports read
 RECENT = 20  # finished tasks shown per tenant
 FAIRNESS_MINUTES, FAIRNESS_TOP = 15, 20
 IDLE_WITHIN_MS = 1000  # a burst worker exits when nothing is due sooner than this
 type Name = str | None
 type Progress = Callable[[int], None] | None  # called with the running count after each batch
+
+
+def _none(_: object) -> None:
+    return None
 
 
 class Operations:
@@ -92,6 +97,10 @@ class Operations:
     def promote(self, limit: int | None = None) -> int:
         return self._run(self.core.promote(limit))
 
+    def repair_ready(self, *, dry_run: bool = False, batch: int = REPAIR_BATCH) -> Repair:
+        """Re-ready tenants whose lanes hold work but that a ready set misses; counters from the lanes."""
+        return self._run(self.core.repair_ready(dry_run, batch))
+
     def purge(
         self,
         user: str,
@@ -122,20 +131,20 @@ class Operations:
 
     # -- configuration ----------------------------------------------------
     def set_worker_config(self, settings: WorkerSettings) -> None:
-        self._run(self.core.set_worker_configs([settings], ()))
+        return self._run(then(self.core.set_worker_configs([settings], ()), _none))
 
     def delete_worker_config(self, worker: str) -> None:
-        self._run(self.core.set_worker_configs((), [worker]))
+        return self._run(then(self.core.set_worker_configs((), [worker]), _none))
 
     def set_worker_configs(self, configs: Sequence[WorkerSettings], delete: Sequence[str] = ()) -> int:
         """Store `configs` and delete the configurations of `delete` in one round trip."""
         return self._run(self.core.set_worker_configs(configs, delete))
 
     def set_tenant(self, settings: TenantSettings) -> None:
-        self._run(self.core.set_tenants([settings], ()))
+        return self._run(then(self.core.set_tenants([settings], ()), _none))
 
     def delete_tenant(self, user: str) -> None:
-        self._run(self.core.set_tenants((), [user]))
+        return self._run(then(self.core.set_tenants((), [user]), _none))
 
     def set_tenants(self, tenants: Sequence[TenantSettings], delete: Sequence[str] = ()) -> int:
         """Register or update `tenants` and unregister `delete` in one round trip."""

@@ -74,6 +74,7 @@ class Worker:
         self.lease_seconds = options.lease_seconds or queue.config.lease_seconds
         self.reap_interval = options.reap_interval or min(5.0, self.lease_seconds / 2)
         self.current: dict[int, Lease] = {}  # slot -> lease being run
+        self._reporting: set[str] = set()  # tokens of leases whose outcome is on its way to Redis
         self.processed = 0
         self.failed = 0
         self._count_lock = threading.Lock()
@@ -222,6 +223,9 @@ class Worker:
         nxt = None
         if self.current.get(slot) is not lease:  # released by a forced stop meanwhile
             return None
+        # the heartbeat may have sent this lease before the outcome ends it: it must not then
+        # call it lost (a lease lost before the outcome shows here as StaleLease)
+        self._reporting.add(lease.token)
         try:
             if outcome.ok:
                 try:
@@ -238,6 +242,7 @@ class Worker:
             self.processed += 1
             self.failed += 0 if outcome.ok else 1
         self.current.pop(slot, None)
+        self._reporting.discard(lease.token)  # after the pop: _report checks in the other order
         log.info(
             "task=%s user=%s func=%s delivery=%d outcome=%s duration_ms=%.1f",
             task.id,
@@ -277,7 +282,8 @@ class Worker:
             self.done.wait(jittered(interval))
 
     def _report(self, state: str) -> None:
-        leases = list(self.current.values())
+        held = list(self.current.items())
+        leases = [lease for _, lease in held]
         report = WorkerReport(
             self.options.worker_id,
             last_seen_ms=0,  # the script stamps Redis TIME
@@ -297,7 +303,7 @@ class Worker:
         except RedisError as exc:
             log.warning("heartbeat failed: %s", exc)
             return
-        for task_id in lost:
+        for task_id in self._really_lost(held, set(lost)):
             log.warning("task %s: lease lost (expired and handed on); its outcome will be discarded", task_id)
 
     def _resync_if_lost(self) -> None:
@@ -310,6 +316,17 @@ class Worker:
         ok = self.resync()
         self._resync_failing = not ok
         self._next_resync = 0.0 if ok else time.monotonic() + RESYNC_RETRY
+
+    def _really_lost(self, held: list[tuple[int, Lease]], lost: set[str]) -> list[str]:
+        """The leases the heartbeat found gone that this worker did not end itself meanwhile:
+        a task acked (or failed, released) after the heartbeat read its lease is not lost.
+        Checked in this order (reporting, then still current) because the slot adds the token
+        to _reporting before its outcome call and discards it only after dropping the lease."""
+        return [
+            lease.id
+            for slot, lease in held
+            if lease.id in lost and lease.token not in self._reporting and self.current.get(slot) is lease
+        ]
 
     def _maintenance_loop(self) -> None:
         next_reap = time.monotonic() + jittered(self.reap_interval)

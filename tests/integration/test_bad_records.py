@@ -50,13 +50,53 @@ def test_oversized_record_planted_in_redis_is_dead_lettered(make_queue, config, 
     assert raw.hget(f"{prefix}:task:{bad}", "dead_reason") == "oversized"
 
 
-def test_record_deleted_under_the_queue_is_skipped_and_counted(queue, raw, prefix):
+def test_record_deleted_under_the_queue_is_dead_lettered_as_missing(queue, raw, prefix):
+    """A lane entry whose record is gone is not dropped: a stub (id, tenant) goes to the DLQ."""
     bad = plant(queue, raw, prefix, lambda r, k: r.delete(k))
     good = queue.push(Task("demo.noop", user="acme")).id
     assert queue.pop("w1").id == good
     stats = queue.stats()
-    assert stats["missing"] == 1 and stats["queued"] == 0
-    assert queue.get_task(bad) is None
+    assert (stats["missing"], stats["queued"], stats["dead"]) == (1, 0, 1)
+    stub = raw.hgetall(f"{prefix}:task:{bad}")
+    assert stub["state"] == "dead" and stub["dead_reason"] == "missing" and stub["user"] == "acme"
+    assert raw.zscore(f"{prefix}:dlq", bad) is not None and raw.zscore(f"{prefix}:dlq:acme", bad) is not None
+    assert queue.dlq_requeue([bad]) == (0, [bad])  # nothing to run: it stays a dead letter
+    assert queue.dlq_delete([bad])[0] == 1 and queue.stats()["dead"] == 0
+
+
+def test_record_without_state_is_dead_lettered_as_malformed(anyqueue, raw, prefix):
+    """Issue 10, item 5: it was counted `missing` and silently dropped, its hash left behind."""
+    bad = plant(anyqueue, raw, prefix, lambda r, k: r.hdel(k, "state"))
+    good = anyqueue.push(Task("demo.noop", user="acme")).id
+    assert anyqueue.pop("w1").id == good
+    assert anyqueue.pop("w1") is None
+    record = raw.hgetall(f"{prefix}:task:{bad}")
+    assert record["state"] == "dead" and record["dead_reason"] == "malformed"
+    dead = anyqueue.dead_letters()
+    assert [t.id for t in dead.items] == [bad] and dead.items[0].dead_reason == "malformed"
+    assert [t.id for t in anyqueue.dead_letters(user="acme").items] == [bad]
+    stats = anyqueue.stats()
+    assert (stats["queued"], stats["running"], stats["dead"], stats["missing"]) == (0, 1, 1, 0)
+    assert raw.zscore(f"{prefix}:backlog", "acme") is None
+    # the rest of the record is intact: requeued, it runs like any other task
+    assert anyqueue.dlq_requeue([bad])[0] == 1
+    assert anyqueue.pop("w1").id == bad
+
+
+@pytest.mark.parametrize("lane", ["crit", "norm"])
+def test_purge_dead_letters_lane_entries_without_a_usable_record(queue, raw, prefix, lane):
+    prio = 6 if lane == "crit" else 3
+    gone = queue.push(Task("demo.noop", user="acme", priority=prio)).id
+    stateless = queue.push(Task("demo.noop", user="acme", priority=prio)).id
+    good = queue.push(Task("demo.noop", user="acme", priority=prio)).id
+    raw.delete(f"{prefix}:task:{gone}")
+    raw.hdel(f"{prefix}:task:{stateless}", "state")
+    assert queue.purge("acme") == 3
+    reasons = {i: raw.hget(f"{prefix}:task:{i}", "dead_reason") for i in (gone, stateless, good)}
+    assert reasons == {gone: "missing", stateless: "malformed", good: "purged"}
+    stats = queue.stats()
+    assert (stats["queued"], stats["dead"]) == (0, 3)
+    assert raw.zscore(f"{prefix}:backlog", "acme") is None
 
 
 def test_record_python_cannot_decode_is_dead_lettered_by_the_client(queue, raw, prefix):

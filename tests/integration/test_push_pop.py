@@ -88,12 +88,13 @@ def test_same_priority_is_fifo(queue):
 
 
 def test_aging_bounds_the_wait_of_a_low_priority_task(make_queue, config):
-    """With a 50 ms aging window, a VERY_LOW task enqueued > 4 windows before
-    newer VERY_HIGH tasks is served ahead of them."""
-    q = make_queue(dataclasses.replace(config, aging_seconds=0.05))
+    """With a 200 ms aging window, a VERY_LOW task enqueued > 4 windows before
+    newer VERY_HIGH tasks is served ahead of them (the window is wide enough that
+    the push right after it is well within 4 windows on a loaded machine)."""
+    q = make_queue(dataclasses.replace(config, aging_seconds=0.2))
     old = q.push(t(priority=Priority.VERY_LOW)).id
     q.push(t(priority=Priority.VERY_HIGH))  # 4 windows of credit: ahead of `old`
-    time.sleep(0.25)  # > 4 x 50 ms
+    time.sleep(0.85)  # > 4 x 200 ms: a lower bound, a slow machine only sleeps longer
     newer = [q.push(t(priority=Priority.VERY_HIGH)).id for _ in range(3)]
     order = [le.id for le in drain(q)]
     assert order.index(old) == 1
@@ -152,12 +153,13 @@ def test_big_numbers_keep_their_precision(queue):
     assert queue.get_task(lease.id).return_value == {"n": 2**70}
 
 
-def test_run_after_defers_until_promoted(queue):
-    due = int(time.time() * 1000) + 150
+def test_run_after_defers_until_promoted(queue, raw):
+    due = queue.redis_time_ms() + 3_600_000
     task_id = queue.push(t(run_after=due)).id
     assert queue.get_task(task_id).state == State.DEFERRED
     assert queue.pop("w1") is None and queue.promote() == 0
-    time.sleep(0.2)
+    assert raw.zscore(queue.config.keys.delayed(), task_id) == due
+    raw.zadd(queue.config.keys.delayed(), {task_id: queue.redis_time_ms()})  # its time has come
     assert queue.promote() == 1 and queue.promote() == 0
     assert queue.pop("w1").id == task_id
 

@@ -62,3 +62,17 @@ def test_the_async_client_returns_awaitables_of_the_same_plans(queue, redis_url,
         return task
 
     assert asyncio.run(read()).id == queue.get_task("t1").id == "t1"
+
+
+def test_every_operation_returns_what_run_returns():
+    """An operation that calls self._run(...) without returning it works on FairQueue but drops
+    the coroutine on AsyncFairQueue (nothing happens): each must be `return self._run(...)`."""
+    import ast
+    import textwrap
+
+    for name, fn in inspect.getmembers(Operations, inspect.isfunction):
+        if name.startswith("_"):
+            continue
+        body = ast.parse(textwrap.dedent(inspect.getsource(fn))).body[0].body
+        last = body[-1]
+        assert isinstance(last, ast.Return) and "self._run(" in ast.unparse(last), f"{name} must return self._run(...)"

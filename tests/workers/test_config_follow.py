@@ -25,7 +25,8 @@ def served_users(queue, ids):
     return {t.id: t.user for t in tasks if t.started_at}
 
 
-def test_an_assignment_changed_in_the_db_reaches_a_running_worker_within_5_s(fq_settings, queue, env, workers):
+def test_an_assignment_changed_in_the_db_reaches_a_running_worker_at_once(fq_settings, queue, env, workers):
+    """Assignments live in Redis and every pop reads them: no poll to wait for (generous limit)."""
     a, b = Tenant.objects.create(key="a"), Tenant.objects.create(key="b")
     config = WorkerConfig.objects.create(worker_id="w1")
     config.assigned_users.set([a])
@@ -34,29 +35,32 @@ def test_an_assignment_changed_in_the_db_reaches_a_running_worker_within_5_s(fq_
     workers(env, "--worker-id", "w1")
     wait_for(lambda: len(served_users(queue, ids_a[:20])) >= 5, what="w1 serving tenant a")
     assert served_users(queue, ids_b) == {}  # b is not w1's
-    changed = time.monotonic()
     config.assigned_users.set([b])  # committed: reaches Redis on commit
-    wait_for(lambda: served_users(queue, ids_b), timeout=5, what="w1 serving b within 5 s")
-    assert time.monotonic() - changed < 5
-    time.sleep(0.5)
+    wait_for(lambda: served_users(queue, ids_b), timeout=30, what="w1 serving b")
+    # a pop is one script: once one served b, none serves a again (checked over a while)
     done_a = len(served_users(queue, ids_a))
-    time.sleep(1)
+    wait_for(lambda: len(served_users(queue, ids_b)) >= 20, timeout=60, what="w1 serving more of b")
     assert len(served_users(queue, ids_a)) == done_a  # no more of a
 
 
 def test_disabling_a_worker_stops_its_pops_and_it_reports_itself_disabled(fq_settings, queue, env, workers):
     config = WorkerConfig.objects.create(worker_id="w1", steal_all=True)
+    env = {**env, "FAIRQUEUE_LEASE_SECONDS": "3"}  # a heartbeat (the worker's report) every second
     workers(env, "--worker-id", "w1")
-    wait_for(lambda: any(w.worker == "w1" for w in queue.workers()), what="heartbeat")
+    wait_for(lambda: state(queue, "w1") == "running", timeout=60, what="heartbeat")
     config.enabled = False
-    config.save()
-    time.sleep(3.5)  # config poll (2 s, jittered) + margin
+    config.save()  # pops are refused in Redis from this commit on; the worker sees it on its next poll
+    wait_for(lambda: state(queue, "w1") == "disabled", timeout=60, what="the worker reporting itself disabled")
     ids = [t.id for t in queue.push_many([record(f"d{i}", "x") for i in range(5)])]
-    time.sleep(1.5)
+    time.sleep(1.5)  # a while for a (wrong) pop to happen: nothing here waits on the machine's speed
     assert served_users(queue, ids) == {}
     config.enabled = True
     config.save()
-    wait_for(lambda: len(served_users(queue, ids)) == 5, timeout=6, what="served again once enabled")
+    wait_for(lambda: len(served_users(queue, ids)) == 5, timeout=60, what="served again once enabled")
+
+
+def state(queue, worker):
+    return next((w.state for w in queue.workers() if w.worker == worker), None)
 
 
 def test_concurrency_changed_in_the_db_resizes_a_running_worker(fq_settings, queue, env, workers, raw):
@@ -67,10 +71,10 @@ def test_concurrency_changed_in_the_db_resizes_a_running_worker(fq_settings, que
     assert raw.scard(f"{env['FQ_LEDGER']}:running") <= 1
     config.concurrency = 4
     config.save()
-    wait_for(lambda: raw.scard(f"{env['FQ_LEDGER']}:running") == 4, timeout=6, what="four tasks at once")
+    wait_for(lambda: raw.scard(f"{env['FQ_LEDGER']}:running") == 4, timeout=60, what="four tasks at once")
     wait_for(
         lambda: next(w for w in queue.workers() if w.worker == "w1").concurrency == 4,
-        timeout=12,
+        timeout=60,
         what="reported concurrency",
     )
 

@@ -10,8 +10,9 @@ from queueapp.engine.errors import QueueUnavailable
 
 class Command(BaseCommand):
     help = (
-        "Rebuild Redis's copy of tenants and worker configurations from the database (idempotent, safe "
-        "while workers run). With --check, only report the drift and exit 1 when there is any."
+        "Rebuild Redis's copy of tenants and worker configurations from the database, and make ready again "
+        "tenants whose queued tasks no ready set lists (idempotent, safe while workers run). With --check, only "
+        "report the drift and exit 1 when there is any."
     )
 
     def add_arguments(self, parser):
@@ -22,6 +23,7 @@ class Command(BaseCommand):
             if options["check"]:
                 return self._check()
             report = sync.full_sync()
+            repaired = conf.get_queue().repair_ready()
         except QueueUnavailable as exc:
             raise CommandError(f"Redis is not reachable at {conf.safe_url(conf.settings.REDIS_URL)}: {exc}") from exc
         self.stdout.write(
@@ -30,6 +32,11 @@ class Command(BaseCommand):
         )
         for line in report.removed:
             self.stdout.write(f"removed from Redis (not in the database): {line}")
+        if repaired.tenants or repaired.counters or repaired.gauges:
+            self.stdout.write(
+                f"repaired {repaired.tenants} stranded tenant(s) with {repaired.tasks} queued task(s); fixed "
+                f"{repaired.counters} backlog counter(s) and {repaired.gauges} queued gauge(s)"
+            )
         for (kind, name), why in sorted(report.skipped.items()):
             self.stderr.write(f"skipped {kind} {name!r}: {why}")
         if report.skipped:
@@ -46,6 +53,13 @@ class Command(BaseCommand):
             self.stdout.write(f"orphaned: tenant {user} has {queued} queued task(s) that no enabled worker serves")
         for user, queued in queue.unregistered():
             self.stdout.write(f"unregistered: tenant {user} has {queued} queued task(s) and no Tenant row")
+        found = queue.repair_ready(dry_run=True)
+        if found.tenants:
+            lines.append(
+                f"stranded: {found.tenants} tenant(s) with {found.tasks} queued task(s) missing from a ready set"
+            )
+        if found.counters or found.gauges:
+            lines.append(f"counters: {found.counters} backlog counter(s), {found.gauges} queued gauge(s) off the lanes")
         if not lines:
             self.stdout.write("in sync: Redis matches the database")
             return
