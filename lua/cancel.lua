@@ -11,6 +11,8 @@ local now = now_ms()
 local rec = record_core(p.id)
 if not rec then return {'not_found'} end
 if rec.state == 'queued' then
+  -- a record too broken to name its lane cannot be taken out of it: the next pop dead-letters it
+  if not rec.user or not rec.prio then return {'invalid_state', 'unreadable'} end
   if lane_remove(rec.user, p.id, rec.prio) == 0 then return {'invalid_state', rec.state} end
   dequeued(rec.user, rec.prio)
 elseif rec.state == 'deferred' then

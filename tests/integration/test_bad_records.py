@@ -118,3 +118,15 @@ def test_a_queue_of_only_broken_records_returns_none(queue, raw, prefix):
         seen += 1
         assert seen < 5
     assert queue.dead_letters().total == 40
+
+
+def test_cancel_refuses_a_queued_record_that_names_no_lane(queue, raw, prefix):
+    """Without user or priority the record's lane is unknown: a clear refusal, not a Lua error."""
+    from queueapp.engine import InvalidState
+
+    task_id = queue.push(Task("demo.noop", user="acme")).id
+    raw.hdel(f"{prefix}:task:{task_id}", "user")
+    with pytest.raises(InvalidState, match="unreadable"):
+        queue.cancel(task_id)
+    assert queue.pop("w1") is None  # and the pop dead-letters it with its reason
+    assert raw.hget(f"{prefix}:task:{task_id}", "dead_reason") in ("malformed", "missing")
