@@ -173,7 +173,11 @@ def test_t10_blackholed_worker_loses_its_leases_to_others_and_its_acks_are_stale
     )
     log = (tmp_path / "runworker-0.log").read_text()
     stale = re.findall(r"task=(\S+) .*outcome=stale", log)
-    assert set(stale) <= {r.id for r in released}  # A's rejected acks are for the re-leased tasks
+    # A's rejected acks are for the re-leased tasks, or for a task A itself committed when the cut
+    # swallowed the reply: redis-py resends the ack after the heal and the resend is refused (the
+    # record shows one delivery, one commit, by A)
+    committed_by_a_unanswered = {r.id for r in records if r.deliveries == 1 and r.worker_ids == ["wA"]}
+    assert set(stale) <= {r.id for r in released} | committed_by_a_unanswered
     after_heal = [s for s in ledger.starts() if pids.get(s[1]) == "wA" and s[2] > healed]
     print(f"T10 detail: re-leased={len(released)} stale_acks={len(stale)} A_runs_after_heal={len(after_heal)}")
 
