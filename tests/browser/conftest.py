@@ -63,11 +63,14 @@ def page(browser):
 
 
 def sign_in(page, site: str, username: str) -> None:
+    """Submit the login form and wait until the browser has left it: waiting for 'network idle'
+    could return before the POST started on a busy machine, and the test's next goto then
+    cancelled the login (seen once with a core kept busy)."""
     page.goto(f"{site}/login/")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
-    page.wait_for_load_state("networkidle")
+    page.wait_for_url(lambda url: "/login/" not in url, timeout=30_000)
 
 
 @pytest.fixture
