@@ -39,10 +39,7 @@ else
       dequeued(p.user, rec.prio, not from_crit)
       bury(id, rec)
     else  -- no record, or one without its state: dead-lettered as such, not dropped
-      local exists = redis.call('EXISTS', K.task(id)) == 1
-      local prio = tonumber(redis.call('HGET', K.task(id), 'priority')) or (from_crit and CRITICAL or nil)
-      dequeued(p.user, prio, not from_crit)
-      dead_letter_broken(id, p.user, prio, exists and 'malformed' or 'missing', now)
+      bury_lane_entry(id, p.user, hgetall_table(K.task(id)), from_crit, now)
       moved = moved + 1
     end
   end

@@ -57,3 +57,11 @@ local function dead_letter_broken(id, user, prio, reason, now)
   end
   return dead_letter(id, user, prio, reason, now)
 end
+
+-- a lane entry of `user` (just taken out of its lane; from_crit: the CRITICAL list) whose record
+-- has no state: `fields` is what is stored, maybe nothing. Shared by pop and purge.
+local function bury_lane_entry(id, user, fields, from_crit, now)
+  local prio = tonumber(fields.priority) or (from_crit and CRITICAL or nil)
+  dequeued(user, prio, not from_crit)
+  dead_letter_broken(id, user, prio, next(fields) and 'malformed' or 'missing', now)
+end

@@ -40,12 +40,12 @@ end
 -- then the list was empty): lease it (returns its fields) or dead-letter it
 local function take(id, user, from_crit, p, now)
   local rec = hgetall_table(K.task(id))
-  local prio = tonumber(rec.priority) or (from_crit and CRITICAL or nil)
-  dequeued(user, prio, not from_crit)
   if not rec.state then  -- no record at all, or one without its state: never run, never dropped
-    dead_letter_broken(id, user, prio, next(rec) and 'malformed' or 'missing', now)
+    bury_lane_entry(id, user, rec, from_crit, now)
     return nil
   end
+  local prio = tonumber(rec.priority) or (from_crit and CRITICAL or nil)
+  dequeued(user, prio, not from_crit)
   local problem = record_problem(rec, p.max_payload)
   if problem then
     dead_letter(id, user, prio, problem, now)

@@ -1,5 +1,9 @@
 """Exceptions raised by the engine; one hierarchy so callers can catch them all."""
 
+# Redis could not be reached or answered with an error (redis-py's RedisError): callers outside
+# the engine catch this name and need not import redis themselves.
+from redis.exceptions import RedisError as QueueUnavailable
+
 
 class FairQueueError(Exception):
     """Base class of every engine error."""
@@ -36,10 +40,6 @@ class UnknownTask(FairQueueError, LookupError):
 class TaskTimeout(FairQueueError, TimeoutError):
     """The task ran past its timeout; the worker failed it (reason 'timeout')."""
 
-
-# Redis could not be reached or answered with an error (redis-py's RedisError): callers outside
-# the engine catch this name and need not import redis themselves.
-from redis.exceptions import RedisError as QueueUnavailable  # noqa: E402
 
 __all__ = [
     "ConfigError",

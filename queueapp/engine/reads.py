@@ -115,11 +115,11 @@ class Reads:
     def get_task(self, task_id: str) -> Plan[Task | None]:
         """None when there is no such task; a stand-in for a record Python cannot decode, or for
         a dead letter whose record is gone (its DLQ entry is all that is left)."""
-        fields, dead_at = yield [
-            command("HGETALL", self.keys.task(task_id)),
-            command("ZSCORE", self.keys.dlq(), task_id),
-        ]
-        return _task_or_stand_in(task_id, fields) if fields or dead_at is not None else None
+        fields = yield command("HGETALL", self.keys.task(task_id))
+        if fields:
+            return _task_or_stand_in(task_id, fields)
+        dead_at = yield command("ZSCORE", self.keys.dlq(), task_id)  # a second command only on a miss
+        return None if dead_at is None else _task_or_stand_in(task_id, {})
 
     def tenant_queue(self, user: str, offset: int, limit: int) -> Plan[Page]:
         """A tenant's queued tasks in serve order: CRITICAL lane, then the aged zset."""
