@@ -5,14 +5,12 @@ whose lanes hold work but that no ready set lists."""
 
 from __future__ import annotations
 
-import io
-
 import pytest
-from django.core.management import CommandError, call_command
 
 from queueapp.engine import Task
 from queueapp.engine.settings import TenantSettings, WorkerSettings
 from queueapp.engine.worker import Worker, WorkerOptions
+from tests.commands import syncqueue
 
 
 def push(q, n, user="acme", priority=3):
@@ -124,15 +122,6 @@ def test_repair_fixes_the_queued_gauge_and_leaves_paused_tenants_unready(queue, 
     assert queue.stats()["queued"] == 6 and queue.tenant_stats("acme")["queued"] == 4
     assert raw.zscore(k.ready_all(), "zulu") is None and raw.zscore(k.backlog(), "zulu") == 2
     assert len(drain(queue)) == 4
-
-
-def syncqueue(*args) -> tuple[int, str]:
-    out = io.StringIO()
-    try:
-        call_command("syncqueue", *args, stdout=out)
-    except CommandError as exc:
-        return exc.returncode, out.getvalue()
-    return 0, out.getvalue()
 
 
 @pytest.mark.django_db

@@ -4,27 +4,20 @@ is synced, the command exits 1 with a summary instead of a traceback."""
 
 from __future__ import annotations
 
-import io
 from contextlib import contextmanager
 
 import pytest
-from django.core.management import call_command
-from django.core.management.base import CommandError
 from django.db import DataError, IntegrityError, connection, transaction
 
 from queueapp.engine.settings import TenantSettings
 from queueapp.models import Schedule, Tenant, WorkerConfig
+from tests.commands import run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def syncqueue(*args):
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        call_command("syncqueue", *args, stdout=out, stderr=err)
-    except CommandError as exc:
-        return exc.returncode, out.getvalue() + err.getvalue() + str(exc)
-    return 0, out.getvalue() + err.getvalue()
+    return run("syncqueue", *args, with_stderr=True)
 
 
 @pytest.mark.parametrize(

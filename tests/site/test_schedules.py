@@ -19,6 +19,7 @@ from queueapp.engine.scheduler import Scheduler
 from queueapp.engine.settings import ScheduleSpec
 from queueapp.forms import ScheduleForm
 from queueapp.models import Schedule
+from tests.commands import syncqueue
 
 pytestmark = pytest.mark.django_db(transaction=True)  # on_commit pushes need real commits
 
@@ -47,15 +48,6 @@ def edit(schedule=None, **changes):
     f = ScheduleForm({**POST, **changes}, instance=schedule)
     assert f.is_valid(), f.errors
     return f.save()
-
-
-def syncqueue(*args):
-    out = io.StringIO()
-    try:
-        call_command("syncqueue", *args, stdout=out)
-    except CommandError as exc:
-        return exc.returncode, out.getvalue()
-    return 0, out.getvalue()
 
 
 def in_redis(queue, name):

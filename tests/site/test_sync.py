@@ -3,12 +3,9 @@ unregistered tenants, REQUIRE_REGISTERED_TENANTS, delete_tenant, weighted fairne
 
 from __future__ import annotations
 
-import io
 import time
 
 import pytest
-from django.core.management import call_command
-from django.core.management.base import CommandError
 from django.db import transaction
 from django.tasks.exceptions import InvalidTask
 
@@ -17,6 +14,7 @@ from queueapp.engine import Task
 from queueapp.engine.settings import TenantSettings, WorkerReport, WorkerSettings
 from queueapp.forms import WorkerConfigForm
 from queueapp.models import Tenant, WorkerConfig
+from tests.commands import syncqueue
 
 pytestmark = pytest.mark.django_db(transaction=True)  # on_commit pushes need real commits
 
@@ -37,15 +35,6 @@ def served(queue, worker, n):
         lease = queue.pop(worker)
         users.append(lease and lease.task.user)
     return users
-
-
-def syncqueue(*args):
-    out = io.StringIO()
-    try:
-        call_command("syncqueue", *args, stdout=out)
-    except CommandError as exc:
-        return exc.returncode, out.getvalue()
-    return 0, out.getvalue()
 
 
 def save(obj, **fields):
