@@ -2,9 +2,13 @@
   Every key starts with KEYS[1], the hash-tagged prefix (default "{fq}"), so all
   keys of one queue share one Cluster slot. Never KEYS/SCAN. Keys without a
   part are plain strings (K.running), the others functions (K.task(id)): every
-  script call builds this table, and a closure costs more than a string. ]]
-local P = KEYS[1]
-local K = {
+  call builds this table (under Redis Functions once per prefix), and a closure
+  costs more than a string. ]]
+--- @include "lib/call"
+local P, K
+local K_BY_PREFIX, K_CACHED = {}, 0
+local function build_keys()
+  return {
   task = function(id) return P .. ':task:' .. id end,
   crit = function(user) return P .. ':q:' .. user .. ':crit' end,
   norm = function(user) return P .. ':q:' .. user .. ':norm' end,
@@ -42,3 +46,14 @@ local K = {
   workers = P .. ':workers',
   worker_info = function(worker) return P .. ':worker:' .. worker end,
 }
+end
+
+per_call(function()
+  P = KEYS[1]
+  K = K_BY_PREFIX[P]
+  if not K then
+    if K_CACHED >= 64 then K_BY_PREFIX, K_CACHED = {}, 0 end  -- many prefixes (tests): bounded
+    K = build_keys()
+    K_BY_PREFIX[P], K_CACHED = K, K_CACHED + 1
+  end
+end)

@@ -10,7 +10,8 @@
   lanes (pushes summed in BACKLOG and written once by flush()). ]]
 --- @include "lib/keys"
 --- @include "lib/util"
-local BACKLOG = {}
+local BACKLOG
+per_call(function() BACKLOG = {} end)
 
 local function lane_score(now, prio, aging_ms)
   return now - (prio - 1) * aging_ms

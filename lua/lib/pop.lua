@@ -65,9 +65,10 @@ local function take(id, user, from_crit, p, now)
   return rec
 end
 
--- reply: {'ok', field, value, ...} (POP_FIELDS) | {'empty'} | {'disabled'}
-local function pop_task(p, now)
-  local tiers = worker_tiers(p.worker)
+-- reply: {'ok', field, value, ...} (POP_FIELDS) | {'empty'} | {'disabled'};
+-- tiers: the worker's, when the caller read them already (a batch of pops)
+local function pop_task(p, now, tiers)
+  tiers = tiers or worker_tiers(p.worker)
   if not tiers then return {'disabled'} end
   for _ = 1, MAX_SKIPS do
     local user, set, score = next_tenant(tiers)

@@ -3,8 +3,8 @@
 --- @include "lib/record"
 --- @include "lib/enqueue"
 
-local TENANTS_SEEN = {}
-local FIRST = {}  -- the first history entry, per state (now is fixed within a call)
+local TENANTS_SEEN, FIRST  -- FIRST: the first history entry, per state (now is fixed within a call)
+per_call(function() TENANTS_SEEN, FIRST = {}, {} end)
 
 -- 'created' | 'duplicate'
 local function push_task(t, now, aging_ms)

@@ -6,7 +6,8 @@
   Score = virtual time: a pop advances the served tenant by 1/weight (stride
   scheduling), so ZRANGE 0 0 is the next tenant: O(log n) in tenants with work. ]]
 --- @include "lib/keys"
-local READY_DONE = {}  -- tenants already made ready by this script call
+local READY_DONE  -- tenants already made ready by this call
+per_call(function() READY_DONE = {} end)
 
 local function ready_sets(user)
   local sets = redis.call('SMEMBERS', K.tsets(user))

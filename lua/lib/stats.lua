@@ -11,9 +11,7 @@
 --- @include "lib/util"
 local TP_TTL = 7200
 local FAIR_TTL = 1200
-local STATS = {}
-local TP = {}
-local FAIR = {}  -- minute -> {n = {user -> served}, w = {"user:bucket" -> waits}}
+local STATS, TP, FAIR  -- FAIR: minute -> {n = {user -> served}, w = {"user:bucket" -> waits}}
 
 local function acc(tbl, key, field, n)
   local h = tbl[key]
@@ -21,9 +19,12 @@ local function acc(tbl, key, field, n)
   h[field] = (h[field] or 0) + n
 end
 
--- key names built once per script call
-local STATS_KEY = K.stats
-local USER_KEYS, PRIO_KEYS, TP_KEYS = {}, {}, {}
+-- key names built once per call
+local STATS_KEY, USER_KEYS, PRIO_KEYS, TP_KEYS
+per_call(function()
+  STATS, TP, FAIR = {}, {}, {}
+  STATS_KEY, USER_KEYS, PRIO_KEYS, TP_KEYS = K.stats, {}, {}, {}
+end)
 local function cached(cache, build, x)
   local key = cache[x]
   if not key then key = build(x); cache[x] = key end
@@ -46,7 +47,7 @@ end
 -- one task of `user` started after waiting wait_ms in its lane: the fairness
 -- buckets keep, per minute, how many each tenant was served and a histogram of
 -- its waits in quarter-octaves (bucket b holds waits up to 2^((b+1)/4) - 1 ms)
-local LOG2 = math.log(2)
+local LOG2 = 0.69314718055994531  -- math.log(2); math is not loaded yet when Redis loads a Functions library
 local FAIR_MAX_BUCKET = 80  -- 2^(81/4) ms is about 20 minutes: longer waits share the last bucket
 local function fair_add(user, wait_ms, now)
   local minute = int(math.floor(now / 60000))

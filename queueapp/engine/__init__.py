@@ -17,11 +17,13 @@ from .errors import (
     StaleLease,
     TaskNotFound,
 )
-from .lease import FailOutcome, Lease, PushResult
+from .lease import Ack, Exchange, FailOutcome, Lease, PushResult
 from .reads import Page
 from .task import FINISHED_STATES, Priority, State, Task, new_task_id
 
 __all__ = [
+    "Ack",
+    "Exchange",
     "FINISHED_STATES",
     "AsyncFairQueue",
     "ConfigError",

@@ -6,12 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import redis
+from redis.exceptions import ResponseError
 
 from .call import Call, Plan, Step, drive
 from .config import EngineConfig
 from .connection import RedisOptions, connect
 from .core import Core
 from .errors import ConfigError
+from .functions import Remedy, already_loaded, falling_back, remedy
 from .operations import Operations
 from .scripts import ScriptSet, default_scripts
 
@@ -27,6 +29,8 @@ class FairQueue(Operations):
         self.core = Core(self.config, owner=self)
         self._source = scripts or default_scripts()
         self._scripts = {name: client.register_script(self._source[name]) for name in self._source.names()}
+        self._library = self._source.library()
+        self._functions = self.config.redis_functions  # False after a fallback to EVALSHA
 
     @classmethod
     def from_url(cls, url: str, config: EngineConfig | None = None, **options: Any) -> FairQueue:
@@ -36,23 +40,60 @@ class FairQueue(Operations):
         """A client holding one connection of the same pool, for one thread's hot loop:
         no pool checkout and release around every call (about 15 % more tasks/s)."""
         client = redis.Redis(connection_pool=self.redis.connection_pool, single_connection_client=True)
-        return FairQueue(client, self.config, self._source)
+        copy = FairQueue(client, self.config, self._source)
+        copy._functions = self._functions
+        return copy
 
     # -- execution: the only I/O ------------------------------------------
     def _send(self, call: Call[Any], target: Any) -> Any:
+        if call.script and self._functions:
+            return target.fcall(self._library.functions[call.script], len(call.keys), *call.keys, *call.args)
         if call.script:
             return self._scripts[call.script](keys=call.keys, args=call.args, client=target)
         return target.execute_command(*call.args)
 
     def _execute(self, step: Step) -> Any:
         if isinstance(step, Call):
-            return step.parse(self._send(step, self.redis))
-        if len(step) == 1:  # a pipeline would add a SCRIPT EXISTS round trip
+            try:
+                return step.parse(self._send(step, self.redis))
+            except ResponseError as exc:
+                if not (step.script and self._remedied(exc)):
+                    raise
+                return step.parse(self._send(step, self.redis))
+        if len(step) == 1:  # EVALSHA in a pipeline would add a SCRIPT EXISTS round trip
             return [self._execute(step[0])]
+        replies = self._pipeline(step)
+        again = [i for i, (c, r) in enumerate(zip(step, replies, strict=True)) if c.script and remedy(r)]
+        if again and self._remedied(replies[again[0]]):  # nothing ran: send those calls again
+            for i, reply in zip(again, self._pipeline([step[i] for i in again]), strict=True):
+                replies[i] = reply
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return [c.parse(r) for c, r in zip(step, replies, strict=True)]
+
+    def _pipeline(self, calls: list[Call[Any]]) -> list[Any]:
         pipe = self.redis.pipeline(transaction=False)
-        for call in step:
+        for call in calls:
             self._send(call, pipe)
-        return [c.parse(r) for c, r in zip(step, pipe.execute(), strict=True)]
+        return list(pipe.execute(raise_on_error=False))
+
+    def _remedied(self, exc: BaseException) -> bool:
+        """Load the library, or fall back to EVALSHA, when `exc` calls for it; True: send again."""
+        fix = remedy(exc)
+        if fix is Remedy.LOAD:
+            try:
+                self.redis.function_load(self._library.code)
+            except ResponseError as load_error:
+                if already_loaded(load_error):
+                    return True
+                if remedy(load_error) is not Remedy.EVAL:
+                    raise
+                exc, fix = load_error, Remedy.EVAL
+        if fix is Remedy.EVAL and self._functions:
+            falling_back(exc)
+            self._functions = False
+        return fix is not None
 
     def _run[T](self, plan: Plan[T]) -> T:
         return drive(plan, self._execute)

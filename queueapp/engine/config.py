@@ -23,6 +23,7 @@ class EngineConfig:
     reap_limit: int = 200  # expired leases handled per reap call
     promote_limit: int = 500  # due delayed tasks moved per promote call
     require_registered_tenants: bool = False  # refuse tasks for tenants not registered (Tenant rows)
+    redis_functions: bool = True  # FCALL one Functions library (Redis 7+); False: EVALSHA per script
 
     def __post_init__(self) -> None:
         Keys(self.prefix)  # validates the hash tag

@@ -19,7 +19,7 @@ from .call import Call, Plan, command, once, script
 from .config import EngineConfig
 from .errors import InvalidState, InvalidTask, StaleLease, TaskNotFound
 from .fairness import Fairness
-from .lease import Broken, FailOutcome, Lease, PushResult, Repair
+from .lease import Ack, Broken, Exchange, FailOutcome, Lease, PushResult, Repair
 from .reads import Reads
 from .settings import ScheduleSpec, TenantSettings, WorkerReport, WorkerSettings
 from .task import Task, check_name, encode_json
@@ -152,18 +152,21 @@ class Core:
         for attempt in range(MAX_BROKEN_PER_POP):
             if not isinstance(lease, Broken):
                 return lease
-            yield self._fail_call(
-                lease.id,
-                lease.token,
-                error_info(None, lease.detail),
-                retry=False,
-                reason=lease.reason,
-                delay_ms=0,
-                tolerant=True,
-            )
+            yield self._broken_call(lease)
             if attempt + 1 < MAX_BROKEN_PER_POP:
                 lease = yield self.pop_call(worker, lease_seconds)
         return None
+
+    def _broken_call(self, broken: Broken) -> Call[FailOutcome | None]:
+        return self._fail_call(
+            broken.id,
+            broken.token,
+            error_info(None, broken.detail),
+            retry=False,
+            reason=broken.reason,
+            delay_ms=0,
+            tolerant=True,
+        )
 
     def ack_call(self, lease: Lease, result: Any) -> Call[None]:
         params = self._ack_params(lease, result)
@@ -186,6 +189,36 @@ class Core:
 
         nxt = yield self._script("ack_and_pop", params, parse)
         return (yield from self._skip_broken(nxt, lease.worker, lease_seconds))
+
+    def ack_and_pop_many(self, acks: Sequence[Ack], worker: str, n: int, lease_seconds: float | None) -> Plan[Exchange]:
+        """Ack `acks` and lease up to `n` tasks for `worker`, in fair order, in one call:
+        a worker with many slots makes one round trip per round, not two per task."""
+        check_name("worker id", worker)
+        if not 0 <= n <= 1000:
+            raise ValueError(f"n must be between 0 and 1000, got {n!r}")
+        pop = self._pop_params(worker, lease_seconds)
+        tokens = [secrets.token_hex(8) for _ in range(n)]
+        del pop["token"]
+        params = {
+            "acks": [{"id": a.lease.id, "token": a.lease.token, "result": a.result} for a in acks],
+            "pop": pop,
+            "tokens": tokens,
+        }
+
+        def parse(reply: list[Any]) -> tuple[list[str], list[Lease | Broken | None], bool]:
+            records = reply[2:]  # one per token used, in order
+            popped = [
+                self._lease_from(["ok", *f], {**pop, "token": t})
+                for f, t in zip(records, tokens[: len(records)], strict=True)
+            ]
+            return list(reply[0]), popped, reply[1] == "disabled"
+
+        acked, popped, disabled = yield self._script("ack_and_pop_many", params, parse)
+        leases = [p for p in popped if isinstance(p, Lease)]
+        broken = [b for b in popped if isinstance(b, Broken)]
+        if broken:  # dead-letter what Python cannot decode; the slots stay free for the next round
+            yield [self._broken_call(b) for b in broken]
+        return Exchange(acked, leases, disabled)
 
     # -- fail / release / heartbeat ---------------------------------------
     def fail_call(

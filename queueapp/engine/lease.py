@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .task import Task
+from .task import Task, encode_json
 
 
 @dataclass(slots=True)
@@ -37,6 +37,30 @@ class Lease:
 
     def release(self) -> Any:
         return self.queue.release(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """A finished lease and its result, JSON-encoded when the task returned (so a result
+    that is not JSON fails that task alone, before it joins a batch)."""
+
+    lease: Lease
+    result: str  # JSON text
+
+    @classmethod
+    def of(cls, lease: Lease, result: Any) -> Ack:
+        """InvalidTask when `result` is not JSON."""
+        return cls(lease, encode_json(result, "result"))
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """What ack_and_pop_many did: one status per ack ('ok', 'stale', 'not_found'), in
+    order, and the tasks it leased (fewer than asked when the worker's tenants ran dry)."""
+
+    acked: list[str]
+    leases: list[Lease]
+    disabled: bool = False  # the worker's stored configuration is disabled: nothing was popped
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from .call import Plan, then
 from .config import EngineConfig
 from .core import Core
 from .fairness import TenantService
-from .lease import FailOutcome, Lease, PushResult, Repair
+from .lease import Ack, Exchange, FailOutcome, Lease, PushResult, Repair
 from .reads import ConfigSnapshot, Page
 from .settings import ScheduleSpec, TenantSettings, WorkerReport, WorkerSettings
 from .task import Priority, Task
@@ -65,6 +65,12 @@ class Operations:
 
     def ack_and_pop(self, lease: Lease, result: Any = None, lease_seconds: float | None = None) -> Lease | None:
         return self._run(self.core.ack_and_pop(lease, result, lease_seconds))
+
+    def ack_and_pop_many(
+        self, acks: Sequence[Ack], worker: str, n: int, lease_seconds: float | None = None
+    ) -> Exchange:
+        """Ack finished tasks (Ack.of(lease, result)) and lease up to n more, fairly, in one call."""
+        return self._run(self.core.ack_and_pop_many(acks, worker, n, lease_seconds))
 
     def fail(
         self,

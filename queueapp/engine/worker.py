@@ -22,6 +22,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from .client import FairQueue
+from .dispatch import Dispatcher
 from .errors import InvalidTask, StaleLease, TaskNotFound
 from .execution import Executor, Outcome, run_task
 from .lease import Lease
@@ -40,6 +41,7 @@ class WorkerOptions:
     grace_seconds: float = 30.0
     poll_interval: float = 0.2  # longest sleep between empty pops (starts at 5 ms, doubles)
     lease_seconds: float | None = None  # None: the queue's EngineConfig.lease_seconds
+    pooled: bool = True  # concurrency > 1: one dispatcher batches acks and pops (dispatch.py)
     promote_interval: float = 1.0
     reap_interval: float | None = None  # None: half a lease, at most 5 s
 
@@ -73,7 +75,7 @@ class Worker:
         self._resync_failing, self._next_resync = False, 0.0
         self.lease_seconds = options.lease_seconds or queue.config.lease_seconds
         self.reap_interval = options.reap_interval or min(5.0, self.lease_seconds / 2)
-        self.current: dict[int, Lease] = {}  # slot -> lease being run
+        self.current: dict[str, Lease] = {}  # token -> every lease this worker holds (queued here, running, acking)
         self._reporting: set[str] = set()  # tokens of leases whose outcome is on its way to Redis
         self.processed = 0
         self.failed = 0
@@ -86,6 +88,7 @@ class Worker:
         self.poll_interval = options.poll_interval
         self._slots: dict[int, threading.Thread] = {}
         self._retired: set[int] = set()  # slots asked to exit after their current task
+        self._dispatcher: Dispatcher | None = None  # the pooled mode, chosen at start
 
     # -- lifecycle --------------------------------------------------------
     def run(self) -> int:
@@ -98,7 +101,7 @@ class Worker:
             self._follow_config()
         except RedisError as exc:
             log.warning("could not read this worker's configuration (%s); starting with the defaults", exc)
-        if not self._slots:
+        if not self._threads():
             self._resize(self.options.concurrency)
         for target, name in ((self._heartbeat_loop, "heartbeat"), (self._maintenance_loop, "maintenance")):
             threading.Thread(target=target, name=name, daemon=True).start()
@@ -113,7 +116,7 @@ class Worker:
         """Wait for the slots; act on stop signals here, in normal code (a signal handler
         only counts them: taking a lock inside one can deadlock)."""
         deadline = None
-        while any(t.is_alive() for t in list(self._slots.values())):
+        while any(t.is_alive() for t in self._threads()):
             if self.signals >= 2:
                 log.warning("second stop signal: giving running tasks back now")
                 return 1
@@ -156,16 +159,29 @@ class Worker:
         self.enabled = enabled
         self.poll_interval = cfg.poll_interval or self.options.poll_interval
         self.lease_seconds = cfg.lease_seconds or self.options.lease_seconds or self.queue.config.lease_seconds
-        if not self.stopping.is_set() and not self.options.burst or not self._slots:
+        if not self.stopping.is_set() and not self.options.burst or not self._threads():
             self._resize(cfg.concurrency or self.options.concurrency)
 
+    def _threads(self) -> list[threading.Thread]:
+        return self._dispatcher.threads() if self._dispatcher else list(self._slots.values())
+
     def active_slots(self) -> int:
-        return len(self._active())
+        return self._dispatcher.active() if self._dispatcher else len(self._active())
 
     def _active(self) -> list[int]:
         return sorted(s for s, t in list(self._slots.items()) if t.is_alive() and s not in self._retired)
 
     def _resize(self, concurrency: int) -> None:
+        if self._dispatcher is None and not self._slots and concurrency > 1 and self.options.pooled:
+            self._dispatcher = Dispatcher(self)
+            self._dispatcher.resize(concurrency)
+            self._dispatcher.thread.start()
+            return
+        if self._dispatcher is not None:
+            if self._dispatcher.capacity != concurrency:
+                log.info("worker %s concurrency %d -> %d", self.options.worker_id, self.active_slots(), concurrency)
+                self._dispatcher.resize(concurrency)
+            return
         active = self._active()
         if len(active) == concurrency:
             return
@@ -180,8 +196,8 @@ class Worker:
             thread.start()
 
     def _release_running(self) -> None:
-        for slot, lease in list(self.current.items()):
-            self.current.pop(slot, None)
+        for token, lease in list(self.current.items()):
+            self.current.pop(token, None)
             try:
                 lease.release()
                 log.warning("task %s released: still running when the worker stopped", lease.id)
@@ -208,20 +224,19 @@ class Worker:
                     idle = min(idle * 2, self.poll_interval)
                     continue
                 idle = 0.005
-            self.current[slot] = lease
+            self.current[lease.token] = lease
             self.before_task()
             outcome = run_task(self.execute, lease.task)
-            lease = self._report_outcome(slot, lease, outcome)
+            lease = self._report_outcome(lease, outcome)
         if lease is not None:  # popped as the stop began: give it back unrun
             self._call(self._quiet, lease.release)
-        self.current.pop(slot, None)
+            self.current.pop(lease.token, None)
         queue.redis.close()
 
-    def _report_outcome(self, slot: int, lease: Lease, outcome: Outcome) -> Lease | None:
+    def _report_outcome(self, lease: Lease, outcome: Outcome) -> Lease | None:
         """Record the outcome; returns the next lease when it could fuse ack and pop."""
-        task = lease.task
         nxt = None
-        if self.current.get(slot) is not lease:  # released by a forced stop meanwhile
+        if self.current.get(lease.token) is not lease:  # released by a forced stop meanwhile
             return None
         # the heartbeat may have sent this lease before the outcome ends it: it must not then
         # call it lost (a lease lost before the outcome shows here as StaleLease)
@@ -238,11 +253,19 @@ class Worker:
                 result = f"{fail.outcome}:{fail.reason}" if fail else f"failed:{outcome.reason}"
         except (StaleLease, TaskNotFound):
             result = "stale (lease lost: the task was handed to another worker)"
+        if nxt is not None:
+            self.current[nxt.token] = nxt
+        self._finished(lease, outcome, result)
+        return nxt
+
+    def _finished(self, lease: Lease, outcome: Outcome, result: str) -> None:
+        """Count and log one task whose outcome is in Redis, and let go of its lease."""
         with self._count_lock:
             self.processed += 1
             self.failed += 0 if outcome.ok else 1
-        self.current.pop(slot, None)
+        self.current.pop(lease.token, None)
         self._reporting.discard(lease.token)  # after the pop: _report checks in the other order
+        task = lease.task
         log.info(
             "task=%s user=%s func=%s delivery=%d outcome=%s duration_ms=%.1f",
             task.id,
@@ -252,7 +275,6 @@ class Worker:
             result,
             outcome.duration * 1000,
         )
-        return nxt
 
     @staticmethod
     def _quiet(fn: Callable[..., Any], *args: Any) -> Any:
@@ -282,8 +304,8 @@ class Worker:
             self.done.wait(jittered(interval))
 
     def _report(self, state: str) -> None:
-        held = list(self.current.items())
-        leases = [lease for _, lease in held]
+        held = list(self.current.values())
+        leases = held
         report = WorkerReport(
             self.options.worker_id,
             last_seen_ms=0,  # the script stamps Redis TIME
@@ -317,15 +339,15 @@ class Worker:
         self._resync_failing = not ok
         self._next_resync = 0.0 if ok else time.monotonic() + RESYNC_RETRY
 
-    def _really_lost(self, held: list[tuple[int, Lease]], lost: set[str]) -> list[str]:
+    def _really_lost(self, held: list[Lease], lost: set[str]) -> list[str]:
         """The leases the heartbeat found gone that this worker did not end itself meanwhile:
         a task acked (or failed, released) after the heartbeat read its lease is not lost.
         Checked in this order (reporting, then still current) because the slot adds the token
         to _reporting before its outcome call and discards it only after dropping the lease."""
         return [
             lease.id
-            for slot, lease in held
-            if lease.id in lost and lease.token not in self._reporting and self.current.get(slot) is lease
+            for lease in held
+            if lease.id in lost and lease.token not in self._reporting and self.current.get(lease.token) is lease
         ]
 
     def _maintenance_loop(self) -> None:

@@ -1,0 +1,159 @@
+"""The pooled mode of a worker with many slots: one dispatcher thread talks to
+Redis for all of them, runner threads only run tasks.
+
+Each round the dispatcher acks every task finished since its last call and
+leases exactly as many tasks as slots are free, in one ack_and_pop_many call:
+the pops rotate over tenants (fair order), each task has its own lease, and
+nothing is leased to wait for a slot (so no task sits leased while another
+worker could run it). The dispatcher wakes as soon as a runner finishes, so a
+result is in Redis one round trip after its task returned. Failures, rarer
+and each with its own retry decision, go to Redis from the runner's thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue as queues
+import threading
+from typing import Any
+
+from .errors import InvalidTask, StaleLease, TaskNotFound
+from .execution import Outcome, run_task
+from .lease import Ack, Lease
+
+log = logging.getLogger("fairqueue.worker")
+IDLE_FIRST = 0.005  # first pause after an empty round (doubles up to the poll interval)
+STALE = "stale (lease lost: the task was handed to another worker)"
+
+type Finished = tuple[Lease, Outcome, Ack | None]  # Ack None: the runner reported it (a failure)
+
+
+class Dispatcher:
+    def __init__(self, worker: Any) -> None:
+        self.worker = worker  # the Worker (worker.py imports this module, hence Any)
+        self.work: queues.SimpleQueue[Lease | None] = queues.SimpleQueue()  # None: a runner exits
+        self.finished: queues.SimpleQueue[Finished] = queues.SimpleQueue()
+        self.capacity = 0
+        self.runners: dict[int, threading.Thread] = {}
+        self.retiring = 0  # runners asked to exit (a None on the way to them)
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
+
+    # -- runners --------------------------------------------------------------
+    def resize(self, concurrency: int) -> None:
+        with self.lock:
+            change = concurrency - self.active()
+            self.retiring += max(0, -change)
+        for _ in range(-change):
+            self.work.put(None)
+        start = max(self.runners, default=-1) + 1
+        for slot in range(start, start + max(0, change)):
+            thread = threading.Thread(target=self._run_tasks, name=f"slot-{slot}", daemon=True)
+            self.runners[slot] = thread
+            thread.start()
+        self.capacity = concurrency
+
+    def active(self) -> int:
+        """Runners alive and not asked to exit."""
+        return max(0, sum(t.is_alive() for t in list(self.runners.values())) - self.retiring)
+
+    def threads(self) -> list[threading.Thread]:
+        return [self.thread, *self.runners.values()]
+
+    def _run_tasks(self) -> None:
+        w = self.worker
+        while (lease := self.work.get()) is not None:
+            if w.stopping.is_set() or w.current.get(lease.token) is not lease:
+                self._give_back(lease)  # leased as the stop began: it runs again elsewhere
+                continue
+            w.before_task()
+            outcome = run_task(w.execute, lease.task)
+            if w.current.get(lease.token) is not lease:  # released by a forced stop meanwhile
+                continue
+            w._reporting.add(lease.token)
+            ack = None
+            if outcome.ok:
+                try:
+                    ack = Ack.of(lease, outcome.result)
+                except InvalidTask as exc:  # the return value is not JSON
+                    outcome = Outcome(False, error=exc, reason="invalid_result", retry=False, duration=outcome.duration)
+            if ack is None:
+                w._finished(lease, outcome, self._fail(lease, outcome))
+            self.finished.put((lease, outcome, ack))
+        with self.lock:
+            self.retiring = max(0, self.retiring - 1)
+
+    def _fail(self, lease: Lease, outcome: Outcome) -> str:
+        w = self.worker
+        try:
+            fail = w._call(w.queue.fail, lease, outcome.error, retry=outcome.retry, reason=outcome.reason)
+        except (StaleLease, TaskNotFound):
+            return STALE
+        return f"{fail.outcome}:{fail.reason}" if fail else f"failed:{outcome.reason}"
+
+    def _give_back(self, lease: Lease) -> None:
+        w = self.worker
+        if w.current.pop(lease.token, None) is not None:
+            w._call(w._quiet, w.queue.release, lease)
+        self.finished.put((lease, Outcome(False), None))  # wakes the dispatcher: a slot is free
+
+    # -- the dispatcher ---------------------------------------------------------
+    def _loop(self) -> None:
+        w = self.worker
+        queue = w.queue.dedicated()
+        acks: list[Finished] = []
+        idle = IDLE_FIRST
+        try:
+            while True:
+                self._collect(acks, wait=0)
+                stopping = w.stopping.is_set()
+                # the slots of the tasks acked in this call are free too
+                free = 0 if stopping or not w.enabled else max(0, self.capacity - len(w.current) + len(acks))
+                if stopping and not acks and not w.current:
+                    return
+                if not acks and not free:  # every slot busy: wait for one to finish
+                    self._collect(acks, wait=0.05)
+                    continue
+                exchange = w._call(
+                    queue.ack_and_pop_many,
+                    [a for _, _, a in acks if a is not None],
+                    w.options.worker_id,
+                    free,
+                    w.lease_seconds,
+                    until_stop=not acks,
+                )
+                if exchange is None:  # stopped while Redis was unreachable
+                    continue
+                statuses = iter(exchange.acked)
+                for lease, outcome, _ in acks:
+                    w._finished(lease, outcome, "succeeded" if next(statuses) == "ok" else STALE)
+                acks = []
+                for lease in exchange.leases:
+                    w.current[lease.token] = lease
+                    self.work.put(lease)
+                if exchange.leases or not free:
+                    idle = IDLE_FIRST
+                    continue
+                if w.options.burst and not w.current and w._call(queue.idle, until_stop=True):
+                    w.request_stop()
+                    continue
+                self._collect(acks, wait=idle)
+                idle = min(idle * 2, w.poll_interval)
+        finally:
+            for _ in self.runners:
+                self.work.put(None)
+            queue.redis.close()
+
+    def _collect(self, acks: list[Finished], wait: float) -> None:
+        """Move finished tasks that still need an ack into `acks`; wait up to `wait` s for the first."""
+        try:
+            item = self.finished.get(timeout=wait) if wait > 0 else self.finished.get_nowait()
+        except queues.Empty:
+            return
+        while True:
+            if item[2] is not None:
+                acks.append(item)
+            try:
+                item = self.finished.get_nowait()
+            except queues.Empty:
+                return

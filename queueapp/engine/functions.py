@@ -1,0 +1,45 @@
+"""How a client reacts to Redis's answers about the Functions library.
+
+FCALL needs the library loaded: a restart without persistence, a failover to
+a replica that never had it, or FUNCTION FLUSH leave Redis without it ("Function
+not found": load it, send again; nothing ran). A Redis older than 7.0, or an ACL
+that denies FCALL/FUNCTION, cannot run it at all: the client falls back to
+EVALSHA of the per-operation scripts, which do the same work.
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import Enum
+
+from redis.exceptions import NoPermissionError, ResponseError
+
+log = logging.getLogger("fairqueue.engine")
+
+
+class Remedy(Enum):
+    LOAD = "load"  # the library is missing: FUNCTION LOAD, then send again
+    EVAL = "eval"  # Functions are unavailable here: use EVALSHA from now on
+
+
+def remedy(exc: BaseException) -> Remedy | None:
+    """What an FCALL (or FUNCTION LOAD) error calls for; None: a real error, raise it."""
+    if isinstance(exc, NoPermissionError):
+        return Remedy.EVAL
+    if not isinstance(exc, ResponseError):
+        return None
+    message = str(exc).lower()
+    if "function not found" in message:
+        return Remedy.LOAD
+    if "unknown command" in message and ("fcall" in message or "function" in message):
+        return Remedy.EVAL
+    return None
+
+
+def already_loaded(exc: BaseException) -> bool:
+    """FUNCTION LOAD raced another client's load of the same library: it is there."""
+    return isinstance(exc, ResponseError) and "already exists" in str(exc).lower()
+
+
+def falling_back(exc: BaseException) -> None:
+    log.warning("Redis Functions unavailable (%s): running the Lua scripts with EVALSHA instead", exc)

@@ -1,0 +1,89 @@
+"""Issue 11: the round trips and script calls of the hot path are pinned, so a later
+change cannot add one silently. Counted on the client (packets sent: one per command
+or pipeline) and on the server (FCALL/EVALSHA calls in INFO commandstats), with the
+Functions library and with the EVALSHA fallback."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import redis
+
+from queueapp.engine import Ack, FairQueue, Task
+
+
+def script_calls(client) -> int:
+    stats = client.info("commandstats")
+    return sum(stats.get(f"cmdstat_{c}", {}).get("calls", 0) for c in ("fcall", "evalsha", "eval"))
+
+
+class Trips:
+    """Counts what redis-py sends: one packet per command, one per pipeline."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.sent = 0
+        original = redis.connection.AbstractConnection.send_packed_command
+
+        def counting(conn, command, check_health=True):
+            self.sent += 1
+            return original(conn, command, check_health)
+
+        monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+
+    def of(self, fn, rclient):
+        """(round trips, script calls) of fn(), and its value."""
+        calls = script_calls(rclient)
+        before = self.sent
+        value = fn()
+        trips = self.sent - before
+        return trips, script_calls(rclient) - calls, value
+
+
+@pytest.fixture(params=[True, False], ids=["functions", "evalsha"])
+def fq(request, rclient, config):
+    queue = FairQueue(rclient, dataclasses.replace(config, redis_functions=request.param))
+    queue.push_many([Task("demo.noop", user="warm") for _ in range(3)])  # loads the library, or each script
+    queue.ack(queue.pop("w-warm").ack_and_pop())
+    queue.ack_and_pop_many([], "w-warm", 1)
+    return queue
+
+
+def tasks(n, users=4):
+    return [Task("demo.noop", args=[i], user=f"u{i % users}") for i in range(n)]
+
+
+def test_push_pop_ack_are_one_round_trip_each(fq, rclient, monkeypatch):
+    trips = Trips(monkeypatch)
+    assert trips.of(lambda: fq.push(Task("demo.noop", user="a")), rclient)[:2] == (1, 1)
+    trips_, calls, lease = trips.of(lambda: fq.pop("w1"), rclient)
+    assert (trips_, calls) == (1, 1) and lease is not None
+    assert trips.of(lambda: fq.ack(lease, 1), rclient)[:2] == (1, 1)
+
+
+def test_push_many_is_one_round_trip_per_batch(fq, rclient, monkeypatch):
+    trips = Trips(monkeypatch)
+    trips_, calls, results = trips.of(lambda: fq.push_many(tasks(1200)), rclient)
+    # chunks of 500 in one pipeline (redis-py checks SCRIPT EXISTS before an EVALSHA pipeline)
+    assert (trips_, calls) == (1 if fq.config.redis_functions else 2, 3) and len(results) == 1200
+
+
+def test_ack_and_pop_is_one_round_trip(fq, rclient, monkeypatch):
+    fq.push_many(tasks(3))
+    lease = fq.pop("w1")
+    trips = Trips(monkeypatch)
+    trips_, calls, nxt = trips.of(lambda: lease.ack_and_pop("r"), rclient)
+    assert (trips_, calls) == (1, 1) and nxt is not None
+    assert fq.get_task(lease.id).return_value == "r"
+
+
+def test_ack_and_pop_many_is_one_round_trip_for_any_batch(fq, rclient, monkeypatch):
+    fq.push_many(tasks(40))
+    trips = Trips(monkeypatch)
+    trips_, calls, first = trips.of(lambda: fq.ack_and_pop_many([], "w1", 8), rclient)
+    assert (trips_, calls) == (1, 1) and len(first.leases) == 8
+    acks = [Ack.of(lease, i) for i, lease in enumerate(first.leases)]
+    trips_, calls, second = trips.of(lambda: fq.ack_and_pop_many(acks, "w1", 8), rclient)
+    assert (trips_, calls) == (1, 1)
+    assert second.acked == ["ok"] * 8 and len(second.leases) == 8
+    assert [fq.get_task(le.id).return_value for le in first.leases] == list(range(8))
