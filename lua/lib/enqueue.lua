@@ -6,10 +6,11 @@
 --- @include "lib/stats"
 --- @include "lib/lanes"
 --- @include "lib/ready"
+-- true when the tenant was ready already
 local function place_ready(id, user, prio, score, front)
   lane_push(user, id, prio, score, front)
   stat_add(user, prio, 'queued', 1)
-  ready_add(user)
+  return ready_add(user)
 end
 
 local function place_delayed(id, user, prio, due)

@@ -39,7 +39,6 @@ local function build_keys()
   dlq_user = function(user) return P .. ':dlq:' .. user end,
   backlog = P .. ':backlog',
   tenants = P .. ':tenants',
-  stats = P .. ':stats',
   stats_user = function(user) return P .. ':stats:t:' .. user end,
   stats_prio = function(prio) return P .. ':stats:p:' .. prio end,
   throughput = function(minute) return P .. ':tp:' .. minute end,

@@ -6,8 +6,9 @@
   dashboards; readiness is never decided on it: a tenant leaves the ready sets
   only when its lanes are seen empty (LLEN/ZCARD, O(1)), so no drift of the
   counter (a bug, a partial restore, a hand edit) can strand queued work.
-  Every script that touches a tenant's lanes writes the counter from the
-  lanes (pushes summed in BACKLOG and written once by flush()). ]]
+  A pop writes the counter from the lanes (it counts them anyway, to know
+  whether the tenant stays ready); pushes are summed in BACKLOG and added
+  once by flush() (ZINCRBY), so a counter that drifted heals at the next pop. ]]
 --- @include "lib/keys"
 --- @include "lib/util"
 local BACKLOG
@@ -63,7 +64,7 @@ local function backlog_sync(user, crit_empty)
 end
 
 local function backlog_flush()
-  for user, n in pairs(BACKLOG) do  -- clearing fields while traversing is allowed in Lua
-    if n ~= 0 then backlog_sync(user) end
+  for user, n in pairs(BACKLOG) do
+    if n ~= 0 then redis.call('ZINCRBY', K.backlog, n, user) end
   end
 end

@@ -26,16 +26,17 @@ local function push_task(t, now, aging_ms)
     flat[#flat + 1] = v
   end
   redis.call('HSET', key, unpack(flat))
-  if not TENANTS_SEEN[user] then
-    TENANTS_SEEN[user] = true
-    redis.call('ZADD', K.tenants, 'NX', now, user)
-    redis.call('ZADD', K.tenants_lex, 'NX', 0, user)
-  end
   stat_event(user, prio, 'enqueued', now)
+  local known = false  -- a ready tenant is listed already (it was, when it became ready)
   if state == 'deferred' then
     place_delayed(t.id, user, prio, due)
   else
-    place_ready(t.id, user, prio, score, false)
+    known = place_ready(t.id, user, prio, score, false)
+  end
+  if not known and not TENANTS_SEEN[user] then
+    TENANTS_SEEN[user] = true
+    redis.call('ZADD', K.tenants, 'NX', now, user)
+    redis.call('ZADD', K.tenants_lex, 'NX', 0, user)
   end
   return 'created'
 end

@@ -22,12 +22,16 @@ local function ready_join(set, user)
   redis.call('ZADD', set, 'NX', head[2] or 0, user)
 end
 
+-- true when the tenant was ready already (then it is a known tenant: push skips
+-- registering it again)
 local function ready_add(user)
-  if READY_DONE[user] then return end
+  if READY_DONE[user] ~= nil then return READY_DONE[user] end
   READY_DONE[user] = true
-  if redis.call('ZSCORE', K.ready_all, user) then return end
-  if redis.call('SISMEMBER', K.paused, user) == 1 then return end
+  if redis.call('ZSCORE', K.ready_all, user) then return true end
+  READY_DONE[user] = false
+  if redis.call('SISMEMBER', K.paused, user) == 1 then return false end
   for _, set in ipairs(ready_sets(user)) do ready_join(set, user) end
+  return false
 end
 
 local function ready_remove(user)

@@ -2,8 +2,10 @@
   Gauges (current numbers): queued, delayed, running, dead.
   Counters (totals): enqueued, succeeded, failed, retried, dead_lettered,
   cancelled, expired, released, requeued, deleted, missing.
-  Each change goes to three hashes (global, per tenant, per priority); events
-  also go to a per-minute throughput bucket that expires after TP_TTL s.
+  Each change goes to two hashes: per tenant and per priority (stats:p:0 for a
+  record too broken to know its priority); the totals are the sum of the
+  priority hashes (reads.py), so no third write per change. Events also go to
+  a per-minute throughput bucket that expires after TP_TTL s.
   Changes are summed in Lua and written once by flush() at the end of a
   script: a batch of 500 pushes costs a few dozen HINCRBYs, not thousands,
   and ack-then-pop's running -1 / +1 cancel out. ]]
@@ -20,10 +22,10 @@ local function acc(tbl, key, field, n)
 end
 
 -- key names built once per call
-local STATS_KEY, USER_KEYS, PRIO_KEYS, TP_KEYS
+local USER_KEYS, PRIO_KEYS, TP_KEYS
 per_call(function()
   STATS, TP, FAIR = {}, {}, {}
-  STATS_KEY, USER_KEYS, PRIO_KEYS, TP_KEYS = K.stats, {}, {}, {}
+  USER_KEYS, PRIO_KEYS, TP_KEYS = {}, {}, {}
 end)
 local function cached(cache, build, x)
   local key = cache[x]
@@ -31,11 +33,12 @@ local function cached(cache, build, x)
   return key
 end
 
--- user or prio nil (a record too broken to know it) skips the per-tenant or per-priority hash
+-- user nil (a record too broken to know it) skips the per-tenant hash; a priority
+-- that is not 1..CRITICAL counts under 0, so the totals (the sum over 0..CRITICAL) see it
 local function stat_add(user, prio, field, n)
-  acc(STATS, STATS_KEY, field, n)
   if user then acc(STATS, cached(USER_KEYS, K.stats_user, user), field, n) end
-  if prio then acc(STATS, cached(PRIO_KEYS, K.stats_prio, prio), field, n) end
+  if not (prio and prio >= 1 and prio <= CRITICAL and prio % 1 == 0) then prio = 0 end
+  acc(STATS, cached(PRIO_KEYS, K.stats_prio, prio), field, n)
 end
 
 -- a counter event: totals plus the throughput bucket of this minute

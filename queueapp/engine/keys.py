@@ -32,7 +32,8 @@ so every script touches a single Redis Cluster slot. Layout::
     {fq}:dlq, {fq}:dlq:<user>     zset   dead letters -> time of death (ms)
     {fq}:backlog                  zset   tenant -> number of queued tasks (> 0 only)
     {fq}:tenants                  zset   every tenant ever seen -> first seen (ms)
-    {fq}:stats, :stats:t:<user>, :stats:p:<prio>   hash  counters and gauges
+    {fq}:stats:t:<user>, :stats:p:<prio>   hash  counters and gauges per tenant and per priority
+                                  (p:0: records without a priority); totals = sum over p:0..6
     {fq}:tp:<epoch minute>        hash   per-minute throughput (expires)
     {fq}:workers                  zset   worker id -> last heartbeat (ms)
     {fq}:worker:<worker>          hash   worker report (expires)
@@ -153,9 +154,6 @@ class Keys:
 
     def tenants(self) -> str:
         return self._k("tenants")
-
-    def stats(self) -> str:
-        return self._k("stats")
 
     def stats_user(self, user: str) -> str:
         return self._k("stats", "t", user)

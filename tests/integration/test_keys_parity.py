@@ -34,7 +34,6 @@ SAMPLES = [
     ("dlq_user", "acme"),
     ("backlog",),
     ("tenants",),
-    ("stats",),
     ("stats_user", "acme"),
     ("stats_prio", 3),
     ("throughput", 29000000),
