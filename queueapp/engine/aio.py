@@ -7,12 +7,14 @@ from collections.abc import Coroutine
 from typing import Any
 
 import redis.asyncio
+from redis.exceptions import ResponseError
 
 from .call import Call, Plan, Step
 from .config import EngineConfig
 from .connection import RedisOptions, connect_async
 from .core import Core
 from .errors import ConfigError
+from .functions import Remedy, already_loaded, falling_back, remedy
 from .operations import Operations
 from .scripts import ScriptSet, default_scripts
 
@@ -28,6 +30,8 @@ class AsyncFairQueue(Operations):
         self.core = Core(self.config, owner=self)
         source = scripts or default_scripts()
         self._scripts = {name: client.register_script(source[name]) for name in source.names()}
+        self._library = source.library()
+        self._functions = self.config.redis_functions  # False after a fallback to EVALSHA
 
     @classmethod
     def from_url(cls, url: str, config: EngineConfig | None = None, **options: Any) -> AsyncFairQueue:
@@ -36,24 +40,58 @@ class AsyncFairQueue(Operations):
     async def aclose(self) -> None:
         await self.redis.aclose()
 
-    # -- execution: the only I/O ------------------------------------------
+    # -- execution: the only I/O (the same steps as client.py, awaited) --------
     def _send(self, call: Call[Any], target: Any) -> Any:
+        if call.script and self._functions:
+            return target.fcall(self._library.functions[call.script], len(call.keys), *call.keys, *call.args)
         if call.script:
             return self._scripts[call.script](keys=call.keys, args=call.args, client=target)
         return target.execute_command(*call.args)
 
     async def _execute(self, step: Step) -> Any:
         if isinstance(step, Call):
-            return step.parse(await self._send(step, self.redis))
-        if len(step) == 1:  # a pipeline would add a SCRIPT EXISTS round trip
+            try:
+                return step.parse(await self._send(step, self.redis))
+            except ResponseError as exc:
+                if not (step.script and await self._remedied(exc)):
+                    raise
+                return step.parse(await self._send(step, self.redis))
+        if len(step) == 1:  # EVALSHA in a pipeline would add a SCRIPT EXISTS round trip
             return [await self._execute(step[0])]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for call in step:
-                result = self._send(call, pipe)
-                if call.script:
-                    await result  # redis-py's async Script queues itself on the pipeline when awaited
-            replies = await pipe.execute()
+        replies = await self._pipeline(step)
+        again = [i for i, (c, r) in enumerate(zip(step, replies, strict=True)) if c.script and remedy(r)]
+        if again and await self._remedied(replies[again[0]]):  # nothing ran: send those calls again
+            for i, reply in zip(again, await self._pipeline([step[i] for i in again]), strict=True):
+                replies[i] = reply
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
         return [c.parse(r) for c, r in zip(step, replies, strict=True)]
+
+    async def _pipeline(self, calls: list[Call[Any]]) -> list[Any]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for call in calls:
+                result = self._send(call, pipe)
+                if call.script and not self._functions:
+                    await result  # redis-py's async Script queues itself on the pipeline when awaited
+            return list(await pipe.execute(raise_on_error=False))
+
+    async def _remedied(self, exc: BaseException) -> bool:
+        """Load the library, or fall back to EVALSHA, when `exc` calls for it; True: send again."""
+        fix = remedy(exc)
+        if fix is Remedy.LOAD:
+            try:
+                await self.redis.function_load(self._library.code)
+            except ResponseError as load_error:
+                if already_loaded(load_error):
+                    return True
+                if remedy(load_error) is not Remedy.EVAL:
+                    raise
+                exc, fix = load_error, Remedy.EVAL
+        if fix is Remedy.EVAL and self._functions:
+            falling_back(exc)
+            self._functions = False
+        return fix is not None
 
     async def _drive[T](self, plan: Plan[T]) -> T:
         try:
