@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from queueapp.engine import Task
+from queueapp.engine import Ack, Task
 from queueapp.engine.settings import TenantSettings, WorkerSettings
-from tests.perf.harness import bench_redis, fresh_queue, median_of, print_table, rate
+from tests.perf.harness import RedisCost, bench_redis, fresh_queue, median_of, print_cost_table, print_table, rate
 
 
 def tasks(n: int, users: int = 10) -> list[Task]:
@@ -60,6 +60,34 @@ def pop_then_ack(url: str, n: int) -> float:
     return rate(n, loop)
 
 
+def many_loop(q, k: int) -> None:
+    """A pooled worker's rounds: ack the k tasks of the last round, lease k more."""
+    exchange = q.ack_and_pop_many([], "w1", k)
+    while exchange.leases:
+        exchange = q.ack_and_pop_many([Ack.of(le, None) for le in exchange.leases], "w1", k)
+
+
+def costs(url: str, n: int) -> list[tuple[str, dict[str, float]]]:
+    """Redis server time, commands and round trips per task of the hot-path operations."""
+    out = []
+    q = fresh_queue(url, "cost")
+    cost = RedisCost(q.redis)
+    batch = tasks(n)
+    out.append(("single push", cost.measure(n, lambda: [q.push(t) for t in batch])))
+    d = q.dedicated()
+
+    def fused():
+        lease = d.pop("w1")
+        while lease is not None:
+            lease = lease.ack_and_pop(None)
+
+    out.append(("fused ack-and-pop (concurrency 1)", cost.measure(n, fused)))
+    q.push_many(tasks(n))
+    out.append(("ack_and_pop_many, 8 per round (pooled)", cost.measure(n, lambda: many_loop(d, 8))))
+    out.append(("batch push (push_many, pipelined)", cost.measure(n, lambda: q.push_many(tasks(n)))))
+    return out
+
+
 def pop_latency_us(url: str, configured: int, n: int, with_work: int = 10) -> float:
     """Median microseconds per pop for a worker assigned `configured` registered tenants, 10 with work."""
     q = fresh_queue(url, f"lat{configured}")
@@ -99,7 +127,12 @@ def main() -> None:
             ("pop latency, 10 tenants configured (10 with work)", *lat10, "us"),
             ("pop latency, 10,000 tenants configured (10 with work)", *lat10k, "us"),
         ]
+        measured = [costs(url, min(n, 5000)) for _ in range(runs)]
     print_table(f"FairQueue engine, one Python process, median of {runs} runs", rows)
+    print_cost_table(
+        f"Redis server cost per task, median of {runs} runs",
+        [(name, [run[i][1] for run in measured]) for i, (name, _) in enumerate(measured[0])],
+    )
     print(f"\npop latency ratio 10,000 / 10 tenants: {lat10k[0] / lat10[0]:.2f} (target <= 1.5)")
 
 

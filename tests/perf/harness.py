@@ -62,3 +62,55 @@ def stop_process(proc: subprocess.Popen, grace: float = 10.0) -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
     return proc.wait()
+
+
+class RedisCost:
+    """What one measured step cost the Redis server: CPU (INFO cpu, user + sys, so the
+    network syscalls count too), commands (INFO commandstats, the ones run inside
+    scripts included) and round trips (packets redis-py sent: one per command or pipeline)."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+
+    def _snapshot(self) -> tuple[float, int]:
+        cpu = self.client.info("cpu")
+        stats = self.client.info("commandstats")
+        commands = sum(v["calls"] for k, v in stats.items() if k != "cmdstat_info")
+        return cpu["used_cpu_user"] + cpu["used_cpu_sys"], commands
+
+    def measure(self, n: int, fn: Callable[[], object]) -> dict[str, float]:
+        """{rate, cpu_us, commands, trips} per task of fn, which performs n tasks."""
+        import redis.connection
+
+        sent = [0]
+        original = redis.connection.AbstractConnection.send_packed_command
+
+        def counting(conn, command, check_health=True):
+            sent[0] += 1
+            return original(conn, command, check_health)
+
+        cpu0, cmd0 = self._snapshot()
+        redis.connection.AbstractConnection.send_packed_command = counting
+        start = time.perf_counter()
+        try:
+            fn()
+        finally:
+            elapsed = time.perf_counter() - start
+            redis.connection.AbstractConnection.send_packed_command = original
+        cpu1, cmd1 = self._snapshot()
+        return {
+            "rate": n / elapsed,
+            "cpu_us": (cpu1 - cpu0) / n * 1e6,
+            "commands": (cmd1 - cmd0) / n,
+            "trips": sent[0] / n,
+        }
+
+
+def print_cost_table(title: str, rows: list[tuple[str, list[dict[str, float]]]]) -> None:
+    """Medians of RedisCost.measure results, one row per measure."""
+    print(f"\n{title}")
+    print(f"{'measure':<44} {'tasks/s':>9} {'Redis CPU us/task':>18} {'commands/task':>14} {'round trips/task':>17}")
+    print("-" * 106)
+    for name, results in rows:
+        med = {k: statistics.median(r[k] for r in results) for k in results[0]}
+        print(f"{name:<44} {med['rate']:>9,.0f} {med['cpu_us']:>18.1f} {med['commands']:>14.1f} {med['trips']:>17.3f}")
