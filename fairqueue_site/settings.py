@@ -143,6 +143,7 @@ FAIRQUEUE = {
     },
     "TASK_MODULES": env_list("FAIRQUEUE_TASK_MODULES", "queueapp.demo"),
     "REQUIRE_REGISTERED_TENANTS": env_bool("FAIRQUEUE_REQUIRE_REGISTERED_TENANTS", False),
+    "REDIS_FUNCTIONS": env_bool("FAIRQUEUE_REDIS_FUNCTIONS", True),
     "REDIS": {
         "SSL_CA_CERTS": os.environ.get("REDIS_SSL_CA_CERTS") or None,
         "SSL_CERTFILE": os.environ.get("REDIS_SSL_CERTFILE") or None,
