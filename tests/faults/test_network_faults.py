@@ -67,13 +67,13 @@ def test_t12_reset_after_the_enqueue_reached_redis_makes_one_task_per_id(redis_u
     runs twice; push is idempotent on the task id: the resend answers 'duplicate'
     (PushResult.created is False: the producer's DuplicateJob), never a second task."""
     producer = FairQueue(connect(RedisOptions(url=proxy.url(), retries=3, socket_timeout=5)), config)
-    producer.push(Task("demo.noop", user="warmup"))  # scripts loaded: the next EVALSHA executes
+    producer.push(Task("demo.noop", user="warmup"))  # the Functions library loaded: the next FCALL executes
     ids: list[str] = []
 
     singles = 30
     note("T12", f"RST after each of {singles} single push scripts reached Redis, before the reply")
     for i in range(singles):
-        proxy.reset_after_request(b"EVALSHA", times=1)
+        proxy.reset_after_request(b"FCALL", times=1)
         task = Task(STEP, args=[f"s{i}"], user=f"u{i % 3}")
         result = producer.push(task)
         assert result.id == task.id
@@ -82,7 +82,7 @@ def test_t12_reset_after_the_enqueue_reached_redis_makes_one_task_per_id(redis_u
     assert proxy.resets == singles
 
     note("T12", "RST after a 1 000-task push_many pipeline (2 script calls) reached Redis")
-    proxy.reset_after_request(b"EVALSHA", times=1)
+    proxy.reset_after_request(b"FCALL", times=1)
     batch = [Task(STEP, args=[f"b{i}"], user=f"u{i % 5}") for i in range(1000)]
     results = producer.push_many(batch)
     assert [r.id for r in results] == [t.id for t in batch]
@@ -95,7 +95,7 @@ def test_t12_reset_after_the_enqueue_reached_redis_makes_one_task_per_id(redis_u
         aqueue = AsyncFairQueue(connect_async(RedisOptions(url=proxy.url(), retries=3)), config)
         try:
             await aqueue.push(Task("demo.noop", user="warmup"))
-            proxy.reset_after_request(b"EVALSHA", times=1)
+            proxy.reset_after_request(b"FCALL", times=1)
             task = Task(STEP, args=["async"], user="u0")
             result = await aqueue.push(task)
             return task.id, result
