@@ -14,7 +14,7 @@ from .config import EngineConfig
 from .connection import RedisOptions, connect_async
 from .core import Core
 from .errors import ConfigError
-from .functions import Remedy, already_loaded, falling_back, remedy
+from .functions import Mode, Remedy, after_failed_load, remedy
 from .operations import Operations
 from .scripts import ScriptSet, default_scripts
 
@@ -31,7 +31,7 @@ class AsyncFairQueue(Operations):
         source = scripts or default_scripts()
         self._scripts = {name: client.register_script(source[name]) for name in source.names()}
         self._library = source.library()
-        self._functions = self.config.redis_functions  # False after a fallback to EVALSHA
+        self._mode = Mode(self.config.redis_functions)
 
     @classmethod
     def from_url(cls, url: str, config: EngineConfig | None = None, **options: Any) -> AsyncFairQueue:
@@ -42,7 +42,7 @@ class AsyncFairQueue(Operations):
 
     # -- execution: the only I/O (the same steps as client.py, awaited) --------
     def _send(self, call: Call[Any], target: Any) -> Any:
-        if call.script and self._functions:
+        if call.script and self._mode.functions:
             return target.fcall(self._library.functions[call.script], len(call.keys), *call.keys, *call.args)
         if call.script:
             return self._scripts[call.script](keys=call.keys, args=call.args, client=target)
@@ -72,26 +72,19 @@ class AsyncFairQueue(Operations):
         async with self.redis.pipeline(transaction=False) as pipe:
             for call in calls:
                 result = self._send(call, pipe)
-                if call.script and not self._functions:
+                if call.script and not self._mode.functions:
                     await result  # redis-py's async Script queues itself on the pipeline when awaited
             return list(await pipe.execute(raise_on_error=False))
 
     async def _remedied(self, exc: BaseException) -> bool:
         """Load the library, or fall back to EVALSHA, when `exc` calls for it; True: send again."""
-        fix = remedy(exc)
-        if fix is Remedy.LOAD:
+        first, then = remedy(exc), None
+        if first is Remedy.LOAD:
             try:
                 await self.redis.function_load(self._library.code)
             except ResponseError as load_error:
-                if already_loaded(load_error):
-                    return True
-                if remedy(load_error) is not Remedy.EVAL:
-                    raise
-                exc, fix = load_error, Remedy.EVAL
-        if fix is Remedy.EVAL and self._functions:
-            falling_back(exc)
-            self._functions = False
-        return fix is not None
+                then, exc = after_failed_load(load_error), load_error
+        return self._mode.settle(first, then, exc)
 
     async def _drive[T](self, plan: Plan[T]) -> T:
         try:

@@ -13,7 +13,7 @@ from .config import EngineConfig
 from .connection import RedisOptions, connect
 from .core import Core
 from .errors import ConfigError
-from .functions import Remedy, already_loaded, falling_back, remedy
+from .functions import Mode, Remedy, after_failed_load, remedy
 from .operations import Operations
 from .scripts import ScriptSet, default_scripts
 
@@ -30,7 +30,7 @@ class FairQueue(Operations):
         self._source = scripts or default_scripts()
         self._scripts = {name: client.register_script(self._source[name]) for name in self._source.names()}
         self._library = self._source.library()
-        self._functions = self.config.redis_functions  # False after a fallback to EVALSHA
+        self._mode = Mode(self.config.redis_functions)
 
     @classmethod
     def from_url(cls, url: str, config: EngineConfig | None = None, **options: Any) -> FairQueue:
@@ -41,12 +41,12 @@ class FairQueue(Operations):
         no pool checkout and release around every call (about 15 % more tasks/s)."""
         client = redis.Redis(connection_pool=self.redis.connection_pool, single_connection_client=True)
         copy = FairQueue(client, self.config, self._source)
-        copy._functions = self._functions
+        copy._mode = self._mode
         return copy
 
     # -- execution: the only I/O ------------------------------------------
     def _send(self, call: Call[Any], target: Any) -> Any:
-        if call.script and self._functions:
+        if call.script and self._mode.functions:
             return target.fcall(self._library.functions[call.script], len(call.keys), *call.keys, *call.args)
         if call.script:
             return self._scripts[call.script](keys=call.keys, args=call.args, client=target)
@@ -80,20 +80,13 @@ class FairQueue(Operations):
 
     def _remedied(self, exc: BaseException) -> bool:
         """Load the library, or fall back to EVALSHA, when `exc` calls for it; True: send again."""
-        fix = remedy(exc)
-        if fix is Remedy.LOAD:
+        first, then = remedy(exc), None
+        if first is Remedy.LOAD:
             try:
                 self.redis.function_load(self._library.code)
             except ResponseError as load_error:
-                if already_loaded(load_error):
-                    return True
-                if remedy(load_error) is not Remedy.EVAL:
-                    raise
-                exc, fix = load_error, Remedy.EVAL
-        if fix is Remedy.EVAL and self._functions:
-            falling_back(exc)
-            self._functions = False
-        return fix is not None
+                then, exc = after_failed_load(load_error), load_error
+        return self._mode.settle(first, then, exc)
 
     def _run[T](self, plan: Plan[T]) -> T:
         return drive(plan, self._execute)

@@ -36,10 +36,29 @@ def remedy(exc: BaseException) -> Remedy | None:
     return None
 
 
-def already_loaded(exc: BaseException) -> bool:
-    """FUNCTION LOAD raced another client's load of the same library: it is there."""
-    return isinstance(exc, ResponseError) and "already exists" in str(exc).lower()
+def after_failed_load(exc: ResponseError) -> Remedy | None:
+    """What a failed FUNCTION LOAD leaves to do: nothing (another client loaded the same
+    library meanwhile: send again), EVAL (not allowed here), or raise `exc` (a real error)."""
+    if "already exists" in str(exc).lower():
+        return None
+    if remedy(exc) is Remedy.EVAL:
+        return Remedy.EVAL
+    raise exc
 
 
-def falling_back(exc: BaseException) -> None:
-    log.warning("Redis Functions unavailable (%s): running the Lua scripts with EVALSHA instead", exc)
+class Mode:
+    """Whether a client calls the library (FCALL) or the scripts (EVALSHA); shared by the
+    copies a client makes of itself (dedicated()), so one fallback serves them all."""
+
+    def __init__(self, functions: bool) -> None:
+        self.functions = functions
+
+    def settle(self, first: Remedy | None, then: Remedy | None, exc: BaseException) -> bool:
+        """After remedy `first` (and, when it was LOAD, what the load left: `then`), whether to
+        send the failed calls again; falls back to EVALSHA when that is what is left."""
+        if first is None:
+            return False
+        if Remedy.EVAL in (first, then) and self.functions:
+            log.warning("Redis Functions unavailable (%s): running the Lua scripts with EVALSHA instead", exc)
+            self.functions = False
+        return True
