@@ -31,11 +31,12 @@ async def light(ctx, enqueued_at: float):
 
 
 class WorkerSettings:
-    """arq's defaults but max_jobs (the concurrency under test)."""
+    """arq's defaults but max_jobs (the concurrency under test) and poll_delay (see arq_adaptor)."""
 
     functions = [count, heavy, light]
     redis_settings = RedisSettings.from_dsn(os.environ.get(URL_ENV, "redis://127.0.0.1:6379/0"))
     max_jobs = int(os.environ.get("RACE_CONCURRENCY", "10"))
+    poll_delay = float(os.environ.get("RACE_ARQ_POLL_DELAY", "0.5"))
 
 
 async def enqueue(kind: str, n: int, light_tenants: int, per_tenant: int) -> None:

@@ -11,6 +11,7 @@ Prints a table; writes docs/performance.md and docs/performance.png unless --no-
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import sys
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from tests.perf.harness import bench_redis
 from tests.perf.race import adaptors, report, writeup
+from tests.perf.race.body import URL_ENV
 from tests.perf.race.measure import (
     HEAVY_N,
     LIGHT_PER_TENANT,
@@ -47,8 +49,8 @@ def drain_timeout(n: int) -> float:
 class Race:
     """Runs the scenarios of one library and run, recording each value (or why there is none)."""
 
-    def __init__(self, probe: Probe, ctx: adaptors.Context, n: int, results: report.Results) -> None:
-        self.probe, self.ctx, self.n, self.results = probe, ctx, n, results
+    def __init__(self, probe: Probe, ctx: adaptors.Context, n: int, heavy: int, results: report.Results) -> None:
+        self.probe, self.ctx, self.n, self.heavy, self.results = probe, ctx, n, heavy, results
         self.failures: list[str] = []
 
     def attempt(self, lib: str, labels: list[str], step: Callable[[], None]) -> bool:
@@ -116,7 +118,8 @@ class Race:
             got = noisy(
                 self.probe,
                 worker,
-                lambda: adaptor.enqueue_noisy(HEAVY_N, LIGHT_TENANTS, LIGHT_PER_TENANT),
+                self.heavy,
+                lambda: adaptor.enqueue_noisy(self.heavy, LIGHT_TENANTS, LIGHT_PER_TENANT),
                 NOISY_TIMEOUT,
             )
             for label, value in zip(report.noisy_labels(concurrency), got.__dict__.values(), strict=True):
@@ -174,6 +177,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only", default=",".join(adaptors.MODULES), help=f"comma-separated subset of {','.join(adaptors.MODULES)}"
     )
+    parser.add_argument(
+        "--heavy", type=int, default=HEAVY_N, help=f"noisy neighbour's heavy tasks (default {HEAVY_N:,})"
+    )
     parser.add_argument("--no-write", action="store_true", help="print the table only (no docs/performance.*)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the worker logs even when nothing failed")
     args = parser.parse_args(argv)
@@ -188,17 +194,18 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the finally blocks kill the workers
     work = Path(tempfile.mkdtemp(prefix="fq-race-"))
-    results = report.Results(args.tasks, args.runs)
+    results = report.Results(args.tasks, args.runs, args.heavy)
     began = time.perf_counter()
     failures: list[str] = []
     try:
         with bench_redis() as url:
+            os.environ[URL_ENV] = url  # the task modules the adaptors import read it
             ctx = adaptors.Context(url, work)
             probe = Probe(url)
             results.machine = report.machine(probe)
             print(f"race: {args.tasks:,} tasks, {args.runs} run(s), Redis {url}, logs in {work}", flush=True)
             ready = set_up(args.only, ctx, results)
-            race = Race(probe, ctx, args.tasks, results)
+            race = Race(probe, ctx, args.tasks, args.heavy, results)
             for run in range(1, args.runs + 1):
                 for adaptor in ready:
                     print(f"run {run}/{args.runs}: {adaptor.name}", flush=True)

@@ -20,7 +20,7 @@ from tests.perf.race.body import COUNTER, LATENCIES
 from tests.processes import ROOT
 
 POLL = 0.005  # seconds between counter reads: < 1 % of the shortest timed drain
-HEAVY_N, LIGHT_TENANTS, LIGHT_PER_TENANT = 2000, 5, 10
+HEAVY_N, LIGHT_TENANTS, LIGHT_PER_TENANT = 2000, 5, 10  # the noisy neighbour's defaults
 
 
 class ScenarioError(Exception):
@@ -188,15 +188,15 @@ class Noisy:
     total_s: float
 
 
-def noisy(probe: Probe, worker: Worker, enqueue: Callable[[], None], timeout: float) -> Noisy:
+def noisy(probe: Probe, worker: Worker, heavy_n: int, enqueue: Callable[[], None], timeout: float) -> Noisy:
     """The worker is running and idle; heavy tasks are enqueued, then the light ones (`enqueue`)."""
     light_n = LIGHT_TENANTS * LIGHT_PER_TENANT
     probe.reset_counters()
     start = time.perf_counter()
     enqueue()
     end = wait_until(
-        f"{HEAVY_N} heavy and {light_n} light tasks",
-        lambda: probe.done() >= HEAVY_N and probe.light_done() >= light_n,
+        f"{heavy_n} heavy and {light_n} light tasks",
+        lambda: probe.done() >= heavy_n and probe.light_done() >= light_n,
         timeout,
         worker,
     )

@@ -67,6 +67,7 @@ class Summary:
 class Results:
     tasks: int
     runs: int
+    heavy: int
     values: dict[str, dict[str, list[float | str]]] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)

@@ -7,13 +7,13 @@ import datetime
 from pathlib import Path
 
 from tests.perf.race.adaptors import LABELS
-from tests.perf.race.measure import HEAVY_N, LIGHT_PER_TENANT, LIGHT_TENANTS
+from tests.perf.race.measure import LIGHT_PER_TENANT, LIGHT_TENANTS
 from tests.perf.race.report import PHASES, Results, cell, cost_label, noisy_labels
 from tests.processes import ROOT
 
 DOCS = ROOT / "docs"
 
-METHOD = f"""\
+METHOD = """\
 ## How it is measured
 
 - **One private `redis-server`** (no persistence; `FLUSHALL` before every scenario) for all
@@ -38,8 +38,8 @@ METHOD = f"""\
   reply writes are the nearest: one per reply the server flushes to a client, so a pipeline
   or a script is one, and a blocking pop is one when it returns.
 - **Noisy neighbour**: a worker is started and its start-up task done (it is running and
-  idle), then {HEAVY_N:,} heavy tasks (sleep 2 ms, then the INCR) are enqueued with the batch
-  API, then {LIGHT_TENANTS} x {LIGHT_PER_TENANT} light tasks with single enqueues. Each light
+  idle), then {heavy:,} heavy tasks (sleep 2 ms, then the INCR) are enqueued with the batch
+  API, then {tenants} x {per_tenant} light tasks with single enqueues. Each light
   task is passed `time.time()` at its enqueue and RPUSHes its own latency (now - that) when it
   runs. Tenants exist only in FairQueue (`heavy`, `light0`..`light4`); the other libraries get
   the same tasks on their one default queue, which is how their users run them. Total drain:
@@ -154,7 +154,8 @@ def write_docs(results: Results) -> str:
         lines.append(f"- {LABELS[lib]}: n/a ({reason})")
     if png:
         lines += ["", f"![tasks/s, Redis CPU per task and light-task latency per library]({png})", ""]
-    lines += ["## Configuration", "", *config_table(results), "", METHOD]
+    method = METHOD.format(heavy=results.heavy, tenants=LIGHT_TENANTS, per_tenant=LIGHT_PER_TENANT)
+    lines += ["## Configuration", "", *config_table(results), "", method]
     page = DOCS / "performance.md"
     page.write_text("\n".join(lines))
     return f"wrote {page.relative_to(ROOT)}" + (f" and docs/{png}" if png else " (no chart: matplotlib missing)")

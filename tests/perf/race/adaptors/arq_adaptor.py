@@ -3,6 +3,7 @@ loops run in a helper process (tests/perf/race/arq_side.py) the harness times by
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 from tests.perf.race.adaptors.base import Adaptor, Context, Unavailable
@@ -11,6 +12,7 @@ from tests.processes import ROOT
 
 VENV = ROOT / "var" / "race-arq"
 SIDE = "tests.perf.race.arq_side"
+POLL_DELAY = 0.001  # arq default 0.5 s: a poll stops at a full semaphore, so max_jobs=1 ran 2 tasks/s
 
 
 class ArqAdaptor(Adaptor):
@@ -82,7 +84,8 @@ class ArqAdaptor(Adaptor):
         return [str(VENV / "bin" / "arq"), f"{SIDE}.WorkerSettings"]
 
     def worker_env(self, concurrency: int) -> dict[str, str]:
-        return {**super().worker_env(concurrency), "RACE_CONCURRENCY": str(concurrency)}
+        env = {**super().worker_env(concurrency), "RACE_CONCURRENCY": str(concurrency)}
+        return {**env, "RACE_ARQ_POLL_DELAY": os.environ.get("RACE_ARQ_POLL_DELAY", str(POLL_DELAY))}
 
 
 ADAPTOR = ArqAdaptor()
