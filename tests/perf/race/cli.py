@@ -37,7 +37,9 @@ from tests.perf.race.measure import (
     noisy,
     started,
 )
+from tests.processes import ROOT
 
+LAST = ROOT / "var" / "race" / "last.json"  # the raw per-run values of the last race that wrote the docs
 STARTUP_TIMEOUT = 90.0
 NOISY_TIMEOUT = 300.0
 
@@ -173,7 +175,7 @@ def set_up(names: list[str], ctx: adaptors.Context, results: report.Results) -> 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3, help="runs per library; medians with min-max (default 3)")
-    parser.add_argument("--tasks", type=int, default=3000, help="tasks per enqueue and drain measure (default 3000)")
+    parser.add_argument("--tasks", type=int, default=5000, help="tasks per enqueue and drain measure (default 5000)")
     parser.add_argument(
         "--only", default=",".join(adaptors.MODULES), help=f"comma-separated subset of {','.join(adaptors.MODULES)}"
     )
@@ -181,6 +183,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--heavy", type=int, default=HEAVY_N, help=f"noisy neighbour's heavy tasks (default {HEAVY_N:,})"
     )
     parser.add_argument("--no-write", action="store_true", help="print the table only (no docs/performance.*)")
+    parser.add_argument(
+        "--replay", type=Path, help=f"no race: print and write the docs from a saved {LAST.relative_to(ROOT)}"
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep the worker logs even when nothing failed")
     args = parser.parse_args(argv)
     args.only = [name.strip() for name in args.only.split(",") if name.strip()]
@@ -192,6 +197,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.replay:
+        results = report.Results.load(args.replay)
+        print(report.text_table(results))
+        if not args.no_write:
+            print(writeup.write_docs(results))
+        return
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the finally blocks kill the workers
     work = Path(tempfile.mkdtemp(prefix="fq-race-"))
     results = report.Results(args.tasks, args.runs, args.heavy)
@@ -219,6 +230,7 @@ def main(argv: list[str] | None = None) -> None:
     results.duration = time.perf_counter() - began
     print(report.text_table(results))
     if not args.no_write:
+        results.save(LAST)
         print(writeup.write_docs(results))
     if failures or args.keep_logs:
         print(f"\nworker logs kept in {work}")

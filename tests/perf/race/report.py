@@ -3,10 +3,12 @@ ratios to FairQueue, and the plain-text table printed at the end."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from tests.perf.race.adaptors import LABELS, MODULES
 from tests.perf.race.measure import Cost, Probe
@@ -75,6 +77,16 @@ class Results:
     machine: dict[str, str] = field(default_factory=dict)
     duration: float = 0.0
 
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=1))
+
+    @classmethod
+    def load(cls, path: Path) -> Results:
+        data = json.loads(path.read_text())
+        data["configs"] = {lib: tuple(pair) for lib, pair in data["configs"].items()}
+        return cls(**data)
+
     def add(self, lib: str, label: str, value: float | str) -> None:
         self.values.setdefault(lib, {}).setdefault(label, []).append(value)
 
@@ -106,11 +118,16 @@ class Results:
 
 
 def number(value: float) -> str:
+    """Three significant digits, thousands separated (0.0033 writes per task stay visible)."""
     if abs(value) >= 100:
         return f"{value:,.0f}"
     if abs(value) >= 10:
         return f"{value:.1f}"
-    return f"{value:.2f}"
+    return f"{value:.3g}"
+
+
+def times(ratio: float) -> str:
+    return f"x{ratio:,.0f}" if ratio >= 100 else f"x{ratio:.1f}" if ratio >= 10 else f"x{ratio:.2f}"
 
 
 def cell(results: Results, lib: str, label: str, sep: str = "-") -> tuple[str, str, str]:
@@ -124,7 +141,7 @@ def cell(results: Results, lib: str, label: str, sep: str = "-") -> tuple[str, s
     if got.failed:
         spread += f", {len(got.failed)} {got.failed[0]}"
     ratio = results.ratio(lib, label)
-    return number(got.median), spread, f"x{ratio:.2f}" if ratio is not None else ""
+    return number(got.median), spread, times(ratio) if ratio is not None else ""
 
 
 def machine(probe: Probe) -> dict[str, str]:
@@ -148,8 +165,8 @@ def text_table(results: Results) -> str:
     m = results.machine
     lines = [
         "",
-        f"race: {results.tasks:,} tasks per enqueue/drain, median of {results.runs} run(s) (min-max);"
-        " ratio = library / FairQueue",
+        f"race: {results.tasks:,} tasks per enqueue/drain, {results.heavy:,} heavy in the noisy neighbour,"
+        f" median of {results.runs} run(s) (min-max); ratio = library / FairQueue",
         f"machine: {m.get('cores')} cores ({m.get('cpu')}), Redis {m.get('redis')}, Python {m.get('python')};"
         f" race took {results.duration / 60:.1f} min",
     ]

@@ -51,6 +51,21 @@ METHOD = """\
 """
 
 
+FOOTNOTES = [
+    "Notes on the rows:",
+    "",
+    "- *enqueue, batch*: Huey and arq have no batch API, so their row is the single-call loop again;",
+    "  Dramatiq's `group().run()` and Celery's `group().apply_async()` enqueue their tasks one by one;",
+    "  RQ's `enqueue_many` and FairQueue's `enqueue_many` / `push_many` are pipelines.",
+    "- *Redis commands* count the commands Lua scripts run (FairQueue's push, pop and ack are scripts,",
+    "  so are Dramatiq's enqueue and fetch); *reply writes* approximate round trips (see below).",
+    "- *drain, concurrency 8*: RQ has no threads: `rq worker-pool -n 8` runs 8 SimpleWorker processes.",
+    "  arq runs with `poll_delay` = 1 ms, not its 0.5 s default: one poll starts at most max_jobs jobs",
+    "  and then sleeps, so with the default max_jobs=1 did 2 tasks/s (0.01 s: about 90 tasks/s).",
+    "- *noisy neighbour*: the worker is already running (start-up not included in the latencies).",
+]
+
+
 def markdown_table(results: Results) -> list[str]:
     libs = list(results.values) + [lib for lib in results.unavailable if lib not in results.values]
     out = [
@@ -152,6 +167,7 @@ def write_docs(results: Results) -> str:
     ]
     for lib, reason in results.unavailable.items():
         lines.append(f"- {LABELS[lib]}: n/a ({reason})")
+    lines += ["", *FOOTNOTES, ""]
     if png:
         lines += ["", f"![tasks/s, Redis CPU per task and light-task latency per library]({png})", ""]
     method = METHOD.format(heavy=results.heavy, tenants=LIGHT_TENANTS, per_tenant=LIGHT_PER_TENANT)
