@@ -199,6 +199,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.replay:
         results = report.Results.load(args.replay)
+        for name in results.configs:  # the descriptions of today's code, not the saved run's
+            adaptor = adaptors.load(name)
+            results.configs[name] = (adaptor.config, adaptor.batch_note)
         print(report.text_table(results))
         if not args.no_write:
             print(writeup.write_docs(results))

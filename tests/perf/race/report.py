@@ -4,6 +4,7 @@ ratios to FairQueue, and the plain-text table printed at the end."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import statistics
@@ -117,13 +118,21 @@ class Results:
         return [row for row in rows() if any(self.summary(lib, row[0]) not in (None, "n/a") for lib in self.values)]
 
 
-def number(value: float) -> str:
-    """Three significant digits, thousands separated (0.0033 writes per task stay visible)."""
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    if abs(value) >= 10:
-        return f"{value:.1f}"
-    return f"{value:.3g}"
+def decimals(value: float) -> int:
+    """About three significant digits (0.0033 writes per task stay visible)."""
+    magnitude = abs(value)
+    if magnitude >= 100:
+        return 0
+    if magnitude >= 10:
+        return 1
+    if magnitude >= 1 or magnitude == 0:
+        return 2
+    return min(2 - math.floor(math.log10(magnitude)), 6)
+
+
+def number(value: float, like: float | None = None) -> str:
+    """value with the decimals that suit `like` (a row's median), thousands separated."""
+    return f"{value:,.{decimals(value if like is None else like)}f}"
 
 
 def times(ratio: float) -> str:
@@ -137,7 +146,7 @@ def cell(results: Results, lib: str, label: str, sep: str = "-") -> tuple[str, s
         return "", "", ""
     if isinstance(got, str):
         return got, "", ""
-    spread = f"{number(got.low)}{sep}{number(got.high)}"
+    spread = f"{number(got.low, got.median)}{sep}{number(got.high, got.median)}"
     if got.failed:
         spread += f", {len(got.failed)} {got.failed[0]}"
     ratio = results.ratio(lib, label)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.perf.race.adaptors import LABELS
 from tests.perf.race.measure import LIGHT_PER_TENANT, LIGHT_TENANTS
-from tests.perf.race.report import PHASES, Results, cell, cost_label, noisy_labels
+from tests.perf.race.report import PHASES, Results, Summary, cell, cost_label, noisy_labels, number
 from tests.processes import ROOT
 
 DOCS = ROOT / "docs"
@@ -33,10 +33,10 @@ METHOD = """\
   (`INFO cpu` used_cpu_sys + used_cpu_user), commands (sum of `calls` in `INFO commandstats`,
   which counts the commands run inside Lua scripts too) and reply writes
   (`INFO stats` total_writes_processed). The harness's own INFO and polling commands are
-  subtracted (not their few µs of CPU). Redis 7.0 cannot count round trips exactly
-  (`CLIENT LIST` tot-cmds is 7.2+, and total_commands_processed includes Lua's commands);
-  reply writes are the nearest: one per reply the server flushes to a client, so a pipeline
-  or a script is one, and a blocking pop is one when it returns.
+  subtracted (not their few µs of CPU). Round trips cannot be counted exactly on Redis 7.0:
+  it keeps no per-client command count, and total_commands_processed includes the commands
+  of Lua scripts. Reply writes are the nearest measure: one per reply the server flushes to a
+  client, so a pipeline or a script call is one, and a blocking pop is one when it returns.
 - **Noisy neighbour**: a worker is started and its start-up task done (it is running and
   idle), then {heavy:,} heavy tasks (sleep 2 ms, then the INCR) are enqueued with the batch
   API, then {tenants} x {per_tenant} light tasks with single enqueues. Each light
@@ -64,6 +64,52 @@ FOOTNOTES = [
     "  and then sleeps, so with the default max_jobs=1 did 2 tasks/s (0.01 s: about 90 tasks/s).",
     "- *noisy neighbour*: the worker is already running (start-up not included in the latencies).",
 ]
+
+
+def others(results: Results, label: str) -> list[tuple[str, float]]:
+    """(library, median) of every library but FairQueue with a value for label, lowest first."""
+    got = [(LABELS[lib], results.summary(lib, label)) for lib in results.values if lib != "fairqueue"]
+    return sorted(((name, s.median) for name, s in got if isinstance(s, Summary)), key=lambda pair: pair[1])
+
+
+def headlines(results: Results) -> list[str]:
+    """A few sentences computed from the table (no number in them is typed by hand)."""
+    lines = []
+
+    def fq(label: str) -> float | None:
+        got = results.summary("fairqueue", label)
+        return got.median if isinstance(got, Summary) else None
+
+    def spread(label: str, scale: float = 1.0, unit: str = "") -> str:
+        rest = others(results, label)
+        if not rest:
+            return ""
+        (low_name, low), (high_name, high) = rest[0], rest[-1]
+        return f"{number(low * scale)}{unit} ({low_name}) to {number(high * scale)}{unit} ({high_name})"
+
+    c1, c8 = noisy_labels(1)[0], noisy_labels(8)[0]
+    if fq(c1) is not None and others(results, c1):
+        lines.append(
+            f"- **Noisy neighbour**: with {results.heavy:,} heavy tasks queued ahead of them, the light tasks"
+            f" waited at most {number(fq(c1))} ms on FairQueue at concurrency 1 ({number(fq(c8) or 0)} ms at 8);"
+            f" on the others' one FIFO queue {spread(c1, 1e-3, ' s')} at 1, {spread(c8, 1e-3, ' s')} at 8."
+        )
+    for concurrency in (1, 8):
+        label = f"drain, concurrency {concurrency}"
+        if fq(label) is not None and others(results, label):
+            lines.append(
+                f"- **Drain, concurrency {concurrency}**: FairQueue {number(fq(label))} tasks/s;"
+                f" the others {spread(label)} tasks/s."
+            )
+    cpu, calls = cost_label("cpu", "drain, concurrency 1"), cost_label("calls", "drain, concurrency 1")
+    if fq(cpu) is not None and others(results, cpu):
+        lines.append(
+            f"- **Redis cost of a drained task** (concurrency 1): FairQueue {number(fq(cpu))} µs of Redis CPU and"
+            f" {number(fq(calls))} commands (most inside its Lua scripts) in about"
+            f" {number(fq(cost_label('writes', 'drain, concurrency 1')))} round trips;"
+            f" the others {spread(cpu)} µs and {spread(calls)} commands."
+        )
+    return lines
 
 
 def markdown_table(results: Results) -> list[str]:
@@ -161,6 +207,8 @@ def write_docs(results: Results) -> str:
         f"{m.get('cores')} cores ({m.get('cpu')}), Redis {m.get('redis')} on loopback, Python {m.get('python')},"
         f" {m.get('os')}. {results.tasks:,} tasks per enqueue and drain measure, median of {results.runs} runs"
         f" (min–max); `xR` = library / FairQueue. The race took {results.duration / 60:.1f} minutes.",
+        "",
+        *headlines(results),
         "",
         *markdown_table(results),
         "",

@@ -19,8 +19,9 @@ class ArqAdaptor(Adaptor):
     name = "arq"
     batch_note = "a loop of `enqueue_job`: arq has no batch enqueue"
     config = (
-        "`arq tests.perf.race.arq_side.WorkerSettings` with max_jobs=N (asyncio), arq's defaults otherwise "
-        "(poll_delay 0.5 s, results kept 1 h); its own venv with redis-py 5"
+        "`arq tests.perf.race.arq_side.WorkerSettings` (asyncio) with max_jobs=N and poll_delay=1 ms (see the "
+        "notes), arq's defaults otherwise (results kept 1 h); tasks use the worker's `ctx['redis']`; "
+        "its own venv with redis-py 5"
     )
 
     def setup(self, ctx: Context) -> None:
