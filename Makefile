@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help install run test test-fast test-faults screenshots bench lint check clean
+.PHONY: help install run test test-fast test-faults screenshots bench race lint check clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -42,6 +42,13 @@ bench: install ## benchmarks (tests/perf): engine and worker tables; not a CI ga
 	@scripts/ensure-redis-server.sh
 	$(PY) -m tests.perf.bench_engine $(BENCH_ARGS)
 	$(PY) -m tests.perf.bench_worker $(BENCH_ARGS)
+
+race: install ## FairQueue vs Huey, Dramatiq, Celery, RQ, arq (bench group; ~15 min) -> docs/performance.md
+	@scripts/ensure-redis-server.sh
+	@scripts/bootstrap.sh --group bench || echo "warning: the bench group did not install: those libraries show n/a"
+	@UV_PROJECT_ENVIRONMENT=$(CURDIR)/var/race-arq scripts/bootstrap.sh --project tests/perf/race/arq_env \
+		|| echo "warning: the arq venv did not install: arq shows n/a"
+	$(PY) -m tests.perf.race $(RACE_ARGS)
 
 lint: install ## ruff
 	$(VENV)/bin/ruff check .

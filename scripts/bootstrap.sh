@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Creates .venv from uv.lock (reproducible), finding Python 3.12+ and uv first.
+# Arguments go to `uv sync` (`make race`: --group bench, and the arq venv's --project).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=$(scripts/find-python.sh)
@@ -13,4 +14,4 @@ if [ -z "$UV" ]; then
   UV=var/tools/bin/uv
 fi
 export UV_PYTHON_DOWNLOADS=never
-"$UV" sync --frozen --python "$PY" --quiet
+"$UV" sync --frozen --python "$PY" --quiet "$@"

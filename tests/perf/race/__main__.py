@@ -1,0 +1,3 @@
+from tests.perf.race.cli import main
+
+main()

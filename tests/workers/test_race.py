@@ -1,0 +1,60 @@
+"""The race (tests/perf/race, `make race`) still runs: FairQueue alone, tiny sizes, real
+worker processes on the race's own private Redis. Needs no bench group (the other libraries'
+adaptors are never imported)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.processes import ROOT
+
+pytestmark = pytest.mark.slow
+
+ROWS = [
+    "enqueue, single",
+    "enqueue, batch",
+    "enqueue, batch: engine push_many",
+    "drain, concurrency 1",
+    "drain, concurrency 8",
+    "Redis CPU, drain, concurrency 1",
+    "Redis commands, enqueue, single",
+    "Redis reply writes (~ round trips), drain, concurrency 8",
+    "noisy neighbour c1: light tasks' max latency",
+    "noisy neighbour c8: total drain",
+    "worker start-up, concurrency 1",
+]
+
+
+def fairqueue_values(table: str) -> dict[str, float]:
+    """{measure: FairQueue's median} from the printed table's blocks."""
+    values, label = {}, None
+    for line in table.splitlines():
+        if header := re.match(r"^(\S.*) \[.*is better\]$", line):
+            label = header.group(1)
+        elif label and (row := re.match(r"^  FairQueue\s+([\d,.]+)\s", line)):
+            values[label] = float(row.group(1).replace(",", ""))
+    return values
+
+
+def test_fairqueue_only_race_prints_positive_numbers():
+    env = {k: v for k, v in os.environ.items() if k != "FAIRQUEUE_BENCH_REDIS_URL"}  # always a private server
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.perf.race", "--only", "fairqueue", "--tasks", "50", "--runs", "1"]
+        + ["--heavy", "100", "--no-write"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "worker logs kept" not in proc.stdout, proc.stdout[-3000:]  # kept only when a measure failed
+    values = fairqueue_values(proc.stdout)
+    missing = [row for row in ROWS if row not in values]
+    assert not missing, proc.stdout
+    assert all(value > 0 for value in values.values()), values
