@@ -147,19 +147,20 @@ class FairQueueBackend(BaseTaskBackend):
 
     # -- enqueue ------------------------------------------------------------
     def _engine_task(self, task, args, kwargs) -> EngineTask:
+        return EngineTask(args=list(args), kwargs=dict(kwargs), **self._engine_fields(task))
+
+    def _engine_fields(self, task) -> dict:
+        """The engine task's fields that come from the (validated) task, not its arguments."""
         self.validate_task(task)
-        run_after = int(task.run_after.timestamp() * 1000) if task.run_after else None
-        return EngineTask(
-            func=task.module_path,
-            args=list(args),
-            kwargs=dict(kwargs),
-            user=getattr(task, "user", DEFAULT_USER),
-            priority=to_level(task.priority),
-            queue=task.queue_name,
-            max_retries=getattr(task, "max_retries", None),
-            timeout=getattr(task, "timeout", None),
-            run_after=run_after,
-        )
+        return {
+            "func": task.module_path,
+            "user": getattr(task, "user", DEFAULT_USER),
+            "priority": to_level(task.priority),
+            "queue": task.queue_name,
+            "max_retries": getattr(task, "max_retries", None),
+            "timeout": getattr(task, "timeout", None),
+            "run_after": int(task.run_after.timestamp() * 1000) if task.run_after else None,
+        }
 
     def _ready_result(self, task, engine_task: EngineTask) -> TaskResult:
         result = ready_result(task, engine_task.id, engine_task.args, engine_task.kwargs, self.alias)
@@ -176,7 +177,8 @@ class FairQueueBackend(BaseTaskBackend):
 
     def enqueue_many(self, task, calls: list[tuple[tuple, dict]]) -> list[TaskResult]:
         """Enqueue one task with many argument sets in one pipelined round trip."""
-        engine_tasks = [self._engine_task(task, args, kwargs) for args, kwargs in calls]
+        fields = self._engine_fields(task)  # one task: validated once, not per argument set
+        engine_tasks = [EngineTask(args=list(args), kwargs=dict(kwargs), **fields) for args, kwargs in calls]
         try:
             conf.get_queue().push_many(engine_tasks)
         except EngineInvalidTask as exc:

@@ -41,7 +41,7 @@ def test_same_text_as_json_dumps(value):
 
 @pytest.mark.parametrize(
     "value",
-    ["é\n\"\\\u2028", -0.0, 1e300, 10**30, (1, 2), [Level.HIGH, Colour.RED], {"k": (True, None)}, ""],
+    ['é\n"\\\u2028', -0.0, 1e300, 10**30, (1, 2), [Level.HIGH, Colour.RED], {"k": (True, None)}, ""],
 )
 def test_same_text_for_edge_values(value):
     assert _dumps(value) == reference(value)
