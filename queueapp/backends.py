@@ -56,7 +56,7 @@ class FairTask(Task):
         if isinstance(self.priority, Priority):  # @task(priority=Priority.HIGH) means the level
             object.__setattr__(self, "priority", to_django(self.priority))
         Task.__post_init__(self)  # the backend's validate_task
-        if not self.func.__dict__.get("fairqueue_stand_in"):  # validated: a plain function
+        if not getattr(self.func, "fairqueue_stand_in", False):
             registry.register(self)
 
     def get_backend(self):
