@@ -87,7 +87,7 @@ class Command(BaseCommand):
         if not options["skip_checks"]:
             check_queue_start(self)  # the durability warnings among them
         queue = conf.get_queue()
-        if options["skip_checks"]:
+        if options["skip_checks"]:  # lost tasks are still said, once
             for _, warning in conf.durability_warnings(queue.redis):
                 self.stderr.write(f"warning: {warning}")
         self._sync_if_missing(queue)
