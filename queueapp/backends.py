@@ -11,13 +11,17 @@ result = send_invoice.get_result(result_id)
 
 from __future__ import annotations
 
+import contextlib
 import types
-from dataclasses import dataclass, replace
+import weakref
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
-from django.tasks import TaskResult, TaskResultStatus
+from django.conf import settings
+from django.tasks import TaskResult, TaskResultStatus, task_backends
 from django.tasks.backends.base import BaseTaskBackend
-from django.tasks.base import Task, TaskError
+from django.tasks.base import DEFAULT_TASK_PRIORITY, TASK_MAX_PRIORITY, TASK_MIN_PRIORITY, Task, TaskError
 from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
 from django.tasks.signals import task_enqueued
 from django.utils import timezone
@@ -51,23 +55,42 @@ class FairTask(Task):
     def __post_init__(self):
         if isinstance(self.priority, Priority):  # @task(priority=Priority.HIGH) means the level
             object.__setattr__(self, "priority", to_django(self.priority))
-        Task.__post_init__(self)
+        Task.__post_init__(self)  # the backend's validate_task
         if not getattr(self.func, "fairqueue_stand_in", False):
             registry.register(self)
+
+    def get_backend(self):
+        """Task.get_backend without its per-call import (on every using() and enqueue)."""
+        return task_backends[self.backend]
 
     def using(
         self, *, priority=None, queue_name=None, run_after=None, backend=None, user=None, max_retries=None, timeout=None
     ):
-        """Django's options plus the tenant and retry policy; run_after may be a timedelta."""
+        """Django's options plus the tenant and retry policy; run_after may be a timedelta.
+        One copy, validated once (Task.using then a replace made and checked two)."""
         if isinstance(run_after, timedelta):
             run_after = timezone.now() + run_after
         if isinstance(priority, Priority):
             priority = to_django(priority)
-        task = Task.using(self, priority=priority, queue_name=queue_name, run_after=run_after, backend=backend)
-        changes = {
-            k: v for k, v in (("user", user), ("max_retries", max_retries), ("timeout", timeout)) if v is not None
-        }
-        return replace(task, **changes) if changes else task
+        options = {name: getattr(self, name) for name in _init_fields(type(self))}
+        for name, value in (
+            ("priority", priority),
+            ("queue_name", queue_name),
+            ("run_after", run_after),
+            ("backend", backend),
+            ("user", user),
+            ("max_retries", max_retries),
+            ("timeout", timeout),
+        ):
+            if value is not None:
+                options[name] = value
+        return type(self)(**options)
+
+
+@cache
+def _init_fields(cls: type) -> tuple[str, ...]:
+    """What dataclasses.replace copies, found once per class instead of on every using()."""
+    return tuple(f.name for f in fields(cls) if f.init)
 
 
 class FairQueueBackend(BaseTaskBackend):
@@ -78,7 +101,21 @@ class FairQueueBackend(BaseTaskBackend):
     supports_async_task = True
 
     def validate_task(self, task):
-        super().validate_task(task)
+        """Django's checks, then the tenant, retries and timeout. What depends only on the
+        function (module level, coroutine, context argument: inspect work) is checked once
+        per function; the options are checked on every call (using() and enqueue)."""
+        func = task.func
+        key = (task.takes_context, self.supports_async_task)
+        try:
+            known = key in _valid_functions.get(func, ())
+        except TypeError:  # not hashable or no weak reference: never cached
+            known = False
+        if known:
+            self._validate_options(task)
+        else:
+            super().validate_task(task)
+            with contextlib.suppress(TypeError):
+                _valid_functions.setdefault(func, set()).add(key)
         try:
             check_name("user", getattr(task, "user", DEFAULT_USER))
         except EngineInvalidTask as exc:
@@ -92,57 +129,68 @@ class FairQueueBackend(BaseTaskBackend):
         ):
             raise InvalidTask(f"timeout must be a number of seconds between 0 and 7 days, got {timeout!r}")
 
+    def _validate_options(self, task):
+        """BaseTaskBackend.validate_task past its function checks: same checks, order, messages."""
+        priority = task.priority
+        if not self.supports_priority and priority != DEFAULT_TASK_PRIORITY:
+            raise InvalidTask("Backend does not support setting priority of tasks.")
+        if priority < TASK_MIN_PRIORITY or priority > TASK_MAX_PRIORITY or int(priority) != priority:
+            raise InvalidTask(f"priority must be a whole number between {TASK_MIN_PRIORITY} and {TASK_MAX_PRIORITY}.")
+        run_after = task.run_after
+        if run_after is not None:
+            if not self.supports_defer:
+                raise InvalidTask("Backend does not support run_after.")
+            if settings.USE_TZ and not timezone.is_aware(run_after):
+                raise InvalidTask("run_after must be an aware datetime.")
+        if self.queues and task.queue_name not in self.queues:
+            raise InvalidTask(f"Queue '{task.queue_name}' is not valid for backend.")
+
     # -- enqueue ------------------------------------------------------------
     def _engine_task(self, task, args, kwargs) -> EngineTask:
+        return EngineTask(args=list(args), kwargs=dict(kwargs), **self._engine_fields(task))
+
+    def _engine_fields(self, task) -> dict:
+        """The engine task's fields that come from the (validated) task, not its arguments."""
         self.validate_task(task)
-        run_after = int(task.run_after.timestamp() * 1000) if task.run_after else None
-        return EngineTask(
-            func=task.module_path,
-            args=list(args),
-            kwargs=dict(kwargs),
-            user=getattr(task, "user", DEFAULT_USER),
-            priority=to_level(task.priority),
-            queue=task.queue_name,
-            max_retries=getattr(task, "max_retries", None),
-            timeout=getattr(task, "timeout", None),
-            run_after=run_after,
-        )
+        return {
+            "func": task.module_path,
+            "user": getattr(task, "user", DEFAULT_USER),
+            "priority": to_level(task.priority),
+            "queue": task.queue_name,
+            "max_retries": getattr(task, "max_retries", None),
+            "timeout": getattr(task, "timeout", None),
+            "run_after": int(task.run_after.timestamp() * 1000) if task.run_after else None,
+        }
 
     def _ready_result(self, task, engine_task: EngineTask) -> TaskResult:
-        result = TaskResult(
-            task=task,
-            id=engine_task.id,
-            status=TaskResultStatus.READY,
-            enqueued_at=timezone.now(),
-            started_at=None,
-            last_attempted_at=None,
-            finished_at=None,
-            args=engine_task.args,
-            kwargs=engine_task.kwargs,
-            backend=self.alias,
-            errors=[],
-            worker_ids=[],
-        )
+        result = ready_result(task, engine_task.id, engine_task.args, engine_task.kwargs, self.alias)
         task_enqueued.send(type(self), task_result=result)
         return result
 
     def enqueue(self, task, args, kwargs):
         engine_task = self._engine_task(task, args, kwargs)
-        with _as_invalid_task():
+        try:
             conf.get_queue().push(engine_task)
+        except EngineInvalidTask as exc:
+            raise InvalidTaskArguments(str(exc)) from exc
         return self._ready_result(task, engine_task)
 
     def enqueue_many(self, task, calls: list[tuple[tuple, dict]]) -> list[TaskResult]:
         """Enqueue one task with many argument sets in one pipelined round trip."""
-        engine_tasks = [self._engine_task(task, args, kwargs) for args, kwargs in calls]
-        with _as_invalid_task():
+        fields = self._engine_fields(task)  # one task: validated once, not per argument set
+        engine_tasks = [EngineTask(args=list(args), kwargs=dict(kwargs), **fields) for args, kwargs in calls]
+        try:
             conf.get_queue().push_many(engine_tasks)
+        except EngineInvalidTask as exc:
+            raise InvalidTaskArguments(str(exc)) from exc
         return [self._ready_result(task, t) for t in engine_tasks]
 
     async def aenqueue(self, task, args, kwargs):
         engine_task = self._engine_task(task, args, kwargs)
-        with _as_invalid_task():
+        try:
             await conf.get_async_queue().push(engine_task)
+        except EngineInvalidTask as exc:
+            raise InvalidTaskArguments(str(exc)) from exc
         return self._ready_result(task, engine_task)
 
     # -- results ------------------------------------------------------------
@@ -215,16 +263,63 @@ def _dt(ms: int | None) -> datetime | None:
     return datetime.fromtimestamp(ms / 1000, tz=UTC) if ms else None
 
 
-class _as_invalid_task:
-    """Engine validation errors surface as django.tasks InvalidTask (also a ValueError)."""
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+_RESULT_FIELDS = frozenset(
+    {"task", "id", "status", "enqueued_at", "started_at", "last_attempted_at", "finished_at"}
+    | {"args", "kwargs", "backend", "errors", "worker_ids", "_return_value"}
+)
+_RESULT_KNOWN = {f.name for f in fields(TaskResult)} == _RESULT_FIELDS
 
-    def __enter__(self):
-        return self
 
-    def __exit__(self, kind, exc, tb):
-        if isinstance(exc, EngineInvalidTask):
-            raise InvalidTaskArguments(str(exc)) from exc
-        return False
+def ready_result(task, result_id: str, args: list, kwargs: dict, backend: str) -> TaskResult:
+    """The READY TaskResult enqueue returns, equal to TaskResult(...). Its __post_init__ copies
+    args and kwargs through normalize_json (ABC checks per item: half of the construction), a
+    no-op on our fresh list and dict of JSON scalars: that case sets the fields directly. Other
+    arguments, or a TaskResult with fields this does not know, go through the class."""
+    enqueued_at = timezone.now()
+    if not (_RESULT_KNOWN and _plain(args) and _plain(kwargs.values())):
+        return TaskResult(
+            task=task,
+            id=result_id,
+            status=TaskResultStatus.READY,
+            enqueued_at=enqueued_at,
+            started_at=None,
+            last_attempted_at=None,
+            finished_at=None,
+            args=args,
+            kwargs=kwargs,
+            backend=backend,
+            errors=[],
+            worker_ids=[],
+        )
+    result = object.__new__(TaskResult)
+    put = object.__setattr__
+    put(result, "task", task)
+    put(result, "id", result_id)
+    put(result, "status", TaskResultStatus.READY)
+    put(result, "enqueued_at", enqueued_at)
+    put(result, "started_at", None)
+    put(result, "last_attempted_at", None)
+    put(result, "finished_at", None)
+    put(result, "args", args)
+    put(result, "kwargs", kwargs)
+    put(result, "backend", backend)
+    put(result, "errors", [])
+    put(result, "worker_ids", [])
+    put(result, "_return_value", None)
+    return result
+
+
+def _plain(values) -> bool:
+    for value in values:  # noqa: SIM110 (a loop: all() would build a generator per call)
+        if value.__class__ not in _JSON_SCALARS:
+            return False
+    return True
+
+
+# functions that passed BaseTaskBackend's function checks, with the (takes_context,
+# supports_async_task) they passed with; weak, so stand-ins for unregistered paths go away
+_valid_functions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _errors_of(stored: EngineTask) -> list[dict]:

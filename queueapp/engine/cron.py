@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from croniter import CroniterBadCronError, CroniterBadDateError, CroniterNotAlphaError, croniter
 
 MAX_EXPRESSION = 128
 SKIP, RUN_ONCE = "skip", "run_once"
@@ -29,6 +29,19 @@ POLICIES = (SKIP, RUN_ONCE)
 
 class CronError(ValueError):
     """An expression, time zone or policy that cannot be scheduled; the message is for the user."""
+
+
+@cache
+def _croniter_module() -> Any:
+    """croniter (and dateutil under it), imported on first use: every process imports this
+    module through the engine's settings, only schedule code ever calls it."""
+    import croniter
+
+    return croniter
+
+
+def croniter(expr: str, start: datetime, **options: Any) -> Any:
+    return _croniter_module().croniter(expr, start, **options)
 
 
 def zone(name: str) -> ZoneInfo:
@@ -50,13 +63,14 @@ def validate(expr: str) -> str:
         raise CronError(
             f"a cron expression has 5 fields (minute hour day month weekday) or 6 (plus seconds), not {len(fields)}"
         )
+    cron = _croniter_module()
     try:
-        if not croniter.is_valid(expr, strict=True):
+        if not cron.croniter.is_valid(expr, strict=True):
             raise CronError(f"{expr!r} is not a valid cron expression")
         croniter(expr, datetime(2000, 1, 1, tzinfo=UTC), max_years_between_matches=5).get_next(datetime)
-    except (CroniterBadCronError, CroniterNotAlphaError) as exc:
+    except (cron.CroniterBadCronError, cron.CroniterNotAlphaError) as exc:
         raise CronError(f"{expr!r} is not a valid cron expression: {exc}") from None
-    except CroniterBadDateError:
+    except cron.CroniterBadDateError:
         raise CronError(f"{expr!r} never fires (no matching date within 5 years)") from None
     return expr
 

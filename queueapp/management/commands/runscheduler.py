@@ -8,6 +8,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from queueapp import conf, scheduling
+from queueapp.checks import check_queue_start
 from queueapp.engine.errors import QueueUnavailable
 from queueapp.engine.scheduler import Scheduler
 from queueapp.models import Schedule
@@ -17,8 +18,11 @@ class Command(BaseCommand):
     help = (
         "Fire cron schedules: any number may run, one leads (Redis lease), and every due time is enqueued exactly once."
     )
+    # not Django's whole suite before every start: FairQueue's own checks, once (queueapp/checks.py)
+    requires_system_checks = []
 
     def add_arguments(self, parser):
+        parser.add_argument("--skip-checks", action="store_true", help="Skip system checks.")
         parser.add_argument("--run-now", metavar="NAME", help="enqueue schedule NAME's task once, now, and exit")
         parser.add_argument("--tick", type=float, default=0.25, help="seconds between passes (default 0.25)")
         parser.add_argument(
@@ -29,6 +33,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        if not options["skip_checks"]:
+            check_queue_start(self)
         if options["run_now"]:
             return self._run_now(options["run_now"])
         if not 0.01 <= options["tick"] <= 60 or not 1 <= options["lease"] <= 300:

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, close_old_connections, connections
 
 from queueapp import conf, runtime, sync
+from queueapp.checks import check_queue_start
 from queueapp.engine.errors import QueueUnavailable
 from queueapp.engine.task import InvalidTask, check_name
 from queueapp.engine.worker import Worker, WorkerOptions
@@ -34,8 +35,11 @@ def positive_int(value: str) -> int:
 
 class Command(BaseCommand):
     help = "Run a FairQueue worker: pops tasks fairly across tenants and runs them."
+    # not Django's whole suite before every start: FairQueue's own checks, once (queueapp/checks.py)
+    requires_system_checks = []
 
     def add_arguments(self, parser):
+        parser.add_argument("--skip-checks", action="store_true", help="Skip system checks.")
         parser.add_argument(
             "--worker-id",
             default=None,
@@ -80,9 +84,12 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         if options["verbosity"] < 3:
             lean_logging()
+        if not options["skip_checks"]:
+            check_queue_start(self)  # the durability warnings among them
         queue = conf.get_queue()
-        for _, warning in conf.durability_warnings(queue.redis):
-            self.stderr.write(f"warning: {warning}")
+        if options["skip_checks"]:  # lost tasks are still said, once
+            for _, warning in conf.durability_warnings(queue.redis):
+                self.stderr.write(f"warning: {warning}")
         self._sync_if_missing(queue)
         paths = runtime.discover_tasks()
         self.stdout.write(f"worker {worker_id}: {len(paths)} registered task(s)")
