@@ -38,10 +38,11 @@ screenshots: install ## retake docs/screenshots/*.png (the browser tests, in Chr
 	@scripts/ensure-chromium.sh
 	FAIRQUEUE_SCREENSHOTS=docs/screenshots $(PY) -m pytest tests/browser -q
 
-bench: install ## benchmarks (tests/perf): engine and worker tables; not a CI gate
+bench: install ## benchmarks (tests/perf): engine, worker and enqueue tables; not a CI gate
 	@scripts/ensure-redis-server.sh
 	$(PY) -m tests.perf.bench_engine $(BENCH_ARGS)
 	$(PY) -m tests.perf.bench_worker $(BENCH_ARGS)
+	$(PY) -m tests.perf.bench_enqueue $(BENCH_ARGS)
 
 race: install ## FairQueue vs Huey, Dramatiq, Celery, RQ, arq (bench group; ~15 min) -> docs/performance.md
 	@scripts/ensure-redis-server.sh

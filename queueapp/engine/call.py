@@ -29,9 +29,12 @@ class Call[T]:
     keys: tuple[str, ...] = ()
 
 
+_encode = json.JSONEncoder(separators=(",", ":")).encode  # built once: json.dumps with separators builds one per call
+
+
 def script[T](name: str, params: dict[str, Any], parse: Callable[[Any], T], prefix: str) -> Call[T]:
     """A call of lua/<name>.lua: KEYS[1] is the key prefix, ARGV[1] the params as one JSON object."""
-    return Call(name, (json.dumps(params, separators=(",", ":")),), parse, (prefix,))
+    return Call(name, (_encode(params),), parse, (prefix,))
 
 
 def command(*args: Any, parse: Callable[[Any], Any] = _identity) -> Call[Any]:
