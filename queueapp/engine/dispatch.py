@@ -66,7 +66,7 @@ class Dispatcher:
             if w.stopping.is_set() or w.current.get(lease.token) is not lease:
                 self._give_back(lease)  # leased as the stop began: it runs again elsewhere
                 continue
-            w.before_task()
+            w.prepare_task()
             outcome = run_task(w.execute, lease.task)
             if w.current.get(lease.token) is not lease:  # released by a forced stop meanwhile
                 continue

@@ -225,13 +225,21 @@ class Worker:
                     continue
                 idle = 0.005
             self.current[lease.token] = lease
-            self.before_task()
+            self.prepare_task()
             outcome = run_task(self.execute, lease.task)
             lease = self._report_outcome(lease, outcome)
         if lease is not None:  # popped as the stop began: give it back unrun
             self._call(self._quiet, lease.release)
             self.current.pop(lease.token, None)
         queue.redis.close()
+
+    def prepare_task(self) -> None:
+        """before_task (Django closes stale DB connections), never fatal to the slot: a slot
+        thread that died here would hold its lease forever, renewed by the heartbeat."""
+        try:
+            self.before_task()
+        except Exception:
+            log.exception("before_task failed; running the task anyway")
 
     def _report_outcome(self, lease: Lease, outcome: Outcome) -> Lease | None:
         """Record the outcome; returns the next lease when it could fuse ack and pop."""

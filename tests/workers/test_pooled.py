@@ -137,3 +137,22 @@ def test_the_pool_shrinks_and_grows_while_it_runs(queue):
         worker.request_stop()
         thread.join(30)
     assert not thread.is_alive() and queue.stats()["running"] == 0
+
+
+def test_a_failing_before_task_hook_strands_nothing(queue):
+    """Django's close_old_connections raising (a DB outage) must not kill a slot holding a lease."""
+    calls = []
+
+    def flaky_hook():
+        calls.append(1)
+        if len(calls) % 3 == 0:
+            raise RuntimeError("database went away")
+
+    for n, concurrency in enumerate((1, 4), start=1):
+        queue.push_many([Task("demo.noop", args=[i], user=f"u{i % 3}") for i in range(12)])
+        options = WorkerOptions(f"w-hook{concurrency}", concurrency=concurrency, burst=True)
+        worker = Worker(queue, options, lambda task: None, before_task=flaky_hook)
+        assert worker.run() == 0 and worker.processed == 12
+        stats = queue.stats()
+        assert (stats["succeeded"], stats["running"], stats["queued"]) == (12 * n, 0, 0)
+    assert len(calls) == 24
