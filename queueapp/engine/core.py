@@ -51,10 +51,6 @@ def error_info(exc: BaseException | None, message: str | None = None) -> dict[st
     }
 
 
-def _pairs(flat: Sequence[str]) -> dict[str, str]:
-    return dict(zip(flat[::2], flat[1::2], strict=True))
-
-
 class Core(ConfigWrites):
     """Every write operation; the configuration and schedule writes come from ConfigWrites."""
 
@@ -120,27 +116,33 @@ class Core(ConfigWrites):
             raise ValueError(f"lease_seconds must be > 0, got {lease_seconds!r}")
         return int(lease_seconds * 1000)
 
-    def _pop_params(self, worker: str, lease_seconds: float | None) -> dict[str, Any]:
-        return {
+    def _pop_params(self, worker: str, lease_seconds: float | None, token: str | None) -> dict[str, Any]:
+        params = {
             "worker": worker,
-            "token": secrets.token_hex(8),
             "lease_ms": self._lease_ms(lease_seconds),
             "max_payload": self.config.max_payload_bytes,
         }
+        if token is not None:  # ack_and_pop_many sends one token per slot instead
+            params["token"] = token
+        return params
 
     def _lease_from(self, reply: list[str], params: dict[str, Any]) -> Lease | Broken | None:
         if reply[0] in ("empty", "disabled"):
             return None
-        fields = _pairs(reply[1:])
+        return self._lease(reply, 1, params["token"], params["worker"])
+
+    def _lease(self, flat: list[str], start: int, token: str, worker: str) -> Lease | Broken:
+        """The lease of a popped record (flat field/value list from `start`), or what cannot be read."""
+        fields = dict(zip(flat[start::2], flat[start + 1 :: 2], strict=True))
         try:
             task = Task.from_fields(fields)
         except (KeyError, ValueError, TypeError, AttributeError) as exc:
-            return Broken(fields.get("id", "?"), params["token"], "decode_error", repr(exc))
-        return Lease(task, params["token"], params["worker"], self.owner)
+            return Broken(fields.get("id", "?"), token, "decode_error", repr(exc))
+        return Lease(task, token, worker, self.owner)
 
     def pop_call(self, worker: str, lease_seconds: float | None) -> Call[Lease | Broken | None]:
         check_name("worker id", worker)
-        p = self._pop_params(worker, lease_seconds)
+        p = self._pop_params(worker, lease_seconds, secrets.token_hex(8))
         return self._script("pop", p, lambda r: self._lease_from(r, p))
 
     def pop(self, worker: str, lease_seconds: float | None) -> Plan[Lease | None]:
@@ -182,7 +184,7 @@ class Core(ConfigWrites):
 
     def ack_and_pop(self, lease: Lease, result: Any, lease_seconds: float | None) -> Plan[Lease | None]:
         """Ack `lease` and lease the next task for the same worker in one call."""
-        pop = self._pop_params(lease.worker, lease_seconds)
+        pop = self._pop_params(lease.worker, lease_seconds, secrets.token_hex(8))
         params = {"ack": self._ack_params(lease, result), "pop": pop}
 
         def parse(reply: list[str]) -> Lease | Broken | None:
@@ -198,22 +200,18 @@ class Core(ConfigWrites):
         check_name("worker id", worker)
         if not 0 <= n <= 1000:
             raise ValueError(f"n must be between 0 and 1000, got {n!r}")
-        pop = self._pop_params(worker, lease_seconds)
+        pop = self._pop_params(worker, lease_seconds, None)
         hexes = secrets.token_hex(8 * n)  # one read of the OS's random source for the whole round
         tokens = [hexes[16 * i : 16 * (i + 1)] for i in range(n)]
-        del pop["token"]
         params = {
             "acks": [{"id": a.lease.id, "token": a.lease.token, "result": a.result} for a in acks],
             "pop": pop,
             "tokens": tokens,
         }
 
-        def parse(reply: list[Any]) -> tuple[list[str], list[Lease | Broken | None], bool]:
+        def parse(reply: list[Any]) -> tuple[list[str], list[Lease | Broken], bool]:
             records = reply[2:]  # one per token used, in order
-            popped = [
-                self._lease_from(["ok", *f], {**pop, "token": t})
-                for f, t in zip(records, tokens[: len(records)], strict=True)
-            ]
+            popped = [self._lease(f, 0, t, worker) for f, t in zip(records, tokens[: len(records)], strict=True)]
             return list(reply[0]), popped, reply[1] == "disabled"
 
         acked, popped, disabled = yield self._script("ack_and_pop_many", params, parse)

@@ -313,7 +313,6 @@ class Worker:
 
     def _report(self, state: str) -> None:
         held = list(self.current.values())
-        leases = held
         report = WorkerReport(
             self.options.worker_id,
             last_seen_ms=0,  # the script stamps Redis TIME
@@ -325,11 +324,11 @@ class Worker:
             concurrency=self.active_slots(),
             processed=self.processed,
             failed=self.failed,
-            current=tuple(le.id for le in leases),
+            current=tuple(le.id for le in held),
             ttl_seconds=report_ttl_seconds(self.lease_seconds),
         )
         try:
-            lost = self.queue.heartbeat(self.options.worker_id, leases, report, lease_seconds=self.lease_seconds)
+            lost = self.queue.heartbeat(self.options.worker_id, held, report, lease_seconds=self.lease_seconds)
         except RedisError as exc:
             log.warning("heartbeat failed: %s", exc)
             return
