@@ -31,10 +31,12 @@ class ConfigWrites:
 
     def set_worker_configs(self, configs: Sequence[WorkerSettings], delete: Sequence[str]) -> Plan[int]:
         """Store `configs` and delete the configurations of `delete`, in one pipeline; returns the count."""
-        calls = [self._worker_call(c.worker, c) for c in configs] + [self._worker_call(w, None) for w in delete]
-        if calls:
-            yield calls
-        return len(calls)
+        # built inside the plan, so a bad name raises where the plan runs (the await, for the async client)
+        return (
+            yield from _pipelined(
+                [self._worker_call(c.worker, c) for c in configs] + [self._worker_call(w, None) for w in delete]
+            )
+        )
 
     def _tenant_call(self, user: str, settings: TenantSettings | None) -> Call[None]:
         if settings is None:
@@ -45,10 +47,11 @@ class ConfigWrites:
 
     def set_tenants(self, tenants: Sequence[TenantSettings], delete: Sequence[str]) -> Plan[int]:
         """Register (or update) `tenants` and unregister `delete`, in one pipeline; returns the count."""
-        calls = [self._tenant_call(t.user, t) for t in tenants] + [self._tenant_call(u, None) for u in delete]
-        if calls:
-            yield calls
-        return len(calls)
+        return (
+            yield from _pipelined(
+                [self._tenant_call(t.user, t) for t in tenants] + [self._tenant_call(u, None) for u in delete]
+            )
+        )
 
     def set_schedule(self, name: str, spec: ScheduleSpec | None) -> Plan[None]:
         """Store a schedule, or delete it when `spec` is None."""
@@ -88,3 +91,10 @@ class ConfigWrites:
 
     def mark_synced(self) -> Plan[None]:
         yield command("SET", self.keys.synced(), "1")
+
+
+def _pipelined(calls: list[Call[None]]) -> Plan[int]:
+    """`calls` as one pipeline (none: no round trip); the number of calls."""
+    if calls:
+        yield calls
+    return len(calls)
