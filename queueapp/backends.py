@@ -169,28 +169,22 @@ class FairQueueBackend(BaseTaskBackend):
 
     def enqueue(self, task, args, kwargs):
         engine_task = self._engine_task(task, args, kwargs)
-        try:
+        with _as_invalid_task():
             conf.get_queue().push(engine_task)
-        except EngineInvalidTask as exc:
-            raise InvalidTaskArguments(str(exc)) from exc
         return self._ready_result(task, engine_task)
 
     def enqueue_many(self, task, calls: list[tuple[tuple, dict]]) -> list[TaskResult]:
         """Enqueue one task with many argument sets in one pipelined round trip."""
         fields = self._engine_fields(task)  # one task: validated once, not per argument set
         engine_tasks = [EngineTask(args=list(args), kwargs=dict(kwargs), **fields) for args, kwargs in calls]
-        try:
+        with _as_invalid_task():
             conf.get_queue().push_many(engine_tasks)
-        except EngineInvalidTask as exc:
-            raise InvalidTaskArguments(str(exc)) from exc
         return [self._ready_result(task, t) for t in engine_tasks]
 
     async def aenqueue(self, task, args, kwargs):
         engine_task = self._engine_task(task, args, kwargs)
-        try:
+        with _as_invalid_task():
             await conf.get_async_queue().push(engine_task)
-        except EngineInvalidTask as exc:
-            raise InvalidTaskArguments(str(exc)) from exc
         return self._ready_result(task, engine_task)
 
     # -- results ------------------------------------------------------------
@@ -263,58 +257,34 @@ def _dt(ms: int | None) -> datetime | None:
     return datetime.fromtimestamp(ms / 1000, tz=UTC) if ms else None
 
 
-_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
-_RESULT_FIELDS = frozenset(
-    {"task", "id", "status", "enqueued_at", "started_at", "last_attempted_at", "finished_at"}
-    | {"args", "kwargs", "backend", "errors", "worker_ids", "_return_value"}
-)
-_RESULT_KNOWN = {f.name for f in fields(TaskResult)} == _RESULT_FIELDS
-
-
 def ready_result(task, result_id: str, args: list, kwargs: dict, backend: str) -> TaskResult:
-    """The READY TaskResult enqueue returns, equal to TaskResult(...). Its __post_init__ copies
-    args and kwargs through normalize_json (ABC checks per item: half of the construction), a
-    no-op on our fresh list and dict of JSON scalars: that case sets the fields directly. Other
-    arguments, or a TaskResult with fields this does not know, go through the class."""
-    enqueued_at = timezone.now()
-    if not (_RESULT_KNOWN and _plain(args) and _plain(kwargs.values())):
-        return TaskResult(
-            task=task,
-            id=result_id,
-            status=TaskResultStatus.READY,
-            enqueued_at=enqueued_at,
-            started_at=None,
-            last_attempted_at=None,
-            finished_at=None,
-            args=args,
-            kwargs=kwargs,
-            backend=backend,
-            errors=[],
-            worker_ids=[],
-        )
-    result = object.__new__(TaskResult)
-    put = object.__setattr__
-    put(result, "task", task)
-    put(result, "id", result_id)
-    put(result, "status", TaskResultStatus.READY)
-    put(result, "enqueued_at", enqueued_at)
-    put(result, "started_at", None)
-    put(result, "last_attempted_at", None)
-    put(result, "finished_at", None)
-    put(result, "args", args)
-    put(result, "kwargs", kwargs)
-    put(result, "backend", backend)
-    put(result, "errors", [])
-    put(result, "worker_ids", [])
-    put(result, "_return_value", None)
-    return result
+    """The READY TaskResult enqueue returns."""
+    return TaskResult(
+        task=task,
+        id=result_id,
+        status=TaskResultStatus.READY,
+        enqueued_at=timezone.now(),
+        started_at=None,
+        last_attempted_at=None,
+        finished_at=None,
+        args=args,
+        kwargs=kwargs,
+        backend=backend,
+        errors=[],
+        worker_ids=[],
+    )
 
 
-def _plain(values) -> bool:
-    for value in values:  # noqa: SIM110 (a loop: all() would build a generator per call)
-        if value.__class__ not in _JSON_SCALARS:
-            return False
-    return True
+class _as_invalid_task:
+    """Engine validation errors surface as django.tasks InvalidTask (also a ValueError)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if isinstance(exc, EngineInvalidTask):
+            raise InvalidTaskArguments(str(exc)) from exc
+        return False
 
 
 # functions that passed BaseTaskBackend's function checks, with the (takes_context,
