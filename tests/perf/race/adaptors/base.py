@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from dataclasses import dataclass
@@ -40,6 +41,14 @@ class Adaptor:
 
     def setup(self, ctx: Context) -> None:
         self.ctx = ctx
+
+    @staticmethod
+    def load(*modules: str) -> list:
+        """The library's modules (and its race task module), or Unavailable naming what is missing."""
+        try:
+            return [importlib.import_module(m) for m in modules]
+        except ImportError as exc:
+            raise Unavailable(f"not installed: {exc.name}") from exc
 
     def version(self) -> str:
         return metadata.version(self.dist)

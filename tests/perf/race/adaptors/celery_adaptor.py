@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tests.perf.race.adaptors.base import BIN, Adaptor, Context, Unavailable
+from tests.perf.race.adaptors.base import BIN, Adaptor, Context
 from tests.perf.race.measure import Phase
 
 
@@ -19,13 +19,7 @@ class CeleryAdaptor(Adaptor):
 
     def setup(self, ctx: Context) -> None:
         super().setup(ctx)
-        try:
-            import celery
-
-            from tests.perf.race import celery_tasks
-        except ImportError as exc:
-            raise Unavailable(f"not installed: {exc.name}") from exc
-        self.celery, self.tasks = celery, celery_tasks
+        self.celery, self.tasks = self.load("celery", "tests.perf.race.celery_tasks")
 
     def after_flush(self) -> None:
         """kombu remembers it declared the queue; FLUSHALL removed the binding, so declare it again

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tests.perf.race.adaptors.base import BIN, Adaptor, Context, Unavailable
+from tests.perf.race.adaptors.base import BIN, Adaptor, Context
 from tests.perf.race.measure import Phase
 
 
@@ -16,13 +16,7 @@ class DramatiqAdaptor(Adaptor):
 
     def setup(self, ctx: Context) -> None:
         super().setup(ctx)
-        try:
-            import dramatiq
-
-            from tests.perf.race import dramatiq_tasks
-        except ImportError as exc:
-            raise Unavailable(f"not installed: {exc.name}") from exc
-        self.dramatiq, self.tasks = dramatiq, dramatiq_tasks
+        self.dramatiq, self.tasks = self.load("dramatiq", "tests.perf.race.dramatiq_tasks")
 
     def enqueue_single(self, n: int, phase: Phase) -> None:
         count = self.tasks.count

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tests.perf.race.adaptors.base import BIN, Adaptor, Context, Unavailable
+from tests.perf.race.adaptors.base import BIN, Adaptor, Context
 from tests.perf.race.measure import Phase
 
 
@@ -16,11 +16,7 @@ class HueyAdaptor(Adaptor):
 
     def setup(self, ctx: Context) -> None:
         super().setup(ctx)
-        try:
-            from tests.perf.race import huey_tasks
-        except ImportError as exc:
-            raise Unavailable(f"not installed: {exc.name}") from exc
-        self.tasks = huey_tasks
+        (self.tasks,) = self.load("tests.perf.race.huey_tasks")
 
     def enqueue_single(self, n: int, phase: Phase) -> None:
         count = self.tasks.count

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tests.perf.race.adaptors.base import BIN, Adaptor, Context, Unavailable
+from tests.perf.race.adaptors.base import BIN, Adaptor, Context
 from tests.perf.race.measure import Phase
 
 
@@ -19,15 +19,8 @@ class RQAdaptor(Adaptor):
 
     def setup(self, ctx: Context) -> None:
         super().setup(ctx)
-        try:
-            import redis
-            from rq import Queue
-
-            from tests.perf.race import rq_tasks
-        except ImportError as exc:
-            raise Unavailable(f"not installed: {exc.name}") from exc
-        self.tasks, self.queue_class = rq_tasks, Queue
-        self.queue = Queue("default", connection=redis.Redis.from_url(ctx.url))
+        redis, rq, self.tasks = self.load("redis", "rq", "tests.perf.race.rq_tasks")
+        self.queue = rq.Queue("default", connection=redis.Redis.from_url(ctx.url))
 
     def enqueue_single(self, n: int, phase: Phase) -> None:
         count, q = self.tasks.count, self.queue
