@@ -102,7 +102,7 @@ class Dispatcher:
         w = self.worker
         queue = w.queue.dedicated()
         acks: list[Finished] = []
-        idle = IDLE_FIRST
+        idle, quiet = IDLE_FIRST, False
         try:
             while True:
                 self._collect(acks, wait=0)
@@ -132,10 +132,15 @@ class Dispatcher:
                     w.current[lease.token] = lease
                     self.work.put(lease)
                 if exchange.leases or not free:
-                    idle = IDLE_FIRST
+                    idle, quiet = IDLE_FIRST, False
                     continue
                 if w.options.burst and not w.current and w._call(queue.idle, until_stop=True):
-                    w.request_stop()
+                    # idle twice with an empty pop between: a retry promoted into a lane just
+                    # before the first check (idle() does not look at lanes) is popped, not left
+                    if quiet:
+                        w.request_stop()
+                        continue
+                    quiet = True
                     continue
                 self._collect(acks, wait=idle)
                 idle = min(idle * 2, w.poll_interval)

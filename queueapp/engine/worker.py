@@ -209,7 +209,7 @@ class Worker:
     # -- the task loop ------------------------------------------------------
     def _slot_loop(self, slot: int) -> None:
         queue = self.queue.dedicated()
-        idle = 0.005
+        idle, quiet = 0.005, False
         lease: Lease | None = None
         while not self.stopping.is_set() and slot not in self._retired:
             if lease is None and not self.enabled:
@@ -219,11 +219,14 @@ class Worker:
                 lease = self._call(queue.pop, self.options.worker_id, self.lease_seconds, until_stop=True)
                 if lease is None:
                     if self.options.burst and self._call(queue.idle, until_stop=True):
-                        break
+                        if quiet:  # idle twice with an empty pop between (see Dispatcher._loop)
+                            break
+                        quiet = True
+                        continue
                     self.stopping.wait(idle)
                     idle = min(idle * 2, self.poll_interval)
                     continue
-                idle = 0.005
+                idle, quiet = 0.005, False
             self.current[lease.token] = lease
             self.prepare_task()
             outcome = run_task(self.execute, lease.task)
