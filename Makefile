@@ -43,6 +43,7 @@ bench: install ## benchmarks (tests/perf): engine, worker and enqueue tables; no
 	$(PY) -m tests.perf.bench_engine $(BENCH_ARGS)
 	$(PY) -m tests.perf.bench_worker $(BENCH_ARGS)
 	$(PY) -m tests.perf.bench_enqueue $(BENCH_ARGS)
+	$(PY) -m tests.perf.bench_workflows $(BENCH_ARGS)
 
 race: install ## FairQueue vs Huey, Dramatiq, Celery, RQ, arq (bench group; ~15 min) -> docs/performance.md
 	@scripts/ensure-redis-server.sh

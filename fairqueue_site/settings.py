@@ -144,6 +144,8 @@ FAIRQUEUE = {
     "TASK_MODULES": env_list("FAIRQUEUE_TASK_MODULES", "queueapp.demo"),
     "REQUIRE_REGISTERED_TENANTS": env_bool("FAIRQUEUE_REQUIRE_REGISTERED_TENANTS", False),
     "REDIS_FUNCTIONS": env_bool("FAIRQUEUE_REDIS_FUNCTIONS", True),
+    "XCOM_TTL": int(os.environ.get("FAIRQUEUE_XCOM_TTL", "86400")),
+    "XCOM_MAX_BYTES": int(os.environ.get("FAIRQUEUE_XCOM_MAX_BYTES", "65536")),
     "REDIS": {
         "SSL_CA_CERTS": os.environ.get("REDIS_SSL_CA_CERTS") or None,
         "SSL_CERTFILE": os.environ.get("REDIS_SSL_CERTFILE") or None,

@@ -1,13 +1,14 @@
 --[[ purge: move queued or deferred tasks to the dead-letter queue with a
   reason (tenant_deleted, purged): up to `limit` tasks from a tenant's lanes,
   or the given ids (deferred ones found by the caller's scan of the delayed
-  set). Bounded per call; the caller repeats until it answers 0.
+  set, and those waiting on dependencies, from the tenant's waiting set). Bounded per call; the caller repeats until it answers 0.
   KEYS[1]  prefix
   ARGV[1]  {"user", "reason", "limit": int, "ids": [id, ...] (optional)}
   Reply    number of tasks moved ]]
 --- @include "lib/enqueue"
 --- @include "lib/record"
 --- @include "lib/dead"
+--- @include "lib/deps"
 
 local p = params()
 local now = now_ms()
@@ -20,8 +21,14 @@ local ids = opt(p.ids, nil)
 if ids then
   for _, id in ipairs(ids) do
     local rec = record_core(id)
+    local was_waiting = rec and rec.user == p.user and redis.call('ZREM', K.waiting, id) == 1
     if rec and rec.user == p.user then
-      if rec.state == 'deferred' and redis.call('ZREM', K.delayed, id) == 1 then
+      if rec.state == 'deferred' and was_waiting then
+        deps_unregister(id)
+        stat_add(rec.user, rec.prio, 'waiting', -1)
+        redis.call('HSET', K.task(id), 'waiting', '0')
+        bury(id, rec)
+      elseif rec.state == 'deferred' and redis.call('ZREM', K.delayed, id) == 1 then
         stat_add(rec.user, rec.prio, 'delayed', -1)
         bury(id, rec)
       elseif rec.state == 'queued' and lane_remove(rec.user, id, rec.prio) == 1 then

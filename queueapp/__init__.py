@@ -10,4 +10,8 @@ def __getattr__(name):
         from . import tasks_api
 
         return getattr(tasks_api, name)
+    if name in ("xcom_push", "xcom_pull", "xcom_task"):
+        from . import xcom
+
+        return getattr(xcom, name)
     raise AttributeError(f"module 'queueapp' has no attribute {name!r}")

@@ -32,6 +32,10 @@ from .engine import Priority, State
 from .engine import Task as EngineTask
 from .engine.task import check_name
 from .priorities import to_django, to_level
+from .task_errors import InvalidTaskArguments, _as_invalid_task
+from .workflows import BoundTask, dependency_ids
+
+__all__ = ["FairQueueBackend", "FairTask", "InvalidTaskArguments"]
 
 DEFAULT_USER = "default"
 STATUS = {
@@ -42,15 +46,13 @@ STATUS = {
 }
 
 
-class InvalidTaskArguments(InvalidTask, ValueError):
-    """Arguments that are not JSON, or too large: refused at enqueue, nothing stored."""
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FairTask(Task):
     user: str = DEFAULT_USER  # the tenant this task runs for
     max_retries: int | None = None  # exception retries; None: FAIRQUEUE["MAX_RETRIES"]
     timeout: float | None = None  # seconds; the worker fails the task (reason 'timeout') past it
+    depends_on: tuple[str, ...] = ()  # ids (or TaskResults) that must succeed first (docs/workflows.md)
+    on_dependency_failure: str = "cancel"  # or "block": wait until the dependency is requeued and succeeds
 
     def __post_init__(self):
         if isinstance(self.priority, Priority):  # @task(priority=Priority.HIGH) means the level
@@ -64,10 +66,22 @@ class FairTask(Task):
         return task_backends[self.backend]
 
     def using(
-        self, *, priority=None, queue_name=None, run_after=None, backend=None, user=None, max_retries=None, timeout=None
+        self,
+        *,
+        priority=None,
+        queue_name=None,
+        run_after=None,
+        backend=None,
+        user=None,
+        max_retries=None,
+        timeout=None,
+        depends_on=None,
+        on_dependency_failure=None,
     ):
-        """Django's options plus the tenant and retry policy; run_after may be a timedelta.
-        One copy, validated once (Task.using then a replace made and checked two)."""
+        """Django's options plus the tenant, retry policy and dependencies; run_after may be a
+        timedelta. One copy, validated once (Task.using then a replace made and checked two)."""
+        if depends_on is not None:
+            depends_on = dependency_ids(depends_on)
         if isinstance(run_after, timedelta):
             run_after = timezone.now() + run_after
         if isinstance(priority, Priority):
@@ -81,10 +95,16 @@ class FairTask(Task):
             ("user", user),
             ("max_retries", max_retries),
             ("timeout", timeout),
+            ("depends_on", depends_on),
+            ("on_dependency_failure", on_dependency_failure),
         ):
             if value is not None:
                 options[name] = value
         return type(self)(**options)
+
+    def bind(self, *args, **kwargs):
+        """This task with these arguments, not yet enqueued: a pipeline step (docs/workflows.md)."""
+        return BoundTask(self, args, kwargs)
 
 
 @cache
@@ -128,6 +148,9 @@ class FairQueueBackend(BaseTaskBackend):
             isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < 86_400 * 7
         ):
             raise InvalidTask(f"timeout must be a number of seconds between 0 and 7 days, got {timeout!r}")
+        policy = getattr(task, "on_dependency_failure", "cancel")
+        if policy not in ("cancel", "block"):
+            raise InvalidTask(f"on_dependency_failure must be 'cancel' or 'block', got {policy!r}")
 
     def _validate_options(self, task):
         """BaseTaskBackend.validate_task past its function checks: same checks, order, messages."""
@@ -160,6 +183,8 @@ class FairQueueBackend(BaseTaskBackend):
             "max_retries": getattr(task, "max_retries", None),
             "timeout": getattr(task, "timeout", None),
             "run_after": int(task.run_after.timestamp() * 1000) if task.run_after else None,
+            "depends_on": getattr(task, "depends_on", ()),
+            "on_dependency_failure": getattr(task, "on_dependency_failure", "cancel"),
         }
 
     def _ready_result(self, task, engine_task: EngineTask) -> TaskResult:
@@ -273,18 +298,6 @@ def ready_result(task, result_id: str, args: list, kwargs: dict, backend: str) -
         errors=[],
         worker_ids=[],
     )
-
-
-class _as_invalid_task:
-    """Engine validation errors surface as django.tasks InvalidTask (also a ValueError)."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, exc, tb):
-        if isinstance(exc, EngineInvalidTask):
-            raise InvalidTaskArguments(str(exc)) from exc
-        return False
 
 
 # functions that passed BaseTaskBackend's function checks, with the (takes_context,

@@ -38,6 +38,7 @@ def as_dt(ms: int | str | None) -> datetime | None:
 class Totals:
     queued: int
     delayed: int
+    waiting: int  # on dependencies
     running: int
     succeeded: int
     failed: int
@@ -51,6 +52,7 @@ def totals() -> Totals:
     return Totals(
         queued=stats["queued"],
         delayed=stats["delayed"],
+        waiting=stats["waiting"],
         running=stats["running"],
         succeeded=stats["succeeded"],
         failed=stats["failed"],

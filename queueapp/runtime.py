@@ -11,6 +11,7 @@ from django.utils.module_loading import autodiscover_modules
 from . import conf, registry
 from .engine import Task as EngineTask
 from .engine.errors import UnknownTask
+from .xcom import running_task
 
 
 def discover_tasks() -> list[str]:
@@ -25,6 +26,14 @@ def execute(stored: EngineTask):
     task = registry.lookup(stored.func)
     if task is None:
         raise UnknownTask(f"{stored.func!r} is not a registered task (declare it with @task in a tasks module)")
+    token = running_task.set(stored)  # for xcom_push / xcom_pull
+    try:
+        return _call(task, stored)
+    finally:
+        running_task.reset(token)
+
+
+def _call(task, stored: EngineTask):
     if task.takes_context:
         context = TaskContext(
             task_result=TaskResult(

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import dead_letters, health, overview, schedules, tasks, users, workers
+from .views import dead_letters, health, overview, pipelines, schedules, tasks, users, workers
 
 app_name = "queueapp"
 urlpatterns = [
@@ -35,5 +35,10 @@ urlpatterns = [
     path("schedules/<str:name>/delete/", schedules.schedule_delete, name="schedule_delete"),
     path("dead-letters/", dead_letters.dead_letter_list, name="dead_letters"),
     path("dead-letters/<str:action>/", dead_letters.dead_letter_action, name="dead_letter_action"),
+    path("tasks/", tasks.task_list, name="tasks"),
     path("tasks/<str:task_id>/", tasks.task_detail, name="task"),
+    path("tasks/<str:task_id>/retry/", tasks.task_retry, name="task_retry"),
+    path("pipelines/", pipelines.pipeline_list, name="pipelines"),
+    path("pipelines/<str:run_id>/", pipelines.pipeline_detail, name="pipeline"),
+    path("pipelines/<str:run_id>/cancel/", pipelines.pipeline_cancel, name="pipeline_cancel"),
 ]

@@ -17,7 +17,7 @@ def worker_env(redis_url: str, prefix: str, ledger: str = "ledger", **extra: str
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "REDIS_URL": redis_url,
         "FAIRQUEUE_PREFIX": prefix,
-        "FAIRQUEUE_TASK_MODULES": "queueapp.demo,tests.fixture_tasks",
+        "FAIRQUEUE_TASK_MODULES": "queueapp.demo,tests.fixture_tasks,tests.workflow_tasks",
         "FQ_LEDGER": ledger,
         "PYTHONUNBUFFERED": "1",
     }

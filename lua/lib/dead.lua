@@ -8,11 +8,14 @@
 --- @include "lib/stats"
 --- @include "lib/record"
 --- @include "lib/enqueue"
+--- @include "lib/deps"
 local function dead_letter(id, user, prio, reason, now)
   local key = K.task(id)
-  local v = redis.call('HMGET', key, 'dead_letter', 'result_ttl', 'history', 'history_n')
+  local v = redis.call('HMGET', key, 'dead_letter', 'result_ttl', 'history', 'history_n', 'pipeline', 'dependents')
   local h = {history = v[3], history_n = v[4]}
+  if v[6] then dependents_settle(id, 'failed', now) end
   if v[1] == '0' then
+    pipeline_count(v[5], 'failed', 1, now)
     history_push(h, now, 'failed', {reason = reason})
     redis.call('HSET', key, 'state', 'failed', 'dead_reason', reason, 'finished_at', int(now),
       'history', h.history, 'history_n', h.history_n)
@@ -28,6 +31,7 @@ local function dead_letter(id, user, prio, reason, now)
   stat_add(user, prio, 'dead', 1)
   stat_event(user, prio, 'dead_lettered', now)
   recent_add(user, id)
+  pipeline_count(v[5], 'dead', 1, now)
   return 'dead'
 end
 

@@ -44,6 +44,15 @@ local function build_keys()
   throughput = function(minute) return P .. ':tp:' .. minute end,
   workers = P .. ':workers',
   worker_info = function(worker) return P .. ':worker:' .. worker end,
+  deps_waiting = function(id) return P .. ':deps:waiting:' .. id end,
+  deps_blocked = function(id) return P .. ':deps:blocked:' .. id end,
+  waiting = P .. ':waiting',
+  pipeline = function(run) return P .. ':pipe:' .. run end,
+  pipeline_tasks = function(run) return P .. ':pipe:tasks:' .. run end,
+  pipeline_steps = function(run) return P .. ':pipe:steps:' .. run end,
+  pipelines = P .. ':pipes',
+  pipelines_user = function(user) return P .. ':pipes:' .. user end,
+  xcom = function(ns, user) return P .. ':xcom:' .. ns .. ':' .. user end,
 }
 end
 

@@ -14,10 +14,10 @@
 --- @include "lib/dead"
 local MAX_SKIPS = 32
 -- what a worker needs from the record: not the errors, result or tracebacks of
--- earlier attempts, which can be large and would travel with every pop
+-- earlier attempts, which can be large and would travel with every pop (pipeline: XCom's scope)
 local POP_FIELDS = {'v', 'id', 'func', 'user', 'priority', 'payload', 'queue', 'timeout', 'max_retries',
                     'max_deliveries', 'result_ttl', 'dead_letter', 'deliveries', 'failures', 'enqueued_at',
-                    'started_at', 'lease_deadline', 'lease_token', 'state', 'worker', 'history'}
+                    'started_at', 'lease_deadline', 'lease_token', 'state', 'worker', 'history', 'pipeline', 'step'}
 
 local function worker_tiers(worker)
   local cfg = redis.call('HMGET', K.worker_cfg(worker), 'enabled', 'steal_all')

@@ -24,6 +24,8 @@ class EngineConfig:
     promote_limit: int = 500  # due delayed tasks moved per promote call
     require_registered_tenants: bool = False  # refuse tasks for tenants not registered (Tenant rows)
     redis_functions: bool = True  # FCALL one Functions library (Redis 7+); False: EVALSHA per script
+    xcom_ttl: int = 86_400  # seconds an XCom value is kept after it was pushed
+    xcom_max_bytes: int = 65_536  # size limit of one XCom value's JSON
 
     def __post_init__(self) -> None:
         Keys(self.prefix)  # validates the hash tag
@@ -31,6 +33,8 @@ class EngineConfig:
             raise ValueError("lease_seconds must be > 0 and aging_seconds >= 0")
         if not 1 <= self.max_payload_bytes <= 16 * 1024 * 1024:
             raise ValueError("max_payload_bytes must be between 1 byte and 16 MiB")
+        if self.xcom_ttl < 1 or not 1 <= self.xcom_max_bytes <= 16 * 1024 * 1024:
+            raise ValueError("xcom_ttl must be >= 1 s and xcom_max_bytes between 1 byte and 16 MiB")
         for name in ("batch_chunk", "reap_limit", "promote_limit"):
             if not 1 <= getattr(self, name) <= 10_000:
                 raise ValueError(f"{name} must be between 1 and 10000")

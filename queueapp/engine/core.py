@@ -15,7 +15,8 @@ import traceback as tb
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from .call import Call, Plan, command, once, script
+from .bulk import BulkWrites
+from .call import Call, Plan, once, script
 from .config import EngineConfig
 from .config_writes import ConfigWrites
 from .errors import InvalidState, InvalidTask, StaleLease, TaskNotFound
@@ -24,6 +25,7 @@ from .lease import Ack, Broken, Exchange, FailOutcome, Lease, PushResult, Repair
 from .reads import Reads
 from .settings import WorkerReport
 from .task import Task, check_name, encode_json
+from .workflows import WorkflowWrites
 
 STATUS_ERRORS: dict[str, type[Exception]] = {
     "stale": StaleLease,
@@ -51,8 +53,9 @@ def error_info(exc: BaseException | None, message: str | None = None) -> dict[st
     }
 
 
-class Core(ConfigWrites):
-    """Every write operation; the configuration and schedule writes come from ConfigWrites."""
+class Core(ConfigWrites, WorkflowWrites, BulkWrites):
+    """Every write operation; the configuration and schedule writes come from ConfigWrites, the
+    pipeline and XCom writes from WorkflowWrites, the DLQ and purge writes from BulkWrites."""
 
     def __init__(self, config: EngineConfig, owner: Any = None, rng: random.Random | None = None) -> None:
         self.config = config
@@ -90,7 +93,7 @@ class Core(ConfigWrites):
         results: list[PushResult] = yield self._push_call([self._push_doc(task)])
         return results[0]
 
-    def _push_call(self, docs: list[dict[str, Any]]) -> Call[list[PushResult]]:
+    def _push_call(self, docs: list[dict[str, Any]], pipeline: dict[str, Any] | None = None) -> Call[list[PushResult]]:
         ids = [d["id"] for d in docs]
 
         def parse(reply: list[str]) -> list[PushResult]:
@@ -99,13 +102,20 @@ class Core(ConfigWrites):
                     f"tenant {reply[1]!r} is not registered: add it first "
                     "(REQUIRE_REGISTERED_TENANTS is on); nothing of this batch was enqueued"
                 )
+            if reply and reply[0] == "unknown_dependency":
+                raise InvalidTask(
+                    f"task {reply[1]!r} depends on {reply[2]!r}, which is no task (never enqueued, or its "
+                    "result expired); nothing of this batch was enqueued"
+                )
             return [PushResult(i, s == "created") for i, s in zip(ids, reply, strict=True)]
 
-        params = {
+        params: dict[str, Any] = {
             "aging_ms": self.config.aging_ms,
             "tasks": docs,
             "require_registered": self.config.require_registered_tenants,
         }
+        if pipeline is not None:
+            params["pipeline"] = pipeline
         return self._script("push", params, parse)
 
     # -- pop / ack --------------------------------------------------------
@@ -324,79 +334,3 @@ class Core(ConfigWrites):
             raise_for(reply[0], f"cancel {task_id}")
 
         return once(self._script("cancel", {"id": task_id}, parse))
-
-    def dlq_requeue_call(self, ids: Sequence[str]) -> Call[tuple[int, list[str]]]:
-        """Parses to (requeued count, ids skipped because not dead)."""
-        params: dict[str, Any] = {
-            "ids": list(ids) or {},
-            "aging_ms": self.config.aging_ms,
-            "max_payload": self.config.max_payload_bytes,
-        }
-        return self._script("dlq_requeue", params, lambda r: (int(r[0]), list(r[1:])))
-
-    def dlq_delete_call(self, ids: Sequence[str], user: str | None = None) -> Call[tuple[int, list[str]]]:
-        """`user`: the tenant the ids were listed under, so entries whose record is gone leave
-        that tenant's DLQ too."""
-        params: dict[str, Any] = {"ids": list(ids) or {}}
-        if user:
-            params["user"] = user
-        return self._script("dlq_delete", params, lambda r: (int(r[0]), list(r[1:])))
-
-    def dlq_requeue(self, ids: Sequence[str]) -> Plan[tuple[int, list[str]]]:
-        return once(self.dlq_requeue_call(ids))
-
-    def dlq_delete(self, ids: Sequence[str], user: str | None) -> Plan[tuple[int, list[str]]]:
-        return once(self.dlq_delete_call(ids, user))
-
-    # -- bulk actions in bounded batches ------------------------------------
-    def purge(self, user: str, reason: str, batch: int, progress: Callable[[int], None] | None) -> Plan[int]:
-        """Move a tenant's queued and deferred tasks to the DLQ with `reason`, in bounded batches."""
-        check_name("user", user)
-        moved = 0
-        while n := (yield self._script("purge", {"user": user, "reason": reason, "limit": batch}, int)):
-            moved += n
-            if progress:
-                progress(moved)
-        offset = 0
-        while ids := (yield command("ZRANGE", self.keys.delayed(), offset, offset + batch - 1)):
-            users = yield [command("HGET", self.keys.task(i), "user") for i in ids]
-            mine = [i for i, u in zip(ids, users, strict=True) if u == user]
-            n = 0
-            if mine:
-                n = yield self._script("purge", {"user": user, "reason": reason, "limit": 0, "ids": mine}, int)
-            moved += n
-            offset += len(ids) - n
-            if progress and n:
-                progress(moved)
-        return moved
-
-    def dlq_matching(
-        self,
-        action: str,
-        user: str | None,
-        func: str | None,
-        batch: int,
-        progress: Callable[[int], None] | None,
-    ) -> Plan[int]:
-        """Requeue or delete every dead letter of `user` and/or task path `func`, in bounded batches.
-        Returns how many were handled; `progress(done)` is called after each batch."""
-
-        def build(chosen: list[str]) -> Call[tuple[int, list[str]]]:
-            return self.dlq_requeue_call(chosen) if action == "requeue" else self.dlq_delete_call(chosen, user)
-
-        done = offset = 0
-        while True:
-            ids = yield from self.reads.dead_letter_ids(offset, batch, user)
-            if not ids:
-                return done
-            chosen = ids
-            if func:
-                funcs = yield [command("HGET", self.keys.task(i), "func") for i in ids]
-                chosen = [i for i, f in zip(ids, funcs, strict=True) if f == func]
-            handled = 0
-            if chosen:
-                handled, _skipped = yield build(chosen)  # skipped ones stay: the offset moves past them
-            done += handled
-            offset += len(ids) - handled
-            if progress:
-                progress(done)

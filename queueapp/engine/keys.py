@@ -37,6 +37,15 @@ so every script touches a single Redis Cluster slot. Layout::
     {fq}:tp:<epoch minute>        hash   per-minute throughput (expires)
     {fq}:workers                  zset   worker id -> last heartbeat (ms)
     {fq}:worker:<worker>          hash   worker report (expires)
+    {fq}:deps:waiting:<id>        set    the dependencies of <id> that have not succeeded yet
+    {fq}:deps:blocked:<id>        set    the tasks waiting on <id>
+    {fq}:waiting                  zset   tasks waiting on dependencies -> enqueued (ms)
+    {fq}:pipe:<run>               hash   a pipeline run: user, name, total, done, per-state counts, times
+    {fq}:pipe:tasks:<run>         list   its task ids in topological order
+    {fq}:pipe:steps:<run>         hash   step name -> task id
+    {fq}:pipes, {fq}:pipes:<user> zset   pipeline runs -> created (ms)
+    {fq}:xcom:<ns>:<user>         hash   XCom key -> "<expires ms>|<JSON>"; ns: a run id, or "-" for the
+                                  tenant's own scope (the hash expires with its longest-lived value)
 """
 
 from __future__ import annotations
@@ -169,3 +178,30 @@ class Keys:
 
     def worker_info(self, worker: str) -> str:
         return self._k("worker", worker)
+
+    def deps_waiting(self, task_id: str) -> str:
+        return self._k("deps", "waiting", task_id)
+
+    def deps_blocked(self, task_id: str) -> str:
+        return self._k("deps", "blocked", task_id)
+
+    def waiting(self) -> str:
+        return self._k("waiting")
+
+    def pipeline(self, run: str) -> str:
+        return self._k("pipe", run)
+
+    def pipeline_tasks(self, run: str) -> str:
+        return self._k("pipe", "tasks", run)
+
+    def pipeline_steps(self, run: str) -> str:
+        return self._k("pipe", "steps", run)
+
+    def pipelines(self) -> str:
+        return self._k("pipes")
+
+    def pipelines_user(self, user: str) -> str:
+        return self._k("pipes", user)
+
+    def xcom(self, ns: str, user: str) -> str:
+        return self._k("xcom", ns, user)

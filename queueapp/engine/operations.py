@@ -20,6 +20,7 @@ from .lease import Ack, Exchange, FailOutcome, Lease, PushResult, Repair
 from .reads import ConfigSnapshot, Page
 from .settings import ScheduleSpec, TenantSettings, WorkerReport, WorkerSettings
 from .task import Priority, Task
+from .workflows import PipelineRun
 
 PAGE = 50  # default page size of every listing
 BULK_BATCH = 200  # ids per script call in purge and the DLQ bulk actions
@@ -55,6 +56,53 @@ class Operations:
 
     def cancel(self, task_id: str) -> None:
         return self._run(self.core.cancel(task_id))
+
+    # -- workflows (docs/workflows.md) -------------------------------------
+    def push_pipeline(self, run: str, user: str, name: str, tasks: Sequence[Task]) -> list[PushResult]:
+        """One pipeline run, atomically, in one round trip; `tasks` in topological order."""
+        return self._run(self.core.push_pipeline(run, user, name, tasks))
+
+    def cancel_pipeline(self, run: str) -> int:
+        return self._run(self.core.cancel_pipeline(run))
+
+    def pipeline(self, run: str) -> PipelineRun | None:
+        return self._run(self.core.reads.pipeline(run))
+
+    def pipelines(self, offset: int = 0, limit: int = PAGE, user: Name = None) -> tuple[list[PipelineRun], int]:
+        return self._run(self.core.reads.pipelines(offset, limit, user))
+
+    def task_states(self, ids: Sequence[str]) -> dict[str, str | None]:
+        return self._run(self.core.reads.task_states(ids))
+
+    def dependency_links(self, task_id: str) -> tuple[list[str], list[str]]:
+        """(ids the task still waits on, ids waiting on it)."""
+        return self._run(self.core.reads.dependency_links(task_id))
+
+    def index_ids(self, index: str, user: Name = None, limit: int = PAGE) -> list[str]:
+        """Ids in a task index: running, delayed, waiting, dead, or a tenant's queued / recent."""
+        return self._run(self.core.reads.index_ids(index, user, limit))
+
+    def tenants_by(self, index: str, limit: int = PAGE) -> list[str]:
+        """Tenants by backlog ("backlog"), or every tenant seen ("seen")."""
+        return self._run(self.core.reads.tenants_by(index, limit))
+
+    def tasks(self, ids: Sequence[str]) -> list[Task]:
+        """The records of `ids` that exist, as stand-ins where they cannot be read."""
+        return self._run(self.core.reads.tasks(list(ids)))
+
+    def xcom_push(self, user: str, ns: str, key: str, value: Any, ttl: int | None = None) -> None:
+        cfg = self.config
+        return self._run(self.core.xcom_push(user, ns, key, value, ttl or cfg.xcom_ttl, cfg.xcom_max_bytes))
+
+    def xcom_pull(self, user: str, ns: str, key: str) -> tuple[bool, Any]:
+        """(found, value): a value that expired is not found."""
+        return self._run(self.core.reads.xcom_pull(user, ns, key))
+
+    def xcom_values(self, user: str, ns: str) -> dict[str, Any]:
+        return self._run(self.core.reads.xcom_values(user, ns))
+
+    def xcom_clear(self, user: str) -> int:
+        return self._run(self.core.xcom_clear(user))
 
     # -- consumer ---------------------------------------------------------
     def pop(self, worker: str, lease_seconds: float | None = None) -> Lease | None:

@@ -16,8 +16,9 @@ from .fairness import score_pairs
 from .keys import Keys
 from .settings import ScheduleSpec, TenantSettings, WorkerReport, WorkerSettings
 from .task import Priority, Task
+from .workflows import WorkflowReads
 
-GAUGES = ("queued", "delayed", "running", "dead")
+GAUGES = ("queued", "delayed", "waiting", "running", "dead")
 COUNTERS = (
     "enqueued",
     "succeeded",
@@ -95,7 +96,7 @@ def _task_or_stand_in(task_id: str, fields: dict[str, str]) -> Task:
         return Task.stand_in(task_id, fields, f"the stored record cannot be decoded: {missing}")
 
 
-class Reads:
+class Reads(WorkflowReads):
     """Read plans over the structures the scripts maintain (composed into Core as core.reads).
     Defaults (page sizes, windows) live in operations.py, the surface callers use."""
 
@@ -111,6 +112,13 @@ class Reads:
         if stand_ins:
             return [_task_or_stand_in(i, f) for i, f in zip(ids, rows, strict=True)]
         return [t for t in map(_task_or_none, rows) if t is not None]
+
+    def tasks(self, ids: list[str]) -> Plan[list[Task]]:
+        """Existing records of `ids` in order; stand-ins for those Python cannot decode."""
+        if not ids:
+            return []
+        rows = yield [command("HGETALL", self.keys.task(i)) for i in ids]
+        return [_task_or_stand_in(i, f) for i, f in zip(ids, rows, strict=True) if f]
 
     def get_task(self, task_id: str) -> Plan[Task | None]:
         """None when there is no such task; a stand-in for a record Python cannot decode, or for

@@ -182,8 +182,12 @@ class Task:
     Set by the engine: ``state``, ``enqueued_at``, ``started_at``,
     ``finished_at`` (epoch ms), ``deliveries``, ``failures``, ``worker``,
     ``lease_token``, ``lease_deadline``, ``result`` (JSON text), ``error`` /
-    ``errors`` (``{type, message, traceback}``), ``dead_reason``, ``history``
-    (the last three decoded on first use from ``*_text``).
+    ``errors`` (``{type, message, traceback}``), ``dead_reason`` (also why a task
+    was cancelled by the engine: ``dependency_failed``), ``history`` (the last
+    three decoded on first use from ``*_text``), ``waiting`` (unmet dependencies).
+
+    Workflows: ``depends_on`` (ids that must succeed first), ``on_dependency_failure``
+    (``cancel`` or ``block``), ``pipeline`` and ``step`` (its run and step name).
     """
 
     func: str
@@ -199,7 +203,12 @@ class Task:
     run_after: int | None = None
     dead_letter: bool = True
     result_ttl: int | None = None
+    depends_on: tuple[str, ...] = ()  # task ids that must succeed first (docs/workflows.md)
+    on_dependency_failure: str = "cancel"  # or "block": wait for the dependency's requeue
+    pipeline: str | None = None  # the pipeline run it belongs to
+    step: str | None = None  # its step name in that run
     # engine-set
+    waiting: int = 0  # dependencies not yet succeeded
     state: State | None = None
     enqueued_at: int | None = None
     started_at: int | None = None
@@ -248,6 +257,21 @@ class Task:
             doc["timeout"] = repr(float(self.timeout))
         if self.run_after is not None:
             doc["run_after"] = str(int(self.run_after))
+        if self.depends_on:
+            deps = dict.fromkeys(check_name("dependency id", d) for d in self.depends_on)
+            if self.id in deps:
+                raise InvalidTask(f"task {self.id!r} cannot depend on itself")
+            doc["depends_on"] = json.dumps(list(deps))
+        if self.on_dependency_failure != "cancel":
+            if self.on_dependency_failure != "block":
+                raise InvalidTask(
+                    f"on_dependency_failure must be 'cancel' or 'block', got {self.on_dependency_failure!r}"
+                )
+            doc["on_dep_fail"] = "block"
+        if self.pipeline is not None:
+            doc["pipeline"] = check_name("pipeline id", self.pipeline)
+        if self.step is not None:
+            doc["step"] = check_name("step name", self.step)
         return doc
 
     @classmethod
@@ -299,6 +323,11 @@ class Task:
             error_text=get("error"),
             errors_text=get("errors"),
             history_text=get("history"),
+            depends_on=_ids(get("depends_on")),
+            on_dependency_failure=get("on_dep_fail") or "cancel",
+            pipeline=get("pipeline"),
+            step=get("step"),
+            waiting=int(get("waiting") or 0),
         )
 
     @classmethod
@@ -342,6 +371,17 @@ class Task:
     @property
     def worker_ids(self) -> list[str]:
         return [h["worker"] for h in self.history if h.get("state") == "running" and "worker" in h]
+
+
+def _ids(text: str | None) -> tuple[str, ...]:
+    """A stored JSON list of ids; a hand-edited one that is not reads as none (display only)."""
+    if not text:
+        return ()
+    try:
+        ids = json.loads(text)
+    except ValueError:
+        return ()
+    return tuple(i for i in ids if isinstance(i, str)) if isinstance(ids, list) else ()
 
 
 def _non_negative(name: str, value: Any) -> int:

@@ -53,6 +53,15 @@ SAMPLES = [
     ("recent", "acme"),
     ("fair_served", 29000000),
     ("fair_wait", 29000000),
+    ("deps_waiting", "t1"),
+    ("deps_blocked", "t1"),
+    ("waiting",),
+    ("pipeline", "0190abc"),
+    ("pipeline_tasks", "0190abc"),
+    ("pipeline_steps", "0190abc"),
+    ("pipelines",),
+    ("pipelines_user", "acme"),
+    ("xcom", "0190abc", "user:42"),
 ]
 
 

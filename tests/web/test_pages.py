@@ -20,6 +20,8 @@ PAGES = [
     "/schedules/",
     "/dead-letters/",
     "/audit/",
+    "/tasks/",
+    "/pipelines/",
     "/users/new/",
     "/workers/new/",
     "/schedules/new/",

@@ -1,0 +1,154 @@
+--[[ deps: task dependencies and pipeline runs.
+  deps:waiting:<id>  set   the dependencies of <id> that have not succeeded yet
+  deps:blocked:<id>  set   the tasks waiting on <id> (its record has dependents = 1)
+  waiting            zset  tasks waiting on dependencies -> enqueued_at (like delayed)
+  A waiting task is 'deferred' with waiting = the number of unmet dependencies: it is in no
+  lane and not in the delayed set. The ack of its last dependency releases it in the same
+  call (no window where a worker death loses or doubles the release). A dependency that
+  ends without success (dead, failed, cancelled) cancels its dependents with reason
+  dependency_failed, and theirs in turn; a dependent pushed with on_dep_fail = 'block'
+  keeps waiting instead, until the dependency is requeued and succeeds. A dependency
+  deleted from the DLQ can never succeed: it cancels every dependent.
+  pipe:<run> counts its tasks' terminal states (done, succeeded, dead, failed, cancelled,
+  deleted); when done reaches total the run is finished and its keys expire like results. ]]
+--- @include "lib/keys"
+--- @include "lib/util"
+--- @include "lib/stats"
+--- @include "lib/record"
+--- @include "lib/enqueue"
+
+-- a task of pipeline `run` (nil: none) reached (delta 1) or left (delta -1) terminal state `field`
+local function pipeline_count(run, field, delta, now)
+  if not run then return end
+  local key = K.pipeline(run)
+  if redis.call('EXISTS', key) == 0 then return end
+  redis.call('HINCRBY', key, field, delta)
+  local done = redis.call('HINCRBY', key, 'done', delta)
+  local keys = {key, K.pipeline_tasks(run), K.pipeline_steps(run)}
+  if delta > 0 and done >= (tonumber(redis.call('HGET', key, 'total')) or 0) then
+    redis.call('HSET', key, 'finished_at', int(now))
+    local ttl = tonumber(redis.call('HGET', key, 'ttl')) or DEFAULT_RESULT_TTL
+    for _, k in ipairs(keys) do redis.call('EXPIRE', k, ttl) end
+  elseif delta < 0 and redis.call('HDEL', key, 'finished_at') == 1 then
+    for _, k in ipairs(keys) do redis.call('PERSIST', k) end
+  end
+end
+
+-- `id` stops waiting: its registrations on its dependencies go
+local function deps_unregister(id)
+  local waits = K.deps_waiting(id)
+  for _, dep in ipairs(redis.call('SMEMBERS', waits)) do redis.call('SREM', K.deps_blocked(dep), id) end
+  redis.call('DEL', waits)
+end
+
+local WAITER_FIELDS = {'state', 'user', 'priority', 'on_dep_fail', 'run_after', 'score', 'pipeline'}
+
+local function waiter(id)
+  local v = redis.call('HMGET', K.task(id), unpack(WAITER_FIELDS))
+  return {state = v[1], user = v[2], prio = tonumber(v[3]), block = v[4] == 'block',
+          run_after = tonumber(v[5]) or 0, score = tonumber(v[6]), pipeline = v[7] or nil}
+end
+
+-- every dependency met: the task enters its lane (at its enqueue-time score, so a pipeline's
+-- later steps are not sent to the back of the tenant's queue) or the delayed set
+local function release_waiter(id, w, now)
+  redis.call('ZREM', K.waiting, id)
+  stat_add(w.user, w.prio, 'waiting', -1)
+  redis.call('HSET', K.task(id), 'waiting', '0')
+  if w.run_after > now then
+    enqueue_delayed(id, w.user, w.prio, w.run_after)
+    history_add(id, now, 'deferred', {reason = 'dependencies_met'})
+  else
+    enqueue_ready(id, w.user, w.prio, w.score or now, false, now)
+    history_add(id, now, 'queued', {reason = 'dependencies_met'})
+  end
+end
+
+-- a waiting task is cancelled: `reason` and the dependency that caused it (both nil: an operator)
+local function cancel_waiter(id, w, reason, dep, now)
+  deps_unregister(id)
+  redis.call('ZREM', K.waiting, id)
+  stat_add(w.user, w.prio, 'waiting', -1)
+  local key = K.task(id)
+  redis.call('HSET', key, 'state', 'cancelled', 'finished_at', int(now), 'waiting', '0')
+  if reason then redis.call('HSET', key, 'dead_reason', reason) end
+  redis.call('EXPIRE', key, tonumber(redis.call('HGET', key, 'result_ttl')) or DEFAULT_RESULT_TTL)
+  stat_event(w.user, w.prio, 'cancelled', now)
+  history_add(id, now, 'cancelled', {reason = reason, dependency = dep})
+  recent_add(w.user, id)
+  pipeline_count(w.pipeline, 'cancelled', 1, now)
+end
+
+-- `id` ended: outcome 'succeeded' releases what waited only on it; 'failed' (dead, failed,
+-- cancelled) cancels its dependents but those that block, and theirs in turn; 'deleted'
+-- cancels them all. Only called for records with dependents = 1.
+local function dependents_settle(id, outcome, now)
+  local todo, i = {{id, outcome}}, 1
+  while todo[i] do
+    local cur, how = todo[i][1], todo[i][2]
+    i = i + 1
+    local blocked = K.deps_blocked(cur)
+    local kept = 0
+    for _, d in ipairs(redis.call('SMEMBERS', blocked)) do
+      local waits = K.deps_waiting(d)
+      if redis.call('SISMEMBER', waits, cur) == 1 then
+        local w = waiter(d)
+        if how == 'succeeded' then
+          redis.call('SREM', waits, cur)
+          local left = redis.call('SCARD', waits)
+          if left == 0 then release_waiter(d, w, now) else redis.call('HSET', K.task(d), 'waiting', left) end
+        elseif how == 'failed' and w.block then
+          kept = kept + 1
+        elseif w.state == 'deferred' and w.user then
+          cancel_waiter(d, w, 'dependency_failed', cur, now)
+          todo[#todo + 1] = {d, 'failed'}
+        end
+      end
+    end
+    if kept == 0 then redis.call('DEL', blocked) end
+  end
+end
+
+-- push: a new task depending on `deps` (ids that exist, or were created earlier in this call
+-- with the states in `created`). Reply 'waiting' (n unmet), 'ready' (all succeeded) or
+-- 'failed' (one ended without success and the task does not block: push cancels it).
+local function deps_register(id, deps, block, created)
+  local unmet = {}
+  for _, dep in ipairs(deps) do
+    local state = created[dep] or redis.call('HGET', K.task(dep), 'state')
+    if state == 'dead' or state == 'failed' or state == 'cancelled' then
+      if not block then return 'failed', dep end
+      unmet[#unmet + 1] = dep
+    elseif state ~= 'succeeded' then
+      unmet[#unmet + 1] = dep
+    end
+  end
+  if #unmet == 0 then return 'ready', 0 end
+  for _, dep in ipairs(unmet) do
+    redis.call('SADD', K.deps_waiting(id), dep)
+    redis.call('SADD', K.deps_blocked(dep), id)
+    redis.call('HSET', K.task(dep), 'dependents', '1')
+  end
+  return 'waiting', redis.call('SCARD', K.deps_waiting(id))
+end
+
+-- push: a pipeline run's record and index, once (a resend finds it)
+local function pipeline_create(pipe, tasks, now)
+  local key = K.pipeline(pipe.id)
+  if redis.call('EXISTS', key) == 1 then return end
+  redis.call('HSET', key, 'id', pipe.id, 'user', pipe.user, 'name', opt(pipe.name, ''), 'total', #tasks,
+    'done', 0, 'created_at', int(now), 'ttl', int(opt(pipe.ttl, DEFAULT_RESULT_TTL)))
+  local ids, steps = {}, {}
+  for i, t in ipairs(tasks) do
+    ids[i] = t.id
+    if t.step then steps[#steps + 1] = t.step; steps[#steps + 1] = t.id end
+  end
+  for i = 1, #ids, 1000 do  -- unpack has a stack limit
+    redis.call('RPUSH', K.pipeline_tasks(pipe.id), unpack(ids, i, math.min(i + 999, #ids)))
+  end
+  for i = 1, #steps, 1000 do
+    redis.call('HSET', K.pipeline_steps(pipe.id), unpack(steps, i, math.min(i + 999, #steps)))
+  end
+  redis.call('ZADD', K.pipelines, now, pipe.id)
+  redis.call('ZADD', K.pipelines_user(pipe.user), now, pipe.id)
+end

@@ -1,0 +1,106 @@
+"""XCom: small JSON values tasks hand to each other, seed-style.
+
+    from queueapp import xcom_push, xcom_pull, xcom_task
+
+Values are scoped to the tenant and, inside a pipeline, to the pipeline run: two
+runs of one pipeline never read each other's values. They expire after
+FAIRQUEUE["XCOM_TTL"] seconds (default a day) and are limited to
+FAIRQUEUE["XCOM_MAX_BYTES"] of JSON each (default 64 KiB).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from contextvars import ContextVar
+from dataclasses import replace
+
+from django.tasks import Task
+
+from . import conf
+from .engine import State
+from .engine import Task as EngineTask
+from .engine.workflows import TENANT_SCOPE
+from .task_errors import _as_invalid_task
+
+_MISSING = object()
+# the stored task being executed by this worker thread (or coroutine), set by runtime.execute
+running_task: ContextVar[EngineTask | None] = ContextVar("fairqueue_running_task", default=None)
+
+
+def _scope(user: str | None, pipeline: str | None) -> tuple[str, str]:
+    current = running_task.get()
+    if user is None:
+        if current is None:
+            raise RuntimeError("xcom_push/xcom_pull outside a running task need user= (and pipeline= for a run)")
+        user = current.user
+        if pipeline is None:
+            pipeline = current.pipeline
+    return user, pipeline or TENANT_SCOPE
+
+
+def xcom_push(key: str, value, *, ttl: int | None = None, user: str | None = None, pipeline: str | None = None):
+    """Store `value` (JSON) under `key` in the running task's tenant and pipeline run."""
+    scope_user, ns = _scope(user, pipeline)
+    with _as_invalid_task():
+        conf.get_queue().xcom_push(scope_user, ns, key, value, ttl)
+
+
+def xcom_pull(
+    key: str | None = None,
+    default=None,
+    *,
+    task_id: str | None = None,
+    step: str | None = None,
+    user: str | None = None,
+    pipeline: str | None = None,
+):
+    """A value pushed under `key`; or, with task_id= or step= (a step of this pipeline run), that
+    task's return value once it has succeeded. `default` when there is none (yet, or any more)."""
+    scope_user, ns = _scope(user, pipeline)
+    queue = conf.get_queue()
+    if step is not None:
+        run = queue.pipeline(ns) if ns != TENANT_SCOPE else None
+        task_id = run.steps.get(step) if run else None
+        if task_id is None:
+            return default
+    if task_id is not None:
+        stored = queue.get_task(task_id)
+        if stored is None or stored.state != State.SUCCEEDED or stored.user != scope_user:
+            return default
+        return stored.return_value
+    if key is None:
+        raise TypeError("xcom_pull needs a key, a task_id= or a step=")
+    with _as_invalid_task():
+        found, value = queue.xcom_pull(scope_user, ns, key)
+    return value if found else default
+
+
+def xcom_task(key: str):
+    """Store the task's return value under `key` as well (put it below @task, or above it)."""
+
+    def decorate(function):
+        if isinstance(function, Task):
+            return replace(function, func=decorate(function.func))
+        if inspect.iscoroutinefunction(function):
+
+            @functools.wraps(function)
+            async def async_wrapper(*args, **kwargs):
+                value = await function(*args, **kwargs)
+                xcom_push(key, value)
+                return value
+
+            return async_wrapper
+
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            value = function(*args, **kwargs)
+            xcom_push(key, value)
+            return value
+
+        return wrapper
+
+    return decorate
+
+
+__all__ = ["running_task", "xcom_pull", "xcom_push", "xcom_task"]

@@ -1,0 +1,116 @@
+"""The Tasks and Pipelines pages and the workflow parts of task detail, through
+Django's test client against real Redis."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from queueapp.engine import State, Task
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def staff(fq_settings):
+    client = Client()
+    client.force_login(User.objects.create_user("op", password="pw", is_staff=True))
+    return client
+
+
+@pytest.fixture
+def admin(fq_settings):
+    client = Client()
+    client.force_login(User.objects.create_superuser("boss", password="pw"))
+    return client
+
+
+def etl(queue, run="run1", user="acme"):
+    tasks = [
+        Task("queueapp.demo.echo", id=f"{run}-e", user=user, step="extract"),
+        Task("queueapp.demo.echo", id=f"{run}-t", user=user, step="transform", depends_on=(f"{run}-e",)),
+        Task("queueapp.demo.echo", id=f"{run}-l", user=user, step="load", depends_on=(f"{run}-t",)),
+    ]
+    queue.push_pipeline(run, user, "nightly <etl>", tasks)
+    return [t.id for t in tasks]
+
+
+def test_pipelines_page_lists_runs_and_filters_by_tenant(staff, queue):
+    etl(queue, "run1", "acme")
+    etl(queue, "run2", "globex")
+    body = staff.get("/pipelines/").content.decode()
+    assert "run1" in body and "run2" in body and "nightly &lt;etl&gt;" in body
+    body = staff.get("/pipelines/?user=globex").content.decode()
+    assert "run2" in body and "run1" not in body
+
+
+def test_run_page_shows_steps_in_order_with_states_and_xcom(staff, queue):
+    e, t, _ = etl(queue)
+    queue.xcom_push("acme", "run1", "rows", ["<b>1</b>"])
+    lease = queue.pop("w1")
+    assert lease.id == e
+    lease.ack()
+    body = staff.get("/pipelines/run1/").content.decode()
+    assert body.index('data-step="extract"') < body.index('data-step="transform"') < body.index('data-step="load"')
+    assert "after extract" in body and "after transform" in body
+    assert "&lt;b&gt;1&lt;/b&gt;" in body and "<b>1</b>" not in body
+    partial = staff.get("/pipelines/run1/?partial=steps", headers={"HX-Request": "true"}).content.decode()
+    assert "<html" not in partial and 'data-step="load"' in partial
+    assert staff.get("/pipelines/nope/").status_code == 404
+    assert staff.get("/pipelines/bad%20id/").status_code == 404
+
+
+def test_task_detail_shows_what_it_waits_on_and_blocks_and_its_xcom(staff, queue):
+    e, t, load = etl(queue)
+    queue.xcom_push("acme", "run1", "rows", [1, 2])
+    body = staff.get(f"/tasks/{t}/").content.decode()
+    assert 'id="dependencies"' in body and e in body and load in body
+    assert "1 not succeeded yet" in body and "run1" in body and "transform" in body
+    assert "rows" in body and "[1, 2]" in body
+
+
+def test_tasks_page_filters_by_tenant_state_priority_and_path(staff, queue):
+    queue.push(Task("queueapp.demo.echo", id="a1", user="acme", priority=5))
+    queue.push(Task("queueapp.demo.noop", id="g1", user="globex"))
+    queue.push(Task("queueapp.demo.noop", id="g2", user="globex", max_retries=0))
+    queue.pop("w1")  # a1 (priority 5) runs
+    body = staff.get("/tasks/").content.decode()
+    assert all(i in body for i in ("a1", "g1", "g2"))
+    assert "a1" in staff.get("/tasks/?state=running").content.decode()
+    assert "g1" not in staff.get("/tasks/?state=running").content.decode()
+    assert "a1" not in staff.get("/tasks/?user=globex").content.decode()
+    assert "g1" not in staff.get("/tasks/?priority=5").content.decode()
+    body = staff.get("/tasks/?func=demo.echo").content.decode()
+    assert "a1" in body and "g1" not in body
+    assert staff.get("/tasks/?state=bogus&priority=9").status_code == 200  # ignored, not an error
+
+
+def test_retry_from_the_tasks_page_requeues_a_dead_task(admin, queue):
+    queue.push(Task("queueapp.demo.fail", id="d1", user="acme", max_retries=0))
+    queue.pop("w1").fail(ValueError("x"), retry=False)
+    assert queue.get_task("d1").state == State.DEAD
+    assert "Retry" in admin.get("/tasks/?state=dead").content.decode()
+    response = admin.post("/tasks/d1/retry/", {"next": "/tasks/?state=dead"})
+    assert response.status_code == 302 and response["Location"] == "/tasks/?state=dead"
+    assert queue.get_task("d1").state == State.QUEUED
+    response = admin.post("/tasks/d1/retry/", {"next": "https://evil.example/"})
+    assert response["Location"] == "/tasks/d1/"  # not retryable now, and no open redirect
+
+
+def test_retry_of_a_failed_task_created_without_the_dlq(admin, queue):
+    queue.push(Task("queueapp.demo.fail", id="f1", user="acme", max_retries=0, dead_letter=False))
+    queue.pop("w1").fail(ValueError("x"), retry=False)
+    assert queue.get_task("f1").state == State.FAILED
+    admin.post("/tasks/f1/retry/")
+    assert queue.get_task("f1").state == State.QUEUED
+    assert queue.redis.ttl(queue.config.keys.task("f1")) == -1  # no longer expiring like a result
+
+
+def test_cancel_a_pipeline_from_its_page(admin, staff, queue):
+    etl(queue)
+    assert staff.post("/pipelines/run1/cancel/").status_code == 403  # no cancel permission
+    response = admin.post("/pipelines/run1/cancel/")
+    assert response.status_code == 302
+    assert queue.pipeline("run1").counts["cancelled"] == 3
+    assert "3 task(s)" in admin.get("/pipelines/run1/").content.decode()
