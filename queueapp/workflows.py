@@ -11,7 +11,7 @@ means the same step (that is how a cycle can be written, and is refused).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.tasks import TaskResult
 from django.tasks.exceptions import InvalidTask
@@ -155,6 +155,19 @@ class Pipeline:
     def enqueue(self, user: str | None = None, name: str = "") -> PipelineResult:
         """Push every step in one atomic call. All steps run for one tenant: `user`, or the
         tenant their tasks were declared for (which must then agree)."""
+        plan = self._plan(user)
+        with _as_invalid_task():
+            conf.get_queue().push_pipeline(plan.run, plan.user, name, plan.engine_tasks)
+        return plan.result()
+
+    async def aenqueue(self, user: str | None = None, name: str = "") -> PipelineResult:
+        """enqueue() from async code (redis.asyncio): the same single atomic call."""
+        plan = self._plan(user)
+        with _as_invalid_task():
+            await conf.get_async_queue().push_pipeline(plan.run, plan.user, name, plan.engine_tasks)
+        return plan.result()
+
+    def _plan(self, user: str | None) -> _Plan:
         steps = self.order()
         users = {getattr(s.task, "user", "default") for s in steps}
         if user is None:
@@ -169,39 +182,54 @@ class Pipeline:
         backend = steps[0].task.get_backend()
         if not hasattr(backend, "_engine_fields"):  # the FairQueue backend (not imported: it imports this)
             raise InvalidTask(f"pipelines need the FairQueue backend, {backends.pop()!r} is {type(backend).__name__}")
-        run = new_task_id()
         names = _step_names(steps)
         ids = {id(s): new_task_id() for s in steps}
-        deps = {id(s): [] for s in steps}
+        deps: dict[int, list[str]] = {id(s): [] for s in steps}
         for a, b in self._ordered_edges():
             deps[b].append(ids[a])
-        engine_tasks, tasks = [], []
+        plan = _Plan(new_task_id(), user, backend)
         for s in steps:
             task = s.task.using(user=user)
             fields = backend._engine_fields(task)
             extra = tuple(fields.pop("depends_on", ()))
-            engine_tasks.append(
+            plan.add(
+                names[id(s)],
+                task,
                 EngineTask(
                     args=list(s.args),
                     kwargs=dict(s.kwargs),
                     id=ids[id(s)],
                     depends_on=tuple(deps[id(s)]) + extra,
-                    pipeline=run,
+                    pipeline=plan.run,
                     step=names[id(s)],
                     **fields,
-                )
+                ),
             )
-            tasks.append(task)
-        with _as_invalid_task():
-            conf.get_queue().push_pipeline(run, user, name, engine_tasks)
-        results = {
-            names[id(s)]: backend._ready_result(task, engine_task)
-            for s, task, engine_task in zip(steps, tasks, engine_tasks, strict=True)
-        }
-        return PipelineResult(run, user, results)
+        return plan
 
     def __repr__(self) -> str:
         return f"<Pipeline {len(self.nodes)} steps, {len(self.edges)} edges>"
+
+
+@dataclass
+class _Plan:
+    """One run being built: its id, tenant, and each step's task and engine task."""
+
+    run: str
+    user: str
+    backend: object
+    steps: list[tuple[str, object, EngineTask]] = field(default_factory=list)
+
+    def add(self, name: str, task, engine_task: EngineTask) -> None:
+        self.steps.append((name, task, engine_task))
+
+    @property
+    def engine_tasks(self) -> list[EngineTask]:
+        return [e for _, _, e in self.steps]
+
+    def result(self) -> PipelineResult:
+        ready = self.backend._ready_result  # type: ignore[attr-defined]
+        return PipelineResult(self.run, self.user, {name: ready(task, e) for name, task, e in self.steps})
 
 
 @dataclass

@@ -14,7 +14,8 @@ local function cancel_task(id, now)
     if not rec.user or not rec.prio then return {'invalid_state', 'unreadable'} end
     if lane_remove(rec.user, id, rec.prio) == 0 then return {'invalid_state', rec.state} end
     dequeued(rec.user, rec.prio)
-  elseif rec.state == 'deferred' and rec.user and redis.call('ZSCORE', K.waiting, id) then
+  elseif rec.state == 'deferred' and rec.user and rec.prio and not redis.call('ZSCORE', K.delayed, id) then
+    -- waiting on dependencies (or a deferred record in no set at all, after a hand edit: cancelled too)
     cancel_waiter(id, waiter(id), nil, nil, now)
     if redis.call('HGET', K.task(id), 'dependents') then dependents_settle(id, 'failed', now) end
     return nil

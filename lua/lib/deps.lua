@@ -41,26 +41,36 @@ local function deps_unregister(id)
   redis.call('DEL', waits)
 end
 
-local WAITER_FIELDS = {'state', 'user', 'priority', 'on_dep_fail', 'run_after', 'score', 'pipeline'}
+local WAITER_FIELDS = {'state', 'user', 'priority', 'on_dep_fail', 'pipeline'}
 
 local function waiter(id)
   local v = redis.call('HMGET', K.task(id), unpack(WAITER_FIELDS))
   return {state = v[1], user = v[2], prio = tonumber(v[3]), block = v[4] == 'block',
-          run_after = tonumber(v[5]) or 0, score = tonumber(v[6]), pipeline = v[7] or nil}
+          pipeline = v[5] or nil}
 end
 
 -- every dependency met: the task enters its lane (at its enqueue-time score, so a pipeline's
--- later steps are not sent to the back of the tenant's queue) or the delayed set
-local function release_waiter(id, w, now)
+-- later steps are not sent to the back of the tenant's queue) or the delayed set. One HMGET
+-- and one HSET of the record: this runs for every dependent an ack releases.
+local RELEASE_FIELDS = {'state', 'user', 'priority', 'run_after', 'score', 'history', 'history_n'}
+local function release_waiter(id, now)
+  local key = K.task(id)
+  local v = redis.call('HMGET', key, unpack(RELEASE_FIELDS))
+  local user, prio = v[2], tonumber(v[3])
   redis.call('ZREM', K.waiting, id)
-  stat_add(w.user, w.prio, 'waiting', -1)
-  redis.call('HSET', K.task(id), 'waiting', '0')
-  if w.run_after > now then
-    enqueue_delayed(id, w.user, w.prio, w.run_after)
-    history_add(id, now, 'deferred', {reason = 'dependencies_met'})
+  if v[1] ~= 'deferred' or not user or not prio then return end  -- a hand edit: left as it is
+  stat_add(user, prio, 'waiting', -1)
+  local due = tonumber(v[4]) or 0
+  local h = {history = v[6], history_n = v[7]}
+  if due > now then
+    place_delayed(id, user, prio, due)
+    history_push(h, now, 'deferred', {reason = 'dependencies_met'})
+    redis.call('HSET', key, 'waiting', '0', 'history', h.history, 'history_n', h.history_n)
   else
-    enqueue_ready(id, w.user, w.prio, w.score or now, false, now)
-    history_add(id, now, 'queued', {reason = 'dependencies_met'})
+    place_ready(id, user, prio, tonumber(v[5]) or now, false)
+    history_push(h, now, 'queued', {reason = 'dependencies_met'})
+    redis.call('HSET', key, 'state', 'queued', 'ready_at', int(now), 'waiting', '0',
+      'history', h.history, 'history_n', h.history_n)
   end
 end
 
@@ -91,13 +101,14 @@ local function dependents_settle(id, outcome, now)
     local kept = 0
     for _, d in ipairs(redis.call('SMEMBERS', blocked)) do
       local waits = K.deps_waiting(d)
-      if redis.call('SISMEMBER', waits, cur) == 1 then
-        local w = waiter(d)
-        if how == 'succeeded' then
-          redis.call('SREM', waits, cur)
+      if how == 'succeeded' then
+        if redis.call('SREM', waits, cur) == 1 then
           local left = redis.call('SCARD', waits)
-          if left == 0 then release_waiter(d, w, now) else redis.call('HSET', K.task(d), 'waiting', left) end
-        elseif how == 'failed' and w.block then
+          if left == 0 then release_waiter(d, now) else redis.call('HSET', K.task(d), 'waiting', left) end
+        end
+      elseif redis.call('SISMEMBER', waits, cur) == 1 then
+        local w = waiter(d)
+        if how == 'failed' and w.block then
           kept = kept + 1
         elseif w.state == 'deferred' and w.user then
           cancel_waiter(d, w, 'dependency_failed', cur, now)

@@ -20,7 +20,7 @@ from .lease import Ack, Exchange, FailOutcome, Lease, PushResult, Repair
 from .reads import ConfigSnapshot, Page
 from .settings import ScheduleSpec, TenantSettings, WorkerReport, WorkerSettings
 from .task import Priority, Task
-from .workflows import PipelineRun
+from .workflows import PipelineRun, WaitingRepair
 
 PAGE = 50  # default page size of every listing
 BULK_BATCH = 200  # ids per script call in purge and the DLQ bulk actions
@@ -100,6 +100,10 @@ class Operations:
 
     def xcom_values(self, user: str, ns: str) -> dict[str, Any]:
         return self._run(self.core.reads.xcom_values(user, ns))
+
+    def repair_waiting(self, dry_run: bool = False, batch: int = REPAIR_BATCH) -> WaitingRepair:
+        """Release tasks left waiting on dependencies that have succeeded (manage.py syncqueue)."""
+        return self._run(self.core.repair_waiting(dry_run, batch))
 
     def xcom_clear(self, user: str) -> int:
         return self._run(self.core.xcom_clear(user))

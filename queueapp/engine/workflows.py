@@ -64,6 +64,18 @@ class PipelineRun:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class WaitingRepair:
+    released: int  # tasks whose dependencies had all succeeded
+    crossed_off: int  # succeeded dependencies removed from waiting sets
+    stale: int  # waiting-set entries whose record was not waiting
+    missing: int  # tasks still waiting on a dependency whose record is gone
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.released or self.crossed_off or self.stale)
+
+
 def check_xcom_key(key: str) -> str:
     if not isinstance(key, str) or not _XCOM_KEY.fullmatch(key):
         raise InvalidTask(f"XCom key {key!r} is not valid: use 1-128 letters, digits or _.@+=- characters")
@@ -123,6 +135,18 @@ class WorkflowWrites:
             raise InvalidTask(f"XCom value for {key!r} is {len(text.encode())} bytes of JSON; the limit is {max_bytes}")
         params = {"ns": ns, "user": check_name("user", user), "key": check_xcom_key(key), "value": text, "ttl": ttl}
         yield self._script("xcom_push", params, lambda r: None)
+
+    def repair_waiting(self, dry_run: bool, batch: int) -> Plan[WaitingRepair]:
+        """Release what a lost release left waiting (see lua/repair_waiting.lua), in batches."""
+        offset, totals = 0, [0, 0, 0, 0, 0]
+        while True:
+            params = {"offset": offset, "limit": batch, "dry_run": dry_run}
+            found = yield self._script("repair_waiting", params, lambda r: [int(x) for x in r])
+            totals = [a + b for a, b in zip(totals, found, strict=True)]
+            if found[0] < batch:
+                return WaitingRepair(*totals[1:])
+            # released and stale entries left the set: the next batch starts that much earlier
+            offset += batch - (0 if dry_run else found[1] + found[3])
 
     def xcom_clear(self, user: str) -> Plan[int]:
         """Delete the tenant's XCom values (its own scope and every run's): tenant purge."""

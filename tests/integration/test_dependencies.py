@@ -150,7 +150,8 @@ def test_purge_dead_letters_waiting_tasks_and_leaves_no_dependency_keys(queue, r
 
 def test_a_dependency_that_lost_its_flag_leaves_the_dependent_visible_and_cancellable(queue, raw, prefix):
     """A dependency whose record lost its 'dependents' flag (a partial restore): its ack
-    releases nothing, and the dependent stays visible as waiting, to be cancelled."""
+    releases nothing, and the dependent stays visible as waiting, to be cancelled (or
+    released by repair_waiting, below)."""
     queue.push(t("a"))
     queue.push(t("b", depends_on=("a",)))
     raw.hdel(f"{prefix}:task:a", "dependents")
@@ -194,3 +195,29 @@ def test_a_pipeline_push_is_one_script_call_and_atomic(queue):
     with pytest.raises(InvalidTask, match="no task"):
         queue.push_pipeline("run-x", "A", "", tasks)
     assert queue.get_task("s1") is None and queue.pipeline("run-x") is None
+
+
+def test_repair_waiting_releases_what_a_lost_flag_left_waiting(queue, raw, prefix):
+    queue.push(t("a"))
+    queue.push(t("b", depends_on=("a",)))
+    queue.push(t("c", depends_on=("a", "b")))
+    raw.hdel(f"{prefix}:task:a", "dependents")  # a partial restore lost the flag
+    run_one(queue)
+    assert state(queue, "b") == State.DEFERRED
+    found = queue.repair_waiting(dry_run=True)
+    assert (found.released, found.crossed_off, found.stale) == (1, 2, 0)
+    assert state(queue, "b") == State.DEFERRED  # a dry run changes nothing
+    fixed = queue.repair_waiting()
+    assert fixed.released == 1 and fixed.crossed_off == 2
+    assert state(queue, "b") == State.QUEUED and queue.get_task("c").waiting == 1
+    assert run_one(queue) == "b" and run_one(queue) == "c"
+    assert queue.repair_waiting().changed is False
+
+
+def test_a_deferred_record_in_no_set_can_still_be_cancelled(queue, raw, prefix):
+    queue.push(t("a"))
+    queue.push(t("b", depends_on=("a",)))
+    raw.zrem(f"{prefix}:waiting", "b")  # a hand edit dropped the index entry
+    queue.cancel("b")
+    assert state(queue, "b") == State.CANCELLED
+    assert deps_keys(raw, prefix) == []

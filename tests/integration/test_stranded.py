@@ -145,3 +145,24 @@ def test_syncqueue_repairs_and_reports_stranded_tenants(fq_settings, raw):
     assert len(drain(q)) == 8
     code, out = syncqueue("--check")
     assert "stranded" not in out
+
+
+@pytest.mark.django_db
+def test_syncqueue_releases_tasks_a_lost_release_left_waiting(fq_settings, raw):
+    from queueapp import conf
+    from queueapp.engine import State, Task
+
+    q = conf.get_queue()
+    k = q.config.keys
+    q.push(Task("demo.noop", id="dep", user="acme"))
+    q.push(Task("demo.noop", id="after", user="acme", depends_on=("dep",)))
+    raw.hdel(k.task("dep"), "dependents")  # a partial restore lost the flag: the ack releases nothing
+    q.pop("w1").ack()
+    assert q.get_task("after").state == State.DEFERRED
+    code, out = syncqueue("--check")
+    assert code == 1 and "dependencies: 1 task(s) still waiting on dependencies that all succeeded" in out
+    code, out = syncqueue()
+    assert code == 0 and "released 1 task(s) whose dependencies had all succeeded" in out
+    assert q.get_task("after").state == State.QUEUED
+    code, out = syncqueue("--check")
+    assert "dependencies:" not in out

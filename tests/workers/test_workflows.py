@@ -3,6 +3,7 @@ processes against real Redis (docs/workflows.md)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -129,3 +130,9 @@ def test_cancel_a_pipeline_cancels_what_has_not_started(queue, prefix, raw):
     assert queue.pipeline(run.id).finished and queue.pipeline(run.id).counts["cancelled"] == 6
     assert queue.stats()["queued"] == 0 and queue.stats()["waiting"] == 0
     assert sorted(raw.scan_iter(f"{prefix}:deps:*")) == []
+
+
+def test_a_pipeline_enqueued_from_async_code(queue):
+    run = asyncio.run((wt.part.bind("a") >> wt.part.bind("b")).aenqueue(user="acme"))
+    stored = queue.pipeline(run.id)
+    assert stored.total == 2 and queue.get_task(run["part-2"].id).depends_on == (run["part"].id,)

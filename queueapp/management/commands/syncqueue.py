@@ -24,6 +24,7 @@ class Command(BaseCommand):
                 return self._check()
             report = sync.full_sync()
             repaired = conf.get_queue().repair_ready()
+            waiting = conf.get_queue().repair_waiting()
         except QueueUnavailable as exc:
             raise CommandError(f"Redis is not reachable at {conf.safe_url(conf.settings.REDIS_URL)}: {exc}") from exc
         self.stdout.write(
@@ -36,6 +37,16 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"repaired {repaired.tenants} stranded tenant(s) with {repaired.tasks} queued task(s); fixed "
                 f"{repaired.counters} backlog counter(s) and {repaired.gauges} queued gauge(s)"
+            )
+        if waiting.changed:
+            self.stdout.write(
+                f"released {waiting.released} task(s) whose dependencies had all succeeded; crossed off "
+                f"{waiting.crossed_off} succeeded dependency(ies); removed {waiting.stale} stale waiting entry(ies)"
+            )
+        if waiting.missing:
+            self.stderr.write(
+                f"{waiting.missing} task(s) wait on a dependency whose record is gone: cancel them "
+                "(dashboard, task detail) or requeue what they wait for"
             )
         for (kind, name), why in sorted(report.skipped.items()):
             self.stderr.write(f"skipped {kind} {name!r}: {why}")
@@ -60,6 +71,12 @@ class Command(BaseCommand):
             )
         if found.counters or found.gauges:
             lines.append(f"counters: {found.counters} backlog counter(s), {found.gauges} queued gauge(s) off the lanes")
+        waiting = queue.repair_waiting(dry_run=True)
+        if waiting.changed:
+            lines.append(
+                f"dependencies: {waiting.released} task(s) still waiting on dependencies that all succeeded, "
+                f"{waiting.crossed_off} succeeded dependency(ies) not crossed off, {waiting.stale} stale entry(ies)"
+            )
         if not lines:
             self.stdout.write("in sync: Redis matches the database")
             return
