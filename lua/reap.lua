@@ -1,7 +1,8 @@
 --[[ reap: return expired leases. The task goes back to the head of its lane,
   or to the DLQ (reason lease_expired) once it has been delivered
   max_deliveries times: a task that kills its worker cannot loop forever.
-  Idempotent and bounded per call; any worker may run it.
+  Idempotent and bounded per call; any worker may run it. Also takes up to 20
+  expired pipeline runs out of the indexes (lib/deps pipelines_prune).
   KEYS[1]  prefix
   ARGV[1]  {"limit": max leases handled}
   Reply    {requeued count, dead-lettered count}
@@ -9,6 +10,7 @@
 --- @include "lib/enqueue"
 --- @include "lib/lease"
 --- @include "lib/dead"
+--- @include "lib/deps"
 
 local p = params()
 local now = now_ms()
@@ -35,4 +37,5 @@ for _, id in ipairs(ids) do
     end
   end
 end
+pipelines_prune(now, 20)
 return flush({requeued, dead})

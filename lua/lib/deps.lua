@@ -10,7 +10,8 @@
   keeps waiting instead, until the dependency is requeued and succeeds. A dependency
   deleted from the DLQ can never succeed: it cancels every dependent.
   pipe:<run> counts its tasks' terminal states (done, succeeded, dead, failed, cancelled,
-  deleted); when done reaches total the run is finished and its keys expire like results. ]]
+  deleted); when done reaches total the run is finished and its keys expire like results
+  (pipes:ending tells reap when to take it out of the indexes). ]]
 --- @include "lib/keys"
 --- @include "lib/util"
 --- @include "lib/stats"
@@ -25,12 +26,33 @@ local function pipeline_count(run, field, delta, now)
   redis.call('HINCRBY', key, field, delta)
   local done = redis.call('HINCRBY', key, 'done', delta)
   local keys = {key, K.pipeline_tasks(run), K.pipeline_steps(run)}
-  if delta > 0 and done >= (tonumber(redis.call('HGET', key, 'total')) or 0) then
+  local v = redis.call('HMGET', key, 'total', 'ttl', 'user')
+  local ending = run .. '|' .. (v[3] or '')
+  if delta > 0 and done >= (tonumber(v[1]) or 0) then
     redis.call('HSET', key, 'finished_at', int(now))
-    local ttl = tonumber(redis.call('HGET', key, 'ttl')) or DEFAULT_RESULT_TTL
+    local ttl = tonumber(v[2]) or DEFAULT_RESULT_TTL
     for _, k in ipairs(keys) do redis.call('EXPIRE', k, ttl) end
+    redis.call('ZADD', K.pipelines_ending, now + ttl * 1000, ending)  -- its index entries go then (prune)
   elseif delta < 0 and redis.call('HDEL', key, 'finished_at') == 1 then
     for _, k in ipairs(keys) do redis.call('PERSIST', k) end
+    redis.call('ZREM', K.pipelines_ending, ending)
+  end
+end
+
+-- finished runs whose keys have expired leave the indexes, and their XCom goes with them
+-- (run by reap, so every worker keeps the indexes clean; bounded)
+local function pipelines_prune(now, limit)
+  for _, entry in ipairs(redis.call('ZRANGE', K.pipelines_ending, '-inf', now, 'BYSCORE', 'LIMIT', 0, limit)) do
+    local sep = string.find(entry, '|', 1, true)
+    local run, user = string.sub(entry, 1, sep - 1), string.sub(entry, sep + 1)
+    if redis.call('EXISTS', K.pipeline(run)) == 0 then
+      redis.call('ZREM', K.pipelines, run)
+      if user ~= '' then
+        redis.call('ZREM', K.pipelines_user(user), run)
+        redis.call('DEL', K.xcom(run, user))
+      end
+    end
+    redis.call('ZREM', K.pipelines_ending, entry)
   end
 end
 

@@ -51,6 +51,7 @@ local function build_keys()
   pipeline_tasks = function(run) return P .. ':pipe:tasks:' .. run end,
   pipeline_steps = function(run) return P .. ':pipe:steps:' .. run end,
   pipelines = P .. ':pipes',
+  pipelines_ending = P .. ':pipes:ending',
   pipelines_user = function(user) return P .. ':pipes:' .. user end,
   xcom = function(ns, user) return P .. ':xcom:' .. ns .. ':' .. user end,
 }

@@ -44,6 +44,7 @@ so every script touches a single Redis Cluster slot. Layout::
     {fq}:pipe:tasks:<run>         list   its task ids in topological order
     {fq}:pipe:steps:<run>         hash   step name -> task id
     {fq}:pipes, {fq}:pipes:<user> zset   pipeline runs -> created (ms)
+    {fq}:pipes:ending             zset   "<run>|<user>" of finished runs -> when their keys expire (ms)
     {fq}:xcom:<ns>:<user>         hash   XCom key -> "<expires ms>|<JSON>"; ns: a run id, or "-" for the
                                   tenant's own scope (the hash expires with its longest-lived value)
 """
@@ -199,6 +200,9 @@ class Keys:
 
     def pipelines(self) -> str:
         return self._k("pipes")
+
+    def pipelines_ending(self) -> str:
+        return self._k("pipes", "ending")
 
     def pipelines_user(self, user: str) -> str:
         return self._k("pipes", user)

@@ -4,9 +4,12 @@ and is cancelled (or keeps blocking) when a dependency ends without success."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from queueapp.engine import InvalidState, InvalidTask, State, Task
+from tests.processes import wait_for
 
 
 def t(tid, user="acme", **kw):
@@ -221,3 +224,21 @@ def test_a_deferred_record_in_no_set_can_still_be_cancelled(queue, raw, prefix):
     queue.cancel("b")
     assert state(queue, "b") == State.CANCELLED
     assert deps_keys(raw, prefix) == []
+
+
+def test_an_expired_pipeline_leaves_no_key_behind(make_queue, config, raw, prefix):
+    """Result TTL expiry: a finished run's keys expire with its results, and the next reap
+    takes it out of the indexes with its XCom; no dependency key is left at any point."""
+    q = make_queue(dataclasses.replace(config, result_ttl=1, xcom_ttl=60))
+    q.push_pipeline("run-ttl", "A", "", [t("x1", user="A"), t("x2", user="A", depends_on=("x1",))])
+    q.xcom_push("A", "run-ttl", "k", 1)
+    run_one(q)
+    run_one(q)
+    assert q.pipeline("run-ttl").finished and 0 < raw.ttl(f"{prefix}:pipe:run-ttl") <= 1
+    assert deps_keys(raw, prefix) == []
+    gone = (f"{prefix}:pipe:run-ttl", f"{prefix}:task:x1", f"{prefix}:task:x2")
+    wait_for(lambda: not raw.exists(*gone), timeout=30, what="the run's keys to expire")
+    wait_for(lambda: (q.reap(), q.pipelines())[1] == ([], 0), timeout=30, what="the reap to prune the index")
+    assert q.pipelines(user="A") == ([], 0)
+    left = sorted(k.removeprefix(prefix) for k in raw.scan_iter(f"{prefix}:*"))
+    assert not [k for k in left if k.split(":")[1] in ("task", "deps", "waiting", "pipe", "pipes", "xcom")], left

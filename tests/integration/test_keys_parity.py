@@ -60,6 +60,7 @@ SAMPLES = [
     ("pipeline_tasks", "0190abc"),
     ("pipeline_steps", "0190abc"),
     ("pipelines",),
+    ("pipelines_ending",),
     ("pipelines_user", "acme"),
     ("xcom", "0190abc", "user:42"),
 ]

@@ -136,3 +136,19 @@ def test_a_pipeline_enqueued_from_async_code(queue):
     run = asyncio.run((wt.part.bind("a") >> wt.part.bind("b")).aenqueue(user="acme"))
     stored = queue.pipeline(run.id)
     assert stored.total == 2 and queue.get_task(run["part-2"].id).depends_on == (run["part"].id,)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleting_a_tenant_with_its_tasks_leaves_no_dependency_or_xcom_key(queue, raw, prefix):
+    from queueapp import tenants
+    from queueapp.models import Tenant
+
+    tenant = Tenant.objects.create(key="gone", name="Gone")
+    run = (wt.part.bind("a") >> wt.part.bind("b")).enqueue(user="gone")
+    queue.xcom_push("gone", run.id, "k", [1])
+    queue.xcom_push("gone", "-", "own", {"x": 1})
+    tenants.delete_tenant(tenant, queued=tenants.DEAD_LETTER)
+    assert queue.get_task(run["part"].id).state == State.DEAD
+    assert queue.get_task(run["part-2"].id).state == State.CANCELLED  # its dependency was dead-lettered
+    left = [k for k in raw.scan_iter(f"{prefix}:*") if ":deps:" in k or ":xcom:" in k]
+    assert left == [] and queue.stats()["waiting"] == 0
