@@ -62,3 +62,9 @@ def fails_unless_marked(tag: str):
     if not client.sismember(f"{key}:ok", tag):
         raise RuntimeError(f"{tag} is not marked ok yet")
     return tag
+
+
+@xcom_task("summary")  # above @task: wraps the task's function
+@task(max_retries=0)
+def summarize(n: int):
+    return {"n": n}
