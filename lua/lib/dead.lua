@@ -13,7 +13,8 @@ local function dead_letter(id, user, prio, reason, now)
   local key = K.task(id)
   local v = redis.call('HMGET', key, 'dead_letter', 'result_ttl', 'history', 'history_n', 'pipeline', 'dependents')
   local h = {history = v[3], history_n = v[4]}
-  if v[6] then dependents_settle(id, 'failed', now) end
+  -- a dead letter can be requeued, so dependents that block wait for it; a 'failed' end cannot
+  if v[6] then dependents_settle(id, v[1] == '0' and 'failed' or 'dead', now) end
   if v[1] == '0' then
     pipeline_count(v[5], 'failed', 1, now)
     history_push(h, now, 'failed', {reason = reason})

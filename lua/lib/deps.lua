@@ -7,8 +7,9 @@
   call (no window where a worker death loses or doubles the release). A dependency that
   ends without success (dead, failed, cancelled) cancels its dependents with reason
   dependency_failed, and theirs in turn; a dependent pushed with on_dep_fail = 'block'
-  keeps waiting instead, until the dependency is requeued and succeeds. A dependency
-  deleted from the DLQ can never succeed: it cancels every dependent.
+  keeps waiting on a dead letter instead, until it is requeued and succeeds. A dependency
+  that cannot be requeued (ended failed, cancelled, or deleted from the DLQ) can never
+  succeed: it cancels every dependent, so nothing waits forever.
   pipe:<run> counts its tasks' terminal states (done, succeeded, dead, failed, cancelled,
   deleted); when done reaches total the run is finished and its keys expire like results
   (pipes:ending tells reap when to take it out of the indexes). ]]
@@ -111,9 +112,10 @@ local function cancel_waiter(id, w, reason, dep, now)
   pipeline_count(w.pipeline, 'cancelled', 1, now)
 end
 
--- `id` ended: outcome 'succeeded' releases what waited only on it; 'failed' (dead, failed,
--- cancelled) cancels its dependents but those that block, and theirs in turn; 'deleted'
--- cancels them all. Only called for records with dependents = 1.
+-- `id` ended: outcome 'succeeded' releases what waited only on it; 'dead' (a dead letter,
+-- which can be requeued) cancels its dependents but those that block, and theirs in turn;
+-- 'failed' (ended failed or cancelled: nothing can requeue it) and 'deleted' cancel them all.
+-- Only called for records with dependents = 1.
 local function dependents_settle(id, outcome, now)
   local todo, i = {{id, outcome}}, 1
   while todo[i] do
@@ -130,7 +132,7 @@ local function dependents_settle(id, outcome, now)
         end
       elseif redis.call('SISMEMBER', waits, cur) == 1 then
         local w = waiter(d)
-        if how == 'failed' and w.block then
+        if how == 'dead' and w.block then
           kept = kept + 1
         elseif w.state == 'deferred' and w.user then
           cancel_waiter(d, w, 'dependency_failed', cur, now)
@@ -144,14 +146,15 @@ end
 
 -- push: a new task depending on `deps` (ids that exist, or were created earlier in this call
 -- with the states in `created`). Reply 'waiting' (n unmet), 'ready' (all succeeded) or
--- 'failed' (one ended without success and the task does not block: push cancels it).
+-- 'failed' (one ended without success, and it is no dead letter the task blocks on: push cancels it).
 local function deps_register(id, deps, block, created)
   local unmet = {}
   for _, dep in ipairs(deps) do
     local state = created[dep] or redis.call('HGET', K.task(dep), 'state')
-    if state == 'dead' or state == 'failed' or state == 'cancelled' then
-      if not block then return 'failed', dep end
+    if state == 'dead' and block then  -- waits for the dead letter's requeue
       unmet[#unmet + 1] = dep
+    elseif state == 'dead' or state == 'failed' or state == 'cancelled' then
+      return 'failed', dep
     elseif state ~= 'succeeded' then
       unmet[#unmet + 1] = dep
     end

@@ -24,7 +24,10 @@ local function unknown_dependency(tasks)
   for _, t in ipairs(tasks) do
     if t.depends_on then
       for _, dep in ipairs(cjson.decode(t.depends_on)) do
-        if not earlier[dep] and redis.call('EXISTS', K.task(dep)) == 0 then return t.id, dep end
+        if not earlier[dep] then
+          if redis.call('EXISTS', K.task(dep)) == 0 then return t.id, dep end
+          earlier[dep] = true  -- a batch sharing its dependencies checks each once
+        end
       end
     end
     earlier[t.id] = true

@@ -141,12 +141,16 @@ def test_cancelling_a_waiting_task_unregisters_it_and_cancels_its_dependents(que
 
 
 def test_purge_dead_letters_waiting_tasks_and_leaves_no_dependency_keys(queue, raw, prefix):
+    queue.push(t("x"))
+    queue.push(t("w", depends_on=("x",), on_dependency_failure="block"))  # waits on a queued task
     queue.push(t("a"))
     queue.push(t("b", depends_on=("a",)))
     queue.push(t("c", depends_on=("b",), on_dependency_failure="block"))
-    # a is dead-lettered, which cancels b (cancel policy); c blocks, so the purge takes it too
-    assert queue.purge("acme", reason="tenant_deleted") == 2
-    assert [state(queue, x) for x in "abc"] == [State.DEAD, State.CANCELLED, State.DEAD]
+    # a is dead-lettered, which cancels b (cancel policy), which cancels c (a cancelled task
+    # cannot be requeued: blocking on it would be forever)
+    assert queue.purge("acme", reason="tenant_deleted") == 3  # x and a from the lane, w from waiting
+    assert [state(queue, x) for x in "abc"] == [State.DEAD, State.CANCELLED, State.CANCELLED]
+    assert [state(queue, x) for x in "xw"] == [State.DEAD, State.DEAD]
     assert queue.tenant_stats("acme")["waiting"] == 0
     assert deps_keys(raw, prefix) == []
 
@@ -242,3 +246,29 @@ def test_an_expired_pipeline_leaves_no_key_behind(make_queue, config, raw, prefi
     assert q.pipelines(user="A") == ([], 0)
     left = sorted(k.removeprefix(prefix) for k in raw.scan_iter(f"{prefix}:*"))
     assert not [k for k in left if k.split(":")[1] in ("task", "deps", "waiting", "pipe", "pipes", "xcom")], left
+
+
+def test_block_waits_only_on_dead_letters_what_cannot_be_requeued_cancels(queue, raw, prefix):
+    """A dependency that ends 'failed' (no DLQ) or is cancelled can never succeed: even a
+    blocking dependent is cancelled, so nothing waits forever (its record would expire)."""
+    queue.push(t("f", max_retries=0, dead_letter=False))
+    queue.push(t("c", user="other"))
+    queue.push(t("after-f", depends_on=("f",), on_dependency_failure="block"))
+    queue.push(t("after-c", depends_on=("c",), on_dependency_failure="block"))
+    queue.push(t("after-after", depends_on=("after-c",), on_dependency_failure="block"))
+    lease = queue.pop("w1")
+    while lease.id != "f":  # the tenants take turns: release c until f comes
+        lease.release()
+        lease = queue.pop("w1")
+    lease.fail(RuntimeError("boom"), retry=False)  # f ends failed
+    queue.cancel("c")
+    assert [state(queue, x) for x in ("f", "after-f", "c", "after-c", "after-after")] == [
+        State.FAILED,
+        State.CANCELLED,
+        State.CANCELLED,
+        State.CANCELLED,
+        State.CANCELLED,
+    ]
+    queue.push(t("late", depends_on=("f",), on_dependency_failure="block"))
+    assert state(queue, "late") == State.CANCELLED
+    assert deps_keys(raw, prefix) == [] and queue.stats()["waiting"] == 0
