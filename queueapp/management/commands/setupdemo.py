@@ -62,10 +62,13 @@ class Command(BaseCommand):
             backend.enqueue_many(demo.echo.using(user=tenant), [((f"hello {tenant} #{i}",), {}) for i in range(5)])
             demo.sleep.using(user=tenant).enqueue(200)
         demo.fail.using(user="user:2").enqueue("demo failure: this task ends in the dead-letter queue")
-        total = options["noisy"] + len(QUIET_TENANTS) * 6 + 1
+        pipeline = demo.extract.bind() >> (demo.transform.bind() | demo.count.bind()) >> demo.load.bind()
+        run = pipeline.enqueue(user="user:4", name="demo-etl")
+        total = options["noisy"] + len(QUIET_TENANTS) * 6 + 1 + len(run.results)
         self.stdout.write(
             f"enqueued {total} demo tasks: {options['noisy']} for {NOISY} (noisy), "
-            f"6 each for {', '.join(QUIET_TENANTS)}, and one that always fails"
+            f"6 each for {', '.join(QUIET_TENANTS)}, one that always fails, and the pipeline demo-etl "
+            f"({len(run.results)} steps) for user:4"
         )
 
     def _configure(self) -> None:
