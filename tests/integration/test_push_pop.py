@@ -1,4 +1,4 @@
-"""Push, lanes and serve order within one tenant."""
+"""Push, lanes and serve order within one tenant; the producer tests run through both clients (anyqueue)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ def t(user="acme", priority=Priority.NORMAL, **kw):
 
 
 def drain(q, worker="w1"):
+    """Pop and ack until empty, through the queue (so the async client's runner awaits them)."""
     out = []
     while (lease := q.pop(worker)) is not None:
         out.append(lease)
-        lease.ack()
+        q.ack(lease)
     return out
 
 
@@ -34,14 +35,14 @@ def test_push_then_pop_returns_the_task_under_lease(anyqueue):
     assert anyqueue.pop("w1") is None
 
 
-def test_push_is_idempotent_on_the_task_id(queue):
+def test_push_is_idempotent_on_the_task_id(anyqueue):
     task = t()
-    assert queue.push(task).created
-    again = queue.push(dataclasses.replace(task, args=[99]))
+    assert anyqueue.push(task).created
+    again = anyqueue.push(dataclasses.replace(task, args=[99]))
     assert again.id == task.id and not again.created
-    assert queue.stats()["queued"] == 1
-    lease = queue.pop("w1")
-    assert lease.task.args == [] and queue.pop("w1") is None
+    assert anyqueue.stats()["queued"] == 1
+    lease = anyqueue.pop("w1")
+    assert lease.task.args == [] and anyqueue.pop("w1") is None
 
 
 def evalsha_calls(client):
@@ -65,28 +66,28 @@ def test_batch_push_in_one_round_trip_keeps_order(queue, rclient, monkeypatch):
     assert [le.task.args[0] for le in drain(queue)] == list(range(1200))
 
 
-def test_duplicate_ids_inside_one_batch_create_one_task(queue):
+def test_duplicate_ids_inside_one_batch_create_one_task(anyqueue):
     task = t()
-    results = queue.push_many([task, task])
+    results = anyqueue.push_many([task, task])
     assert [r.created for r in results] == [True, False]
-    assert queue.stats()["queued"] == 1
+    assert anyqueue.stats()["queued"] == 1
 
 
-def test_critical_lane_is_served_first_then_priorities_high_to_low(queue):
+def test_critical_lane_is_served_first_then_priorities_high_to_low(anyqueue):
     for prio in [1, 3, 6, 5, 2, 6, 4]:
-        queue.push(t(priority=prio, args=[prio]))
-    order = [le.task.priority for le in drain(queue)]
+        anyqueue.push(t(priority=prio, args=[prio]))
+    order = [le.task.priority for le in drain(anyqueue)]
     assert order == [6, 6, 5, 4, 3, 2, 1]
 
 
-def test_critical_lane_is_fifo(queue):
-    ids = [queue.push(t(priority=Priority.CRITICAL)).id for _ in range(5)]
-    assert [le.id for le in drain(queue)] == ids
+def test_critical_lane_is_fifo(anyqueue):
+    ids = [anyqueue.push(t(priority=Priority.CRITICAL)).id for _ in range(5)]
+    assert [le.id for le in drain(anyqueue)] == ids
 
 
-def test_same_priority_is_fifo(queue):
-    ids = [queue.push(t()).id for _ in range(50)]
-    assert [le.id for le in drain(queue)] == ids
+def test_same_priority_is_fifo(anyqueue):
+    ids = [anyqueue.push(t()).id for _ in range(50)]
+    assert [le.id for le in drain(anyqueue)] == ids
 
 
 def test_aging_bounds_the_wait_of_a_low_priority_task(make_queue, config):
@@ -112,10 +113,10 @@ def test_without_aging_priority_is_strict(make_queue, config):
 
 
 @pytest.mark.parametrize("bad", [0, 7, -1, "3", 2.5, True, None])
-def test_invalid_priority_is_refused_at_push(queue, bad):
+def test_invalid_priority_is_refused_at_push(anyqueue, bad):
     with pytest.raises(InvalidTask, match="priority"):
-        queue.push(t(priority=bad))
-    assert queue.stats()["enqueued"] == 0
+        anyqueue.push(t(priority=bad))
+    assert anyqueue.stats()["enqueued"] == 0
 
 
 @pytest.mark.parametrize(
@@ -128,10 +129,10 @@ def test_invalid_priority_is_refused_at_push(queue, bad):
         ("abc", {}, "args must be a list"),
     ],
 )
-def test_non_json_arguments_are_refused_with_a_clear_error(queue, args, kwargs, match):
+def test_non_json_arguments_are_refused_with_a_clear_error(anyqueue, args, kwargs, match):
     with pytest.raises(InvalidTask, match=match):
-        queue.push(Task("demo.noop", args=args, kwargs=kwargs))
-    assert queue.stats()["enqueued"] == 0
+        anyqueue.push(Task("demo.noop", args=args, kwargs=kwargs))
+    assert anyqueue.stats()["enqueued"] == 0
 
 
 def test_oversized_payload_is_refused(make_queue, config):
@@ -141,34 +142,34 @@ def test_oversized_payload_is_refused(make_queue, config):
 
 
 @pytest.mark.parametrize("user", ["", "a b", "x" * 129, "*", "ü"])
-def test_bad_tenant_names_are_refused(queue, user):
+def test_bad_tenant_names_are_refused(anyqueue, user):
     with pytest.raises(InvalidTask, match="user"):
-        queue.push(t(user=user))
+        anyqueue.push(t(user=user))
 
 
-def test_big_numbers_keep_their_precision(queue):
+def test_big_numbers_keep_their_precision(anyqueue):
     big = [2**63 - 1, 12345678901234567890, 0.1 + 0.2]
-    queue.push(t(args=big))
-    lease = queue.pop("w1")
+    anyqueue.push(t(args=big))
+    lease = anyqueue.pop("w1")
     assert lease.task.args == big
     lease.ack({"n": 2**70})
-    assert queue.get_task(lease.id).return_value == {"n": 2**70}
+    assert anyqueue.get_task(lease.id).return_value == {"n": 2**70}
 
 
-def test_run_after_defers_until_promoted(queue, raw):
-    due = queue.redis_time_ms() + 3_600_000
-    task_id = queue.push(t(run_after=due)).id
-    assert queue.get_task(task_id).state == State.DEFERRED
-    assert queue.pop("w1") is None and queue.promote() == 0
-    assert raw.zscore(queue.config.keys.delayed(), task_id) == due
-    raw.zadd(queue.config.keys.delayed(), {task_id: queue.redis_time_ms()})  # its time has come
-    assert queue.promote() == 1 and queue.promote() == 0
-    assert queue.pop("w1").id == task_id
+def test_run_after_defers_until_promoted(anyqueue, raw):
+    due = anyqueue.redis_time_ms() + 3_600_000
+    task_id = anyqueue.push(t(run_after=due)).id
+    assert anyqueue.get_task(task_id).state == State.DEFERRED
+    assert anyqueue.pop("w1") is None and anyqueue.promote() == 0
+    assert raw.zscore(anyqueue.config.keys.delayed(), task_id) == due
+    raw.zadd(anyqueue.config.keys.delayed(), {task_id: anyqueue.redis_time_ms()})  # its time has come
+    assert anyqueue.promote() == 1 and anyqueue.promote() == 0
+    assert anyqueue.pop("w1").id == task_id
 
 
-def test_run_after_in_the_past_is_queued_at_once(queue):
-    queue.push(t(run_after=1000))
-    assert queue.pop("w1") is not None
+def test_run_after_in_the_past_is_queued_at_once(anyqueue):
+    anyqueue.push(t(run_after=1000))
+    assert anyqueue.pop("w1") is not None
 
 
 def test_a_single_push_is_one_round_trip(queue, rclient):
