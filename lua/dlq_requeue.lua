@@ -1,7 +1,9 @@
 --[[ dlq_requeue: dead letters (and tasks that ended 'failed', created with
   dead_letter = 0) go back to their lanes as if new (failures and deliveries
   reset, payload untouched, history kept). Dependents that block on
-  a dead letter wait on: its success releases them (lib/deps).
+  a dead letter wait on: its success releases them (lib/deps). A requeued task
+  with dependencies (one purged while it waited) waits again for those that
+  have not succeeded, or is cancelled if one has ended without success.
   KEYS[1]  prefix
   ARGV[1]  {"ids": [id, ...], "aging_ms": int, "max_payload": bytes}
   Reply    {requeued count, skipped id, ...} (skipped: not dead, or a record that cannot run:
@@ -9,6 +11,7 @@
 --- @include "lib/enqueue"
 --- @include "lib/record"
 --- @include "lib/dead"
+--- @include "lib/deps"
 
 local FIELDS = {'id', 'func', 'user', 'priority', 'payload'}
 local p = params()
@@ -33,10 +36,28 @@ for _, id in ipairs(p.ids) do
     local score = lane_score(now, rec.prio, p.aging_ms)
     redis.call('HSET', key, 'failures', 0, 'deliveries', 0, 'score', int(score))
     redis.call('HDEL', key, 'dead_reason', 'finished_at', 'worker')
-    enqueue_ready(id, rec.user, rec.prio, score, false, now)
     stat_event(rec.user, rec.prio, 'requeued', now)
-    pipeline_count(redis.call('HGET', key, 'pipeline'), was, -1, now)
-    history_add(id, now, 'queued', {reason = 'requeued'})
+    local w = redis.call('HMGET', key, 'pipeline', 'depends_on', 'on_dep_fail')
+    pipeline_count(w[1], was, -1, now)
+    -- a task dead-lettered while it waited (purge) waits again for what has not succeeded yet
+    local how, n = 'ready', 0
+    if w[2] then how, n = deps_register(id, cjson.decode(w[2]), w[3] == 'block', {}) end
+    if how == 'waiting' then
+      redis.call('HSET', key, 'state', 'deferred', 'waiting', n)
+      redis.call('ZADD', K.waiting, now, id)
+      stat_add(rec.user, rec.prio, 'waiting', 1)
+      history_add(id, now, 'deferred', {reason = 'requeued', waiting = n})
+    elseif how == 'failed' then  -- a dependency has ended without success since
+      redis.call('HSET', key, 'state', 'cancelled', 'dead_reason', 'dependency_failed', 'finished_at', int(now))
+      redis.call('EXPIRE', key, tonumber(redis.call('HGET', key, 'result_ttl')) or DEFAULT_RESULT_TTL)
+      stat_event(rec.user, rec.prio, 'cancelled', now)
+      history_add(id, now, 'cancelled', {reason = 'dependency_failed', dependency = n})
+      pipeline_count(w[1], 'cancelled', 1, now)
+      if redis.call('HGET', key, 'dependents') then dependents_settle(id, 'failed', now) end
+    else
+      enqueue_ready(id, rec.user, rec.prio, score, false, now)
+      history_add(id, now, 'queued', {reason = 'requeued'})
+    end
     reply[1] = reply[1] + 1
   end
 end

@@ -29,7 +29,10 @@ for _, id in ipairs(ids) do
       local state = redis.call('HGET', K.task(dep), 'state')
       if state == 'succeeded' then
         crossed = crossed + 1
-        if not dry then redis.call('SREM', waits, dep) end
+        if not dry then
+          redis.call('SREM', waits, dep)
+          redis.call('SREM', K.deps_blocked(dep), id)
+        end
       else
         left = left + 1
         if not state then gone = true end

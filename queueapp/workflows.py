@@ -48,7 +48,8 @@ class BoundTask:
 
     def named(self, step: str) -> BoundTask:
         """The same call under a step name of your choice (default: the function's name)."""
-        return BoundTask(self.task, self.args, self.kwargs, check_name("step name", step))
+        with _as_invalid_task():
+            return BoundTask(self.task, self.args, self.kwargs, check_name("step name", step))
 
     def using(self, **options) -> BoundTask:
         return BoundTask(self.task.using(**options), self.args, self.kwargs, self.step)
@@ -66,6 +67,9 @@ class BoundTask:
 
     def __or__(self, other) -> Pipeline:
         return Pipeline.of(self) | other
+
+    def __ror__(self, other) -> Pipeline:  # [a, b] | c
+        return Pipeline.of(other) | self
 
     def __rrshift__(self, other) -> Pipeline:  # [a, b] >> c
         return Pipeline.of(other) >> self
@@ -90,7 +94,7 @@ class Pipeline:
             return value
         if isinstance(value, BoundTask):
             return cls([value], set())
-        if isinstance(value, (list, tuple, set, frozenset)):  # a list is a parallel group
+        if isinstance(value, (list, tuple)):  # a parallel group (not a set: its order would name the steps)
             out = cls([], set())
             for item in value:
                 out = out | item
@@ -169,6 +173,8 @@ class Pipeline:
 
     def _plan(self, user: str | None) -> _Plan:
         steps = self.order()
+        if not steps:
+            raise InvalidTask("a pipeline needs at least one task: nothing was enqueued")
         users = {getattr(s.task, "user", "default") for s in steps}
         if user is None:
             if len(users) > 1:

@@ -44,9 +44,9 @@ end
 -- (run by reap, so every worker keeps the indexes clean; bounded)
 local function pipelines_prune(now, limit)
   for _, entry in ipairs(redis.call('ZRANGE', K.pipelines_ending, '-inf', now, 'BYSCORE', 'LIMIT', 0, limit)) do
-    local sep = string.find(entry, '|', 1, true)
-    local run, user = string.sub(entry, 1, sep - 1), string.sub(entry, sep + 1)
-    if redis.call('EXISTS', K.pipeline(run)) == 0 then
+    local sep = string.find(entry, '|', 1, true)  -- nil: not an entry of ours (a hand edit): dropped
+    local run, user = sep and string.sub(entry, 1, sep - 1), sep and string.sub(entry, sep + 1)
+    if run and redis.call('EXISTS', K.pipeline(run)) == 0 then
       redis.call('ZREM', K.pipelines, run)
       if user ~= '' then
         redis.call('ZREM', K.pipelines_user(user), run)
@@ -100,8 +100,7 @@ end
 -- a waiting task is cancelled: `reason` and the dependency that caused it (both nil: an operator)
 local function cancel_waiter(id, w, reason, dep, now)
   deps_unregister(id)
-  redis.call('ZREM', K.waiting, id)
-  stat_add(w.user, w.prio, 'waiting', -1)
+  if redis.call('ZREM', K.waiting, id) == 1 then stat_add(w.user, w.prio, 'waiting', -1) end
   local key = K.task(id)
   redis.call('HSET', key, 'state', 'cancelled', 'finished_at', int(now), 'waiting', '0')
   if reason then redis.call('HSET', key, 'dead_reason', reason) end
@@ -151,6 +150,9 @@ local function deps_register(id, deps, block, created)
   local unmet = {}
   for _, dep in ipairs(deps) do
     local state = created[dep] or redis.call('HGET', K.task(dep), 'state')
+    -- a record that is gone: push refused unknown ids before, so this is a requeue of a task
+    -- whose dependency has expired since it succeeded (or was deleted): counted as met
+    if not state then state = 'succeeded' end
     if state == 'dead' and block then  -- waits for the dead letter's requeue
       unmet[#unmet + 1] = dep
     elseif state == 'dead' or state == 'failed' or state == 'cancelled' then

@@ -52,7 +52,7 @@ local function build_keys()
   pipeline_steps = function(run) return P .. ':pipe:steps:' .. run end,
   pipelines = P .. ':pipes',
   pipelines_ending = P .. ':pipes:ending',
-  pipelines_user = function(user) return P .. ':pipes:' .. user end,
+  pipelines_user = function(user) return P .. ':pipes:t:' .. user end,
   xcom = function(ns, user) return P .. ':xcom:' .. ns .. ':' .. user end,
 }
 end

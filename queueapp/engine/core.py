@@ -100,12 +100,13 @@ class Core(ConfigWrites, WorkflowWrites, BulkWrites):
             if reply and reply[0] == "unknown_tenant":
                 raise InvalidTask(
                     f"tenant {reply[1]!r} is not registered: add it first "
-                    "(REQUIRE_REGISTERED_TENANTS is on); nothing of this batch was enqueued"
+                    "(REQUIRE_REGISTERED_TENANTS is on); nothing of this push call was enqueued"
                 )
             if reply and reply[0] == "unknown_dependency":
                 raise InvalidTask(
                     f"task {reply[1]!r} depends on {reply[2]!r}, which is no task (never enqueued, or its "
-                    "result expired); nothing of this batch was enqueued"
+                    "result expired); nothing of this push call was enqueued (a pipeline is one call; "
+                    "push_many sends chunks of BATCH_CHUNK tasks, and earlier chunks stay)"
                 )
             return [PushResult(i, s == "created") for i, s in zip(ids, reply, strict=True)]
 

@@ -43,7 +43,7 @@ so every script touches a single Redis Cluster slot. Layout::
     {fq}:pipe:<run>               hash   a pipeline run: user, name, total, done, per-state counts, times
     {fq}:pipe:tasks:<run>         list   its task ids in topological order
     {fq}:pipe:steps:<run>         hash   step name -> task id
-    {fq}:pipes, {fq}:pipes:<user> zset   pipeline runs -> created (ms)
+    {fq}:pipes, {fq}:pipes:t:<user> zset pipeline runs (all, one tenant's) -> created (ms)
     {fq}:pipes:ending             zset   "<run>|<user>" of finished runs -> when their keys expire (ms)
     {fq}:xcom:<ns>:<user>         hash   XCom key -> "<expires ms>|<JSON>"; ns: a run id, or "-" for the
                                   tenant's own scope (the hash expires with its longest-lived value)
@@ -205,7 +205,7 @@ class Keys:
         return self._k("pipes", "ending")
 
     def pipelines_user(self, user: str) -> str:
-        return self._k("pipes", user)
+        return self._k("pipes", "t", user)
 
     def xcom(self, ns: str, user: str) -> str:
         return self._k("xcom", ns, user)

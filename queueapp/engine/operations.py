@@ -92,7 +92,8 @@ class Operations:
 
     def xcom_push(self, user: str, ns: str, key: str, value: Any, ttl: int | None = None) -> None:
         cfg = self.config
-        return self._run(self.core.xcom_push(user, ns, key, value, ttl or cfg.xcom_ttl, cfg.xcom_max_bytes))
+        ttl = cfg.xcom_ttl if ttl is None else ttl
+        return self._run(self.core.xcom_push(user, ns, key, value, ttl, cfg.xcom_max_bytes))
 
     def xcom_pull(self, user: str, ns: str, key: str) -> tuple[bool, Any]:
         """(found, value): a value that expired is not found."""

@@ -270,6 +270,8 @@ class Task:
             doc["on_dep_fail"] = "block"
         if self.pipeline is not None:
             doc["pipeline"] = check_name("pipeline id", self.pipeline)
+            if ":" in self.pipeline or "|" in self.pipeline:
+                raise InvalidTask(f"pipeline run id {self.pipeline!r} may not contain ':' or '|'")
         if self.step is not None:
             doc["step"] = check_name("step name", self.step)
         return doc

@@ -24,6 +24,8 @@ from .task import Task, check_name, encode_json
 
 TENANT_SCOPE = "-"  # the XCom namespace of values pushed outside any pipeline run
 _XCOM_KEY = re.compile(r"[A-Za-z0-9_.@+=-]{1,128}")  # no ':' (namespaces are split on it)
+_RUN_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")  # no ':' nor '|': pipe:<run> never meets pipe:tasks:<run>
+XCOM_TTL_MAX = 366 * 86_400
 PIPELINE_MAX = 10_000  # tasks per run: one script call must stay short
 
 
@@ -76,6 +78,12 @@ class WaitingRepair:
         return bool(self.released or self.crossed_off or self.stale)
 
 
+def check_run_id(run: str) -> str:
+    if not isinstance(run, str) or not _RUN_ID.fullmatch(run):
+        raise InvalidTask(f"pipeline run id {run!r} is not valid: use 1-128 letters, digits or _.- characters")
+    return run
+
+
 def check_xcom_key(key: str) -> str:
     if not isinstance(key, str) or not _XCOM_KEY.fullmatch(key):
         raise InvalidTask(f"XCom key {key!r} is not valid: use 1-128 letters, digits or _.@+=- characters")
@@ -105,7 +113,7 @@ class WorkflowWrites:
     def push_pipeline(self, run: str, user: str, name: str, tasks: Sequence[Task]) -> Plan[list[PushResult]]:
         """Every task of one run in one script call (atomic: all or, on an unknown dependency,
         nothing). `tasks` come in topological order: a task's dependencies before it."""
-        check_name("pipeline id", run)
+        check_run_id(run)
         check_name("user", user)
         if not tasks:
             raise InvalidTask("a pipeline needs at least one task")
@@ -126,10 +134,14 @@ class WorkflowWrites:
                 raise TaskNotFound(f"no pipeline run {run!r} (never created, or expired)")
             return int(reply[0])
 
-        cancelled: int = yield self._script("pipeline_cancel", {"id": check_name("pipeline id", run)}, parse)
+        cancelled: int = yield self._script("pipeline_cancel", {"id": check_run_id(run)}, parse)
         return cancelled
 
     def xcom_push(self, user: str, ns: str, key: str, value: Any, ttl: int, max_bytes: int) -> Plan[None]:
+        if isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= XCOM_TTL_MAX:
+            raise InvalidTask(f"XCom ttl must be a whole number of seconds from 1 to {XCOM_TTL_MAX}, got {ttl!r}")
+        if ns != TENANT_SCOPE:
+            check_run_id(ns)
         text = encode_json(value, f"XCom value for {key!r}")
         if len(text.encode()) > max_bytes:
             raise InvalidTask(f"XCom value for {key!r} is {len(text.encode())} bytes of JSON; the limit is {max_bytes}")

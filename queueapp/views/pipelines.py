@@ -13,13 +13,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from .. import browse, conf
 from ..engine.errors import FairQueueError
-from ..engine.task import InvalidTask, check_name
+from ..engine.task import InvalidTask
+from ..engine.workflows import check_run_id
 from .base import PAGE_SIZE, audit, done, need, offset_of, page, staff_required
 
 
 def _valid(run_id: str) -> str:
     try:
-        return check_name("pipeline id", run_id)
+        return check_run_id(run_id)
     except InvalidTask:
         raise Http404("no such pipeline run") from None
 

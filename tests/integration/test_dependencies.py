@@ -5,6 +5,7 @@ and is cancelled (or keeps blocking) when a dependency ends without success."""
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import pytest
 
@@ -272,3 +273,42 @@ def test_block_waits_only_on_dead_letters_what_cannot_be_requeued_cancels(queue,
     queue.push(t("late", depends_on=("f",), on_dependency_failure="block"))
     assert state(queue, "late") == State.CANCELLED
     assert deps_keys(raw, prefix) == [] and queue.stats()["waiting"] == 0
+
+
+def test_a_tenant_named_like_an_index_cannot_break_the_reap(queue):
+    """Review finding: pipes:<user> once met pipes:ending for a tenant named 'ending'."""
+    queue.push_pipeline("run-e", "ending", "", [t("e1", user="ending")])
+    run_one(queue)
+    assert queue.pipeline("run-e").finished
+    queue.reap()  # raised in Lua before
+    queue.redis.zadd(queue.config.keys.pipelines_ending(), {"no-separator": 0})  # a hand edit
+    queue.reap()
+    assert queue.redis.zcard(queue.config.keys.pipelines_ending()) == 1  # the real run, not yet expired
+    with pytest.raises(InvalidTask, match="run id"):
+        queue.push_pipeline("a:b", "acme", "", [t("e2")])
+
+
+def test_a_purged_waiting_task_that_is_requeued_waits_again(queue, raw, prefix):
+    queue.push(t("a", user="other"))
+    queue.push(t("b", depends_on=("a",)))
+    queue.purge("acme", reason="purged")
+    assert state(queue, "b") == State.DEAD
+    assert queue.dlq_requeue(["b"]) == (1, [])
+    b = queue.get_task("b")
+    assert b.state == State.DEFERRED and b.waiting == 1 and queue.stats()["waiting"] == 1
+    assert run_one(queue) == "a"
+    assert run_one(queue) == "b"
+    assert deps_keys(raw, prefix) == []
+
+
+def test_repair_and_a_hand_cancelled_record_leave_no_key_and_no_negative_gauge(queue, raw, prefix):
+    queue.push(t("a"))
+    queue.push(t("b", depends_on=("a",)))
+    raw.hdel(f"{prefix}:task:a", "dependents")
+    run_one(queue)
+    queue.repair_waiting()
+    assert not raw.exists(f"{prefix}:deps:blocked:a")
+    queue.push(t("c", run_after=int(time.time() * 1000) + 60_000))
+    raw.zrem(f"{prefix}:delayed", "c")  # a deferred record in no set
+    queue.cancel("c")
+    assert queue.stats()["waiting"] == 0 and queue.stats()["delayed"] >= 0

@@ -77,3 +77,9 @@ def test_xcom_task_stores_the_return_value_below_or_above_task(fq_settings, queu
         assert wt.summarize.module_path == "tests.workflow_tasks.summarize"
     finally:
         running_task.reset(token)
+
+
+@pytest.mark.parametrize("ttl", ["abc", 0, -5, 1e30, True, 10**9])
+def test_a_bad_ttl_is_a_clear_error(queue, ttl):
+    with pytest.raises(InvalidTask, match="ttl must be"):
+        queue.xcom_push("acme", "-", "k", 1, ttl=ttl)

@@ -56,3 +56,16 @@ def test_named_steps_and_bad_operands():
     with pytest.raises(TypeError, match="bound tasks"):
         wt.part.bind("x") >> 42
     assert isinstance(wt.part.bind("x"), BoundTask)
+
+
+def test_groups_from_lists_on_either_side_and_clear_errors():
+    from django.tasks.exceptions import InvalidTask
+
+    a, b, c = (wt.part.bind(x) for x in "abc")
+    assert edges(([a, b] | c) >> wt.part.bind("d")) == {("a", "d"), ("b", "d"), ("c", "d")}
+    with pytest.raises(TypeError, match="bound tasks"):
+        Pipeline.of({a, b})  # a set's order would decide the step names
+    with pytest.raises(InvalidTask, match="at least one task"):
+        Pipeline.of([]).enqueue(user="acme")
+    with pytest.raises(InvalidTask, match="step name"):
+        a.named("bad name")
