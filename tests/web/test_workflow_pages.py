@@ -116,3 +116,13 @@ def test_cancel_a_pipeline_from_its_page(admin, staff, queue):
     assert response.status_code == 302
     assert queue.pipeline("run1").counts["cancelled"] == 3
     assert "3 task(s)" in admin.get("/pipelines/run1/").content.decode()
+
+
+def test_waiting_tasks_are_counted_on_the_overview_and_the_tenant_pages(staff, queue):
+    etl(queue)  # one queued, two waiting
+    overview = staff.get("/").content.decode()
+    assert "waiting on dependencies" in overview
+    detail = staff.get("/users/acme/").content.decode()
+    assert "waiting on dependencies" in detail and "state=deferred" in detail
+    users = staff.get("/users/").content.decode()
+    assert 'title="0 delayed, 2 waiting on dependencies">2<' in users
