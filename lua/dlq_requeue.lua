@@ -48,11 +48,7 @@ for _, id in ipairs(p.ids) do
       stat_add(rec.user, rec.prio, 'waiting', 1)
       history_add(id, now, 'deferred', {reason = 'requeued', waiting = n})
     elseif how == 'failed' then  -- a dependency has ended without success since
-      redis.call('HSET', key, 'state', 'cancelled', 'dead_reason', 'dependency_failed', 'finished_at', int(now))
-      redis.call('EXPIRE', key, tonumber(redis.call('HGET', key, 'result_ttl')) or DEFAULT_RESULT_TTL)
-      stat_event(rec.user, rec.prio, 'cancelled', now)
-      history_add(id, now, 'cancelled', {reason = 'dependency_failed', dependency = n})
-      pipeline_count(w[1], 'cancelled', 1, now)
+      end_cancelled(id, rec.user, rec.prio, w[1], 'dependency_failed', n, now)
       if redis.call('HGET', key, 'dependents') then dependents_settle(id, 'failed', now) end
     else
       enqueue_ready(id, rec.user, rec.prio, score, false, now)

@@ -131,8 +131,12 @@ def run_detail(run_id: str) -> RunDetail | None:
         steps.append(Step(names.get(task_id, task_id), task, task_id, after))
         state = str(task.state) if task and task.state else "expired"
         states[state] = states.get(state, 0) + 1
-    xcom = {k: json.dumps(v, ensure_ascii=False) for k, v in queue.xcom_values(run.user, run.id).items()}
-    return RunDetail(run, steps, states, xcom)
+    return RunDetail(run, steps, states, _xcom_texts(run.user, run.id))
+
+
+def _xcom_texts(user: str, ns: str) -> dict[str, str]:
+    """A namespace's XCom values as JSON text, for the pages."""
+    return {k: json.dumps(v, ensure_ascii=False) for k, v in conf.get_queue().xcom_values(user, ns).items()}
 
 
 @dataclass
@@ -141,7 +145,7 @@ class Links:
     waits_on: list[tuple[str, str | None, str | None]]
     depends_on: list[tuple[str, str | None, str | None]]
     blocks: list[tuple[str, str | None, str | None]]
-    xcom: dict[str, object]
+    xcom: dict[str, str]  # key -> JSON text
     xcom_scope: str
 
 
@@ -151,12 +155,10 @@ def task_links(task: EngineTask) -> Links:
     states = queue.task_states([*task.depends_on, *blocks])
     run = queue.pipeline(task.pipeline) if task.pipeline else None
     steps = {task_id: step for step, task_id in run.steps.items()} if run else {}
-    ns = task.pipeline or TENANT_SCOPE
-    xcom = queue.xcom_values(task.user, ns) if task.user else {}
     return Links(
         waits_on=[(i, states.get(i), steps.get(i)) for i in waits],
         depends_on=[(i, states.get(i), steps.get(i)) for i in task.depends_on],
         blocks=[(i, states.get(i), steps.get(i)) for i in blocks],
-        xcom=xcom,
+        xcom=_xcom_texts(task.user, task.pipeline or TENANT_SCOPE) if task.user else {},
         xcom_scope="this pipeline run" if task.pipeline else "the tenant",
     )

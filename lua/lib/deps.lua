@@ -97,18 +97,24 @@ local function release_waiter(id, now)
   end
 end
 
--- a waiting task is cancelled: `reason` and the dependency that caused it (both nil: an operator)
-local function cancel_waiter(id, w, reason, dep, now)
-  deps_unregister(id)
-  if redis.call('ZREM', K.waiting, id) == 1 then stat_add(w.user, w.prio, 'waiting', -1) end
+-- a task that is in no lane or set ends 'cancelled' (expiring like a result): `reason` and the
+-- dependency that caused it (both nil: an operator). Its own dependents are the caller's.
+local function end_cancelled(id, user, prio, run, reason, dep, now)
   local key = K.task(id)
   redis.call('HSET', key, 'state', 'cancelled', 'finished_at', int(now), 'waiting', '0')
   if reason then redis.call('HSET', key, 'dead_reason', reason) end
   redis.call('EXPIRE', key, tonumber(redis.call('HGET', key, 'result_ttl')) or DEFAULT_RESULT_TTL)
-  stat_event(w.user, w.prio, 'cancelled', now)
+  stat_event(user, prio, 'cancelled', now)
   history_add(id, now, 'cancelled', {reason = reason, dependency = dep})
-  recent_add(w.user, id)
-  pipeline_count(w.pipeline, 'cancelled', 1, now)
+  recent_add(user, id)
+  pipeline_count(run, 'cancelled', 1, now)
+end
+
+-- a waiting task is cancelled (see end_cancelled)
+local function cancel_waiter(id, w, reason, dep, now)
+  deps_unregister(id)
+  if redis.call('ZREM', K.waiting, id) == 1 then stat_add(w.user, w.prio, 'waiting', -1) end
+  end_cancelled(id, w.user, w.prio, w.pipeline, reason, dep, now)
 end
 
 -- `id` ended: outcome 'succeeded' releases what waited only on it; 'dead' (a dead letter,

@@ -52,21 +52,29 @@ class BulkWrites:
             moved += n
             if progress:
                 progress(moved)
-        moved += yield from self._purge_listed(self.keys.delayed(), user, reason, batch, progress, moved)
-        return moved + (yield from self._purge_listed(self.keys.waiting(), user, reason, batch, progress, moved))
+        moved += yield from self._purge_listed(self.keys.delayed(), user, reason, batch, progress, moved, False)
+        waiting = self.keys.waiting()
+        return moved + (yield from self._purge_listed(waiting, user, reason, batch, progress, moved, True))
 
     def _purge_listed(
-        self, key: str, user: str, reason: str, batch: int, progress: Callable[[int], None] | None, before: int
+        self,
+        key: str,
+        user: str,
+        reason: str,
+        batch: int,
+        progress: Callable[[int], None] | None,
+        before: int,
+        cascades: bool,
     ) -> Plan[int]:
         """Purge `user`'s tasks listed in the zset `key` (delayed, waiting): scanned in batches.
-        A purged waiting task cancels its dependents, which leave the set behind the offset: the
-        scan is repeated until a pass purges nothing."""
+        cascades: a purged task cancels its dependents (waiting tasks), which leave the set behind
+        the offset, so the scan is repeated until a pass purges nothing."""
         moved = offset = 0
         passed = 0  # moved by the passes before this one
         while True:
             ids = yield command("ZRANGE", key, offset, offset + batch - 1)
             if not ids:
-                if moved == passed or key != self.keys.waiting():
+                if moved == passed or not cascades:
                     return moved
                 passed, offset = moved, 0
                 continue

@@ -81,7 +81,6 @@ def task_detail(request, task_id):
         raise Http404("No task with this id: it never existed, or it finished and its result expired.")
     arguments = json.dumps({"args": task.args, "kwargs": task.kwargs}, indent=2, ensure_ascii=False)
     links = browse.task_links(task) if not task.unreadable else None
-    xcom = {k: json.dumps(v, ensure_ascii=False) for k, v in links.xcom.items()} if links else {}
     return page(
         request,
         "queueapp/task_detail.html",
@@ -90,7 +89,7 @@ def task_detail(request, task_id):
             "arguments": arguments,
             "result": pretty(task.result),
             "links": links,
-            "xcom": xcom,
+            "xcom": links.xcom if links else {},
             "retryable": task.state in RETRYABLE,
         },
     )
