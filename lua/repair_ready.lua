@@ -1,7 +1,7 @@
 --[[ repair_ready: make ready again every tenant whose lanes hold work but that
   is missing from a ready set it belongs to (stranded by a bug, a partial
-  restore or a hand edit), and set its backlog counter (which is its queued
-  gauge) to what its lanes hold. Walks tenants:lex (every tenant seen or registered) in
+  restore or a hand edit), and set its backlog counter and queued gauge to
+  what its lanes hold. Walks tenants:lex (every tenant seen or registered) in
   key order, `limit` tenants per call: the caller repeats with the cursor it
   gets back until that is ''. Paused tenants are taken out of the ready sets,
   tenants with empty lanes too. Idempotent; safe while workers run.
@@ -9,9 +9,7 @@
   ARGV[1]  {"after": the last tenant of the previous call ('' to start),
             "limit": int, "dry_run": bool (count only, change nothing)}
   Reply    {cursor ('' = done), tenants made ready, tasks queued in their
-            lanes, backlog counters fixed, per-tenant queued fields dropped:
-            an older release kept that gauge in stats:t:<user> (and moved the
-            totals with it, so the totals are corrected by its error)}
+            lanes, backlog counters fixed, queued gauges fixed}
   Cost     O(1) per tenant plus O(log n) per ready set it belongs to.
   Note     the per-priority queued gauges are left alone (the zset mixes
            priorities; counting them would read every queued record). ]]
@@ -28,17 +26,14 @@ local users = redis.call('ZRANGE', K.tenants_lex, low, '+', 'BYLEX', 'LIMIT', 0,
 local readied, tasks, counters, gauges = 0, 0, 0, 0
 for _, user in ipairs(users) do
   local n = lane_count(user)
-  local counted = math.floor(tonumber(redis.call('ZSCORE', K.backlog, user) or '0'))
-  -- a tenant gauge an older release kept beside the counter: the totals moved with it
-  local legacy = redis.call('HGET', K.stats_user(user), 'queued')
-  if counted ~= n then counters = counters + 1 end
-  if legacy then gauges = gauges + 1 end
-  if not dry then
-    if legacy then
-      stat_add(nil, nil, 'queued', counted - math.floor(tonumber(legacy) or counted))  -- + (n - counted) below
-      redis.call('HDEL', K.stats_user(user), 'queued')
-    end
-    if counted ~= n then backlog_sync(user, false, 0) end
+  if tonumber(redis.call('ZSCORE', K.backlog, user) or '0') ~= n then
+    counters = counters + 1
+    if not dry then backlog_sync(user) end
+  end
+  local queued = tonumber(redis.call('HGET', K.stats_user(user), 'queued') or '0')
+  if queued ~= n then
+    gauges = gauges + 1
+    if not dry then stat_add(user, nil, 'queued', n - queued) end
   end
   local paused = redis.call('SISMEMBER', K.paused, user) == 1
   if n > 0 and not paused then

@@ -7,10 +7,9 @@
 --- @include "lib/lanes"
 --- @include "lib/ready"
 -- true when the tenant was ready already
--- (a tenant's queued gauge is its backlog counter, lib/lanes: only the priority's is counted here)
 local function place_ready(id, user, prio, score, front)
   lane_push(user, id, prio, score, front)
-  stat_add(nil, prio, 'queued', 1)
+  stat_add(user, prio, 'queued', 1)
   return ready_add(user)
 end
 
@@ -41,8 +40,8 @@ end
 -- one queued task of `user` left its lane (pop, cancel, purge): the tenant
 -- stays ready exactly while its lanes hold work (counted, not trusted to a counter)
 local function dequeued(user, prio, crit_empty)
-  stat_add(nil, prio, 'queued', -1)
-  if backlog_sync(user, crit_empty, -1) then ready_remove(user) end
+  stat_add(user, prio, 'queued', -1)
+  if backlog_sync(user, crit_empty) then ready_remove(user) end
 end
 
 -- write what the script summed up; every command script ends with this

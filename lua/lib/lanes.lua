@@ -2,17 +2,15 @@
   priorities 1..5 share a zset scored by enqueue time minus (priority - 1) x
   aging window, so higher priorities go first but a task enqueued W earlier
   outranks one a level higher: a low priority waits a bounded time.
-  backlog (zset user -> queued count) is a copy of what the lanes hold: the
-  tenant's queued gauge (dashboards, stats); readiness is never decided on it:
-  a tenant leaves the ready sets only when its lanes are seen empty
-  (LLEN/ZCARD, O(1)), so no drift of the counter (a bug, a partial restore, a
-  hand edit) can strand queued work. Pushes are summed in BACKLOG and added
-  once by flush() (ZINCRBY); a task leaving the lanes moves the counter by -1
-  and checks it against the lane count it reads anyway: a counter that drifted
-  is set right there, and the queued total (which moves with it) by as much. ]]
+  backlog (zset user -> queued count) is a copy of what the lanes hold, for
+  dashboards; readiness is never decided on it: a tenant leaves the ready sets
+  only when its lanes are seen empty (LLEN/ZCARD, O(1)), so no drift of the
+  counter (a bug, a partial restore, a hand edit) can strand queued work.
+  A pop writes the counter from the lanes (it counts them anyway, to know
+  whether the tenant stays ready); pushes are summed in BACKLOG and added
+  once by flush() (ZINCRBY), so a counter that drifted heals at the next pop. ]]
 --- @include "lib/keys"
 --- @include "lib/util"
---- @include "lib/stats"
 local BACKLOG
 per_call(function() BACKLOG = {} end)
 
@@ -52,20 +50,17 @@ local function lane_count(user, crit_empty)
   return n + redis.call('ZCARD', K.norm(user))
 end
 
--- move the tenant's backlog counter by `delta` (a task left the lanes: -1) and
--- this call's pending pushes (the lanes hold them already); true when the lanes
--- are empty. One ZINCRBY when the counter agrees with the lanes.
-local function backlog_sync(user, crit_empty, delta)
-  local n = lane_count(user, crit_empty)
-  local counted = math.floor(tonumber(redis.call('ZINCRBY', K.backlog, (BACKLOG[user] or 0) + (delta or 0), user)))
+-- write the tenant's backlog counter from its lanes; true when they are empty.
+-- The lanes already hold this call's pushes, so its pending sum is dropped.
+local function backlog_sync(user, crit_empty)
   BACKLOG[user] = nil
-  if counted ~= n then stat_add(nil, nil, 'queued', n - counted) end  -- the total drifted with it
-  if n == 0 then
-    redis.call('ZREM', K.backlog, user)
-    return true
+  local n = lane_count(user, crit_empty)
+  if n > 0 then
+    redis.call('ZADD', K.backlog, n, user)
+    return false
   end
-  if counted ~= n then redis.call('ZADD', K.backlog, n, user) end
-  return false
+  redis.call('ZREM', K.backlog, user)
+  return true
 end
 
 local function backlog_flush()

@@ -4,9 +4,7 @@
   cancelled, expired, released, requeued, deleted, missing.
   Each change goes to two hashes: per tenant and per priority (stats:p:0 for a
   record too broken to know its priority); the totals are the sum of the
-  priority hashes (reads.py), so no third write per change. A tenant's queued
-  gauge is its backlog counter (lib/lanes), written anyway: only the
-  priority hash counts queued. Events also go to
+  priority hashes (reads.py), so no third write per change. Events also go to
   a per-minute throughput bucket that expires after TP_TTL s.
   Changes are summed in Lua and written once by flush() at the end of a
   script: a batch of 500 pushes costs a few dozen HINCRBYs, not thousands,

@@ -83,7 +83,7 @@ class Repair:
     tenants: int  # tenants with queued work that were missing from a ready set they belong to
     tasks: int  # the tasks queued in those tenants' lanes (stranded until now)
     counters: int  # backlog counters that did not match the lanes
-    gauges: int  # stale per-tenant queued fields (the backlog counter is that gauge now)
+    gauges: int  # per-tenant queued gauges that did not match the lanes
 
 
 @dataclass(frozen=True, slots=True)

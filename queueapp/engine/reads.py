@@ -191,7 +191,7 @@ class Reads(WorkflowReads):
         return Page(keys, total, offset, limit)
 
     def tenant_rows(self, users: list[str]) -> Plan[dict[str, dict[str, int]]]:
-        """Per tenant: its counters plus the CRITICAL and normal lane lengths (queued: their sum)."""
+        """Per tenant: its counters plus the CRITICAL and normal lane lengths."""
         k = self.keys
         replies = yield [
             c
@@ -202,11 +202,9 @@ class Reads(WorkflowReads):
                 command("ZCARD", k.norm(u)),
             )
         ]
-        rows = {}
-        for i, u in enumerate(users):
-            crit, norm = replies[3 * i + 1], replies[3 * i + 2]
-            rows[u] = {**replies[3 * i], "queued": crit + norm, "crit": crit, "norm": norm}
-        return rows
+        return {
+            u: {**replies[3 * i], "crit": replies[3 * i + 1], "norm": replies[3 * i + 2]} for i, u in enumerate(users)
+        }
 
     def recent(self, user: str, limit: int) -> Plan[list[Task]]:
         ids = yield command("LRANGE", self.keys.recent(user), 0, limit - 1)
@@ -222,13 +220,7 @@ class Reads(WorkflowReads):
         return total
 
     def tenant_stats(self, user: str) -> Plan[dict[str, int]]:
-        """A tenant's counters and gauges; its queued gauge is its backlog counter (the
-        scripts keep no second copy of it in the tenant's hash)."""
-        row, backlog = yield [
-            command("HGETALL", self.keys.stats_user(user)),
-            command("ZSCORE", self.keys.backlog(), user),
-        ]
-        return {**_ints(row), "queued": int(float(backlog or 0))}
+        return _ints((yield command("HGETALL", self.keys.stats_user(user))))
 
     def priority_stats(self) -> Plan[dict[Priority, dict[str, int]]]:
         rows = yield [command("HGETALL", self.keys.stats_prio(int(p))) for p in Priority]
