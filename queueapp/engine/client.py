@@ -40,13 +40,12 @@ class FairQueue(Operations):
     def dedicated(self) -> FairQueue:
         """A client holding one connection of the same pool, for one thread's hot loop:
         no pool checkout and release around every call (about 15 % more tasks/s). Not under
-        Sentinel: a held connection stayed on a demoted master after a failover (READONLY on
-        every retry, tests/faults/test_sentinel.py), one checked out per call follows it."""
+        Sentinel: redis-py re-resolves the master only when a connection is checked out
+        (SentinelManagedConnection.connect); a held one reconnects to its old address, the
+        demoted master, on every retry (tests/faults/test_sentinel.py, T13)."""
         pool = self.redis.connection_pool
-        if isinstance(pool, SentinelConnectionPool):
-            client = redis.Redis(connection_pool=pool)
-        else:
-            client = redis.Redis(connection_pool=pool, single_connection_client=True)
+        hold = not isinstance(pool, SentinelConnectionPool)
+        client = redis.Redis(connection_pool=pool, single_connection_client=hold)
         copy = FairQueue(client, self.config, self._source)
         copy._mode = self._mode
         return copy

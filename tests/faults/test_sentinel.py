@@ -282,10 +282,8 @@ def test_t13_sentinel_failover_under_load(cluster, prefix):
     wait_for(lambda: cluster.replicas_in_sync(promoted), timeout=30, what="the replica back")
     direct.push(Task("fault.step", user="u0"))  # accepted again
 
-    # Last: the in-process workers (Sentinel-managed client) finish every confirmed task. Their
-    # hot loops once held one connection each (dedicated()), which stayed on the demoted master
-    # (READONLY, 'The previous master is now a slave', 40 retries, again and again); under
-    # Sentinel they check a connection out of the pool per call, which follows the new master.
+    # Last: the in-process workers (Sentinel-managed client) finish every confirmed task: their
+    # hot loops check a connection out per call (dedicated()), which follows the new master.
     try:
         wait_for(
             lambda: all(queue.get_task(i).state == "succeeded" for i in confirmed), timeout=120, what="the workers"
