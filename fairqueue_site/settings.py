@@ -142,6 +142,7 @@ FAIRQUEUE = {
         "JITTER": float(os.environ.get("FAIRQUEUE_RETRY_JITTER", "0.5")),
     },
     "TASK_MODULES": env_list("FAIRQUEUE_TASK_MODULES", "queueapp.demo"),
+    "ASYNC_CONCURRENCY": int(os.environ.get("FAIRQUEUE_ASYNC_CONCURRENCY", "100")),
     "REQUIRE_REGISTERED_TENANTS": env_bool("FAIRQUEUE_REQUIRE_REGISTERED_TENANTS", False),
     "REDIS_FUNCTIONS": env_bool("FAIRQUEUE_REDIS_FUNCTIONS", True),
     "XCOM_TTL": int(os.environ.get("FAIRQUEUE_XCOM_TTL", "86400")),

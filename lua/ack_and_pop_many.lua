@@ -6,7 +6,9 @@
   pops: the worker reads every status, so no popped task is dropped.
   KEYS[1]  prefix
   ARGV[1]  {"acks": [<ack.lua params>, ...], "pop": <pop.lua params but the token>,
-            "tokens": [one lease token per slot to fill]}
+            "n": slots to fill, "token_base": 12 hex digits (lease i's token is the base
+            and i in 4 hex digits), "room": {"s": free thread slots, "a": free coroutine
+            slots} (optional: without it any task fills any slot; lib/pop room_for)}
   Reply    {{ack status, ...}, pop status, {field, value, ...}, ...}: pop status
            'ok' (one record per leased task follows), 'empty' or 'disabled'
   Clock    Redis TIME (finished_at, lease deadlines). ]]
@@ -18,11 +20,11 @@ local now = now_ms()
 local acked = {}
 for i, a in ipairs(p.acks) do acked[i] = ack_task(a, now) end
 local reply = {acked, 'empty'}
-local tiers = (#p.tokens > 0) and worker_tiers(p.pop.worker)
+local tiers = (p.n > 0) and worker_tiers(p.pop.worker)
 if tiers == nil then reply[2] = 'disabled' end
-for _, token in ipairs(tiers and p.tokens or {}) do
-  p.pop.token = token
-  local r = pop_task(p.pop, now, tiers)
+for i = 0, (tiers and p.n or 0) - 1 do
+  p.pop.token = string.format('%s%04x', p.token_base, i)
+  local r = pop_task(p.pop, now, tiers, p.room)
   if r[1] ~= 'ok' then break end
   reply[2] = 'ok'
   table.remove(r, 1)

@@ -10,7 +10,7 @@ def __getattr__(name):
         from . import tasks_api
 
         return getattr(tasks_api, name)
-    if name in ("xcom_push", "xcom_pull", "xcom_task"):
+    if name in ("xcom_push", "xcom_pull", "xcom_task", "axcom_push", "axcom_pull"):
         from . import xcom
 
         return getattr(xcom, name)

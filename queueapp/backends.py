@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
+from asgiref.sync import iscoroutinefunction
 from django.conf import settings
 from django.tasks import TaskResult, TaskResultStatus, task_backends
 from django.tasks.backends.base import BaseTaskBackend
@@ -185,6 +186,7 @@ class FairQueueBackend(BaseTaskBackend):
             "run_after": int(task.run_after.timestamp() * 1000) if task.run_after else None,
             "depends_on": getattr(task, "depends_on", ()),
             "on_dependency_failure": getattr(task, "on_dependency_failure", "cancel"),
+            "coroutine": iscoroutinefunction(task.func),
         }
 
     def _ready_result(self, task, engine_task: EngineTask) -> TaskResult:

@@ -17,6 +17,7 @@ from .engine.errors import LuaIncludeError, QueueUnavailable
 from .engine.scripts import default_scripts
 
 DEFAULT_TASK_MODULES = ("queueapp.demo",)
+DEFAULT_ASYNC_CONCURRENCY = 100
 
 
 def fairqueue_settings() -> dict:
@@ -24,7 +25,7 @@ def fairqueue_settings() -> dict:
 
 
 def engine_config() -> EngineConfig:
-    ignored = {"REDIS", "TASK_MODULES"}  # not engine settings
+    ignored = {"REDIS", "TASK_MODULES", "ASYNC_CONCURRENCY"}  # not engine settings
     return EngineConfig.from_mapping({k: v for k, v in fairqueue_settings().items() if k.upper() not in ignored})
 
 
@@ -36,6 +37,14 @@ def redis_options(**overrides) -> RedisOptions:
 def task_modules() -> tuple[str, ...]:
     """Modules imported by workers so their tasks register (besides every app's tasks.py)."""
     return tuple(fairqueue_settings().get("TASK_MODULES", DEFAULT_TASK_MODULES))
+
+
+def async_concurrency() -> int:
+    """Coroutine tasks a worker runs at once on its event loop (runworker --async-concurrency)."""
+    value = fairqueue_settings().get("ASYNC_CONCURRENCY", DEFAULT_ASYNC_CONCURRENCY)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1000:
+        raise ValueError(f"FAIRQUEUE['ASYNC_CONCURRENCY'] must be an integer 0..1000, got {value!r}")
+    return value
 
 
 @cache

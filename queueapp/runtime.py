@@ -1,10 +1,12 @@
 """What a worker process needs from Django: import the task modules so their
-tasks register, and run a stored task by its registered path only."""
+tasks register, and run a stored task by its registered path only (in a
+thread, or awaited on the worker's event loop for an `async def` task)."""
 
 from __future__ import annotations
 
 from importlib import import_module
 
+from asgiref.sync import iscoroutinefunction
 from django.tasks import TaskContext, TaskResult, TaskResultStatus
 from django.utils.module_loading import autodiscover_modules
 
@@ -22,18 +24,37 @@ def discover_tasks() -> list[str]:
     return registry.registered_paths()
 
 
-def execute(stored: EngineTask):
+def has_coroutine_tasks() -> bool:
+    """Whether any registered task is an `async def` (a worker then starts its event loop)."""
+    return any(iscoroutinefunction(t.func) for t in map(registry.lookup, registry.registered_paths()) if t)
+
+
+def _registered(stored: EngineTask):
     task = registry.lookup(stored.func)
     if task is None:
         raise UnknownTask(f"{stored.func!r} is not a registered task (declare it with @task in a tasks module)")
+    return task
+
+
+def execute(stored: EngineTask):
+    task = _registered(stored)
     token = running_task.set(stored)  # for xcom_push / xcom_pull
     try:
-        return _call(task, stored)
+        return _call(task, stored, task.call)
     finally:
         running_task.reset(token)
 
 
-def _call(task, stored: EngineTask):
+async def aexecute(stored: EngineTask):
+    """On the worker's event loop. Task.acall awaits a coroutine function and runs a sync
+    one (a record marked async by hand) in a thread: the loop never blocks on it. The
+    context variable is this asyncio task's own."""
+    task = _registered(stored)
+    running_task.set(stored)
+    return await _call(task, stored, task.acall)
+
+
+def _call(task, stored: EngineTask, call):
     if task.takes_context:
         context = TaskContext(
             task_result=TaskResult(
@@ -51,5 +72,5 @@ def _call(task, stored: EngineTask):
                 worker_ids=stored.worker_ids,
             )
         )
-        return task.call(context, *stored.args, **stored.kwargs)
-    return task.call(*stored.args, **stored.kwargs)
+        return call(context, *stored.args, **stored.kwargs)
+    return call(*stored.args, **stored.kwargs)

@@ -6,6 +6,10 @@ Values are scoped to the tenant and, inside a pipeline, to the pipeline run: two
 runs of one pipeline never read each other's values. They expire after
 FAIRQUEUE["XCOM_TTL"] seconds (default a day) and are limited to
 FAIRQUEUE["XCOM_MAX_BYTES"] of JSON each (default 64 KiB).
+
+Inside an `async def` task use `await axcom_push(...)` / `await axcom_pull(...)`:
+the same operations on the async client, so the worker's event loop never
+blocks on Redis (the sync ones work there too, but hold up every coroutine).
 """
 
 from __future__ import annotations
@@ -65,15 +69,54 @@ def xcom_pull(
         if task_id is None:
             return default
     if task_id is not None:
-        stored = queue.get_task(task_id)
-        if stored is None or stored.state != State.SUCCEEDED or stored.user != scope_user:
-            return default
-        return stored.return_value
-    if key is None:
-        raise TypeError("xcom_pull needs a key, a task_id= or a step=")
+        return _return_value(queue.get_task(task_id), scope_user, default)
+    _need_key(key)
     with _as_invalid_task():
         found, value = queue.xcom_pull(scope_user, ns, key)
     return value if found else default
+
+
+async def axcom_push(key: str, value, *, ttl: int | None = None, user: str | None = None, pipeline: str | None = None):
+    """xcom_push for coroutine tasks (the async client: nothing blocks the event loop)."""
+    scope_user, ns = _scope(user, pipeline)
+    with _as_invalid_task():
+        await conf.get_async_queue().xcom_push(scope_user, ns, key, value, ttl)
+
+
+async def axcom_pull(
+    key: str | None = None,
+    default=None,
+    *,
+    task_id: str | None = None,
+    step: str | None = None,
+    user: str | None = None,
+    pipeline: str | None = None,
+):
+    """xcom_pull for coroutine tasks (the async client: nothing blocks the event loop)."""
+    scope_user, ns = _scope(user, pipeline)
+    queue = conf.get_async_queue()
+    if step is not None:
+        run = await queue.pipeline(ns) if ns != TENANT_SCOPE else None
+        task_id = run.steps.get(step) if run else None
+        if task_id is None:
+            return default
+    if task_id is not None:
+        return _return_value(await queue.get_task(task_id), scope_user, default)
+    _need_key(key)
+    with _as_invalid_task():
+        found, value = await queue.xcom_pull(scope_user, ns, key)
+    return value if found else default
+
+
+def _return_value(stored: EngineTask | None, user: str, default):
+    if stored is None or stored.state != State.SUCCEEDED or stored.user != user:
+        return default
+    return stored.return_value
+
+
+def _need_key(key: str | None) -> None:
+    if key is None:
+        raise TypeError("xcom_pull needs a key, a task_id= or a step=")
 
 
 def xcom_task(key: str):
@@ -87,7 +130,7 @@ def xcom_task(key: str):
             @functools.wraps(function)
             async def async_wrapper(*args, **kwargs):
                 value = await function(*args, **kwargs)
-                xcom_push(key, value)
+                await axcom_push(key, value)
                 return value
 
             return async_wrapper
@@ -103,4 +146,4 @@ def xcom_task(key: str):
     return decorate
 
 
-__all__ = ["running_task", "xcom_pull", "xcom_push", "xcom_task"]
+__all__ = ["axcom_pull", "axcom_push", "running_task", "xcom_pull", "xcom_push", "xcom_task"]

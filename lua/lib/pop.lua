@@ -17,7 +17,7 @@ local MAX_SKIPS = 32
 -- earlier attempts, which can be large and would travel with every pop (pipeline: XCom's scope)
 local POP_FIELDS = {'v', 'id', 'func', 'user', 'priority', 'payload', 'queue', 'timeout', 'max_retries',
                     'max_deliveries', 'result_ttl', 'dead_letter', 'deliveries', 'failures', 'enqueued_at',
-                    'started_at', 'lease_deadline', 'lease_token', 'state', 'worker', 'history', 'pipeline', 'step'}
+                    'started_at', 'lease_deadline', 'lease_token', 'state', 'worker', 'history', 'pipeline', 'step', 'kind'}
 
 local function worker_tiers(worker)
   local cfg = redis.call('HMGET', K.worker_cfg(worker), 'enabled', 'steal_all')
@@ -28,12 +28,38 @@ local function worker_tiers(worker)
   return tiers
 end
 
-local function next_tenant(tiers)
+-- the tenant with the lowest virtual time in the first tier that has one, leaving
+-- out `skip` (tenants whose next task is of a kind without room, see room_for):
+-- among the first #skip + 1 of a set at least one is not skipped
+local function next_tenant(tiers, skip)
   for _, set in ipairs(tiers) do
-    local head = redis.call('ZRANGE', set, 0, 0, 'WITHSCORES')
-    if head[1] then return head[1], set, tonumber(head[2]) end
+    if not skip then
+      local head = redis.call('ZRANGE', set, 0, 0, 'WITHSCORES')
+      if head[1] then return head[1], set, tonumber(head[2]) end
+    else
+      local heads = redis.call('ZRANGE', set, 0, skip.n, 'WITHSCORES')
+      for i = 1, #heads, 2 do
+        if not skip[heads[i]] then return heads[i], set, tonumber(heads[i + 1]) end
+      end
+    end
   end
   return nil
+end
+
+-- room {s = free thread slots, a = free coroutine slots, skip}: a worker running
+-- sync and async tasks takes only what it has a free slot for. While both kinds
+-- have room nothing is read ahead; once one is full, the next task of each tenant
+-- is looked at first (its record's kind) and a tenant whose next task has no room
+-- keeps its place and turn (skipped for the rest of the call)
+local function room_for(user, room)
+  if room.s > 0 and room.a > 0 then return true end
+  local id = redis.call('LINDEX', K.crit(user), 0) or redis.call('ZRANGE', K.norm(user), 0, 0)[1]
+  if not id then return true end  -- lanes empty: the pop below finds that out
+  local kind = redis.call('HGET', K.task(id), 'kind') == 'a' and 'a' or 's'
+  if room[kind] > 0 then return true end
+  room.skip = room.skip or {n = 0}
+  room.skip[user], room.skip.n = true, room.skip.n + 1
+  return false
 end
 
 -- `id` left `user`'s lane (from_crit: the CRITICAL list, else the zset, and
@@ -66,21 +92,28 @@ local function take(id, user, from_crit, p, now)
 end
 
 -- reply: {'ok', field, value, ...} (POP_FIELDS) | {'empty'} | {'disabled'};
--- tiers: the worker's, when the caller read them already (a batch of pops)
-local function pop_task(p, now, tiers)
+-- tiers: the worker's, when the caller read them already (a batch of pops);
+-- room: what kinds of task there is room for (room_for), nil: any
+local function pop_task(p, now, tiers, room)
   tiers = tiers or worker_tiers(p.worker)
   if not tiers then return {'disabled'} end
   for _ = 1, MAX_SKIPS do
-    local user, set, score = next_tenant(tiers)
+    local user, set, score = next_tenant(tiers, room and room.skip)
     if not user then return {'empty'} end
-    local id, from_crit = lane_pop(user)
-    if not id then  -- lanes empty: the tenant was ready by mistake
+    local id, from_crit
+    if not room or room_for(user, room) then id, from_crit = lane_pop(user) end
+    if id == nil and room and room.skip and room.skip[user] then  -- skipped: its next task waits
+    elseif not id then  -- lanes empty: the tenant was ready by mistake
       ready_remove(user)
       backlog_sync(user, true)
     else
       ready_advance(set, user, score)
       local rec = take(id, user, from_crit, p, now)
       if rec then
+        if room then
+          local kind = rec.kind == 'a' and 'a' or 's'
+          room[kind] = room[kind] - 1
+        end
         local reply = {'ok'}
         for _, k in ipairs(POP_FIELDS) do
           local v = rec[k]

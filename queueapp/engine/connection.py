@@ -105,4 +105,7 @@ def connect_async(options: RedisOptions) -> redis.asyncio.Redis:
         options.retries,
         supported_errors=RETRY_ON,
     )
-    return redis.asyncio.Redis(connection_pool=redis.asyncio.ConnectionPool(**kw))
+    # blocking: a burst of coroutines (200 tasks of one worker's event loop, an async view
+    # under load) waits for a free connection instead of failing with "Too many connections"
+    kw.setdefault("max_connections", 100)
+    return redis.asyncio.Redis(connection_pool=redis.asyncio.BlockingConnectionPool(timeout=20, **kw))

@@ -205,24 +205,36 @@ class Core(ConfigWrites, WorkflowWrites, BulkWrites):
         nxt = yield self._script("ack_and_pop", params, parse)
         return (yield from self._skip_broken(nxt, lease.worker, lease_seconds))
 
-    def ack_and_pop_many(self, acks: Sequence[Ack], worker: str, n: int, lease_seconds: float | None) -> Plan[Exchange]:
+    def ack_and_pop_many(
+        self,
+        acks: Sequence[Ack],
+        worker: str,
+        n: int,
+        lease_seconds: float | None,
+        coroutines: int | None,
+    ) -> Plan[Exchange]:
         """Ack `acks` and lease up to `n` tasks for `worker`, in fair order, in one call:
-        a worker with many slots makes one round trip per round, not two per task."""
+        a worker with many slots makes one round trip per round, not two per task.
+        With `coroutines` (free coroutine slots) the `n` slots are thread slots: at most
+        n sync and `coroutines` async tasks are leased, none for a slot that is full."""
         check_name("worker id", worker)
-        if not 0 <= n <= 1000:
-            raise ValueError(f"n must be between 0 and 1000, got {n!r}")
+        total = n + (coroutines or 0)
+        if not 0 <= n <= 1000 or not 0 <= total <= 2000:
+            raise ValueError(f"n must be between 0 and 1000 (with coroutines, 2000), got {n!r}, {coroutines!r}")
         pop = self._pop_params(worker, lease_seconds, None)
-        hexes = secrets.token_hex(8 * n)  # one read of the OS's random source for the whole round
-        tokens = [hexes[16 * i : 16 * (i + 1)] for i in range(n)]
-        params = {
+        base = secrets.token_hex(6)  # lease i's token: base + i in 4 hex digits (Lua makes them)
+        params: dict[str, Any] = {
             "acks": [{"id": a.lease.id, "token": a.lease.token, "result": a.result} for a in acks],
             "pop": pop,
-            "tokens": tokens,
+            "n": total,
+            "token_base": base,
         }
+        if coroutines is not None:
+            params["room"] = {"s": n, "a": coroutines}
 
         def parse(reply: list[Any]) -> tuple[list[str], list[Lease | Broken], bool]:
             records = reply[2:]  # one per token used, in order
-            popped = [self._lease(f, 0, t, worker) for f, t in zip(records, tokens[: len(records)], strict=True)]
+            popped = [self._lease(f, 0, f"{base}{i:04x}", worker) for i, f in enumerate(records)]
             return list(reply[0]), popped, reply[1] == "disabled"
 
         acked, popped, disabled = yield self._script("ack_and_pop_many", params, parse)

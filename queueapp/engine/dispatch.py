@@ -8,6 +8,11 @@ nothing is leased to wait for a slot (so no task sits leased while another
 worker could run it). The dispatcher wakes as soon as a runner finishes, so a
 result is in Redis one round trip after its task returned. Failures, rarer
 and each with its own retry decision, go to Redis from the runner's thread.
+
+With a coroutine runner (coroutines.py) the same call fills two kinds of slot:
+threads for sync tasks, the event loop for async ones, each leased only when
+its kind has room (lib/pop room_for). A coroutine's failure is reported from
+the dispatcher's thread: nothing blocking runs on the loop.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import queue as queues
 import threading
 from typing import Any
 
+from .coroutines import CoroutineRunner
 from .errors import InvalidTask, StaleLease, TaskNotFound
 from .execution import Outcome, run_task
 from .lease import Ack, Lease
@@ -25,7 +31,8 @@ log = logging.getLogger("fairqueue.worker")
 IDLE_FIRST = 0.005  # first pause after an empty round (doubles up to the poll interval)
 STALE = "stale (lease lost: the task was handed to another worker)"
 
-type Finished = tuple[Lease, Outcome, Ack | None]  # Ack None: the runner reported it (a failure)
+TO_FAIL = "fail"  # a coroutine's failure: the dispatcher reports it
+type Finished = tuple[Lease, Outcome, Ack | str | None]  # None: the runner reported it (a failure)
 
 
 class Dispatcher:
@@ -38,6 +45,12 @@ class Dispatcher:
         self.retiring = 0  # runners asked to exit (a None on the way to them)
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
+        self.coroutines: CoroutineRunner | None = None
+        self.coroutine_capacity = worker.options.async_concurrency if worker.aexecute else 0
+        if self.coroutine_capacity:
+            self.coroutines = CoroutineRunner(worker.aexecute, self._coroutine_done)
+        self.on_loop: set[str] = set()  # tokens of leases given to the loop (the dispatcher's own)
+        self.failing: list[Finished] = []  # coroutine failures to report
 
     # -- runners --------------------------------------------------------------
     def resize(self, concurrency: int) -> None:
@@ -91,6 +104,36 @@ class Dispatcher:
             return STALE
         return f"{fail.outcome}:{fail.reason}" if fail else f"failed:{outcome.reason}"
 
+    def _coroutine_done(self, lease: Lease, outcome: Outcome) -> None:
+        """On the loop: hand the outcome to the dispatcher (never blocks)."""
+        w = self.worker
+        if w.current.get(lease.token) is not lease:  # released by a forced stop meanwhile
+            return
+        w._reporting.add(lease.token)
+        ack: Ack | str = TO_FAIL
+        if outcome.ok:
+            try:
+                ack = Ack.of(lease, outcome.result)
+            except InvalidTask as exc:
+                outcome = Outcome(False, error=exc, reason="invalid_result", retry=False, duration=outcome.duration)
+        self.finished.put((lease, outcome, ack))
+
+    def _report_failures(self) -> None:
+        failing, self.failing = self.failing, []
+        for lease, outcome, _ in failing:
+            self.worker._finished(lease, outcome, self._fail(lease, outcome))
+
+    def _free(self, acks: list[Finished]) -> tuple[int, int]:
+        """Free thread slots and free coroutine slots, counting those of `acks` (acked in
+        this call) as free."""
+        w = self.worker
+        current = w.current
+        self.on_loop = {t for t in self.on_loop if t in current}
+        on_loop = len(self.on_loop)
+        acked_loop = sum(1 for lease, _, _ in acks if lease.token in self.on_loop)
+        threads = self.capacity - (len(current) - on_loop) + (len(acks) - acked_loop)
+        return max(0, threads), max(0, self.coroutine_capacity - on_loop + acked_loop)
+
     def _give_back(self, lease: Lease) -> None:
         w = self.worker
         if w.current.pop(lease.token, None) is not None:
@@ -106,20 +149,23 @@ class Dispatcher:
         try:
             while True:
                 self._collect(acks, wait=0)
+                if self.failing:
+                    self._report_failures()
                 stopping = w.stopping.is_set()
                 # the slots of the tasks acked in this call are free too
-                free = 0 if stopping or not w.enabled else max(0, self.capacity - len(w.current) + len(acks))
+                free, free_loop = (0, 0) if stopping or not w.enabled else self._free(acks)
                 if stopping and not acks and not w.current:
                     return
-                if not acks and not free:  # every slot busy: wait for one to finish
+                if not acks and not free and not free_loop:  # every slot busy: wait for one to finish
                     self._collect(acks, wait=0.05)
                     continue
                 exchange = w._call(
                     queue.ack_and_pop_many,
-                    [a for _, _, a in acks if a is not None],
+                    [a for _, _, a in acks if isinstance(a, Ack)],
                     w.options.worker_id,
                     free,
                     w.lease_seconds,
+                    free_loop if self.coroutines else None,
                     until_stop=not acks,
                 )
                 if exchange is None:  # stopped while Redis was unreachable
@@ -130,8 +176,12 @@ class Dispatcher:
                 acks = []
                 for lease in exchange.leases:
                     w.current[lease.token] = lease
-                    self.work.put(lease)
-                if exchange.leases or not free:
+                    if self.coroutines is not None and lease.task.coroutine:
+                        self.on_loop.add(lease.token)
+                        self.coroutines.submit(lease)
+                    else:
+                        self.work.put(lease)
+                if exchange.leases or not (free or free_loop):
                     idle, quiet = IDLE_FIRST, False
                     continue
                 if w.options.burst and not w.current and w._call(queue.idle, until_stop=True):
@@ -156,7 +206,9 @@ class Dispatcher:
         except queues.Empty:
             return
         while True:
-            if item[2] is not None:
+            if item[2] is TO_FAIL:
+                self.failing.append(item)
+            elif item[2] is not None:
                 acks.append(item)
             try:
                 item = self.finished.get_nowait()

@@ -120,10 +120,16 @@ class Operations:
         return self._run(self.core.ack_and_pop(lease, result, lease_seconds))
 
     def ack_and_pop_many(
-        self, acks: Sequence[Ack], worker: str, n: int, lease_seconds: float | None = None
+        self,
+        acks: Sequence[Ack],
+        worker: str,
+        n: int,
+        lease_seconds: float | None = None,
+        coroutines: int | None = None,
     ) -> Exchange:
-        """Ack finished tasks (Ack.of(lease, result)) and lease up to n more, fairly, in one call."""
-        return self._run(self.core.ack_and_pop_many(acks, worker, n, lease_seconds))
+        """Ack finished tasks (Ack.of(lease, result)) and lease up to n more, fairly, in one call;
+        with `coroutines`, up to n sync tasks and that many async ones (Core.ack_and_pop_many)."""
+        return self._run(self.core.ack_and_pop_many(acks, worker, n, lease_seconds, coroutines))
 
     def fail(
         self,

@@ -207,6 +207,7 @@ class Task:
     on_dependency_failure: str = "cancel"  # or "block": wait for the dependency's requeue
     pipeline: str | None = None  # the pipeline run it belongs to
     step: str | None = None  # its step name in that run
+    coroutine: bool = False  # an async def task: a worker runs it on its event loop (coroutines.py)
     # engine-set
     waiting: int = 0  # dependencies not yet succeeded
     state: State | None = None
@@ -274,6 +275,8 @@ class Task:
                 raise InvalidTask(f"pipeline run id {self.pipeline!r} may not contain ':' or '|'")
         if self.step is not None:
             doc["step"] = check_name("step name", self.step)
+        if self.coroutine:
+            doc["kind"] = "a"  # what ack_and_pop_many's per-kind budgets count (lib/pop)
         return doc
 
     @classmethod
@@ -329,6 +332,7 @@ class Task:
             on_dependency_failure=get("on_dep_fail") or "cancel",
             pipeline=get("pipeline"),
             step=get("step"),
+            coroutine=get("kind") == "a",
             waiting=int(get("waiting") or 0),
         )
 

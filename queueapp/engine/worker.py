@@ -1,10 +1,13 @@
-"""The worker: N threads each running the pop -> run -> ack_and_pop loop, a
-heartbeat thread (lease renewal and the worker report), a maintenance thread
-(jittered reap and promote ticks), and a graceful stop.
+"""The worker: N threads each running the pop -> run -> ack_and_pop loop (or,
+pooled, one dispatcher feeding N runner threads and an event loop for
+coroutine tasks: dispatch.py, coroutines.py), a heartbeat thread (lease
+renewal and the worker report), a maintenance thread (jittered reap and
+promote ticks), and a graceful stop.
 
 Stop: request_stop() makes the loops stop popping; running tasks finish
 within `grace_seconds`; the leases of tasks still running then are released
-so the tasks run again at once elsewhere. A second stop signal releases them at once.
+so the tasks run again at once elsewhere (coroutines still running are cancelled
+first, so their `finally` blocks run). A second stop signal releases them at once.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from .client import FairQueue
+from .coroutines import AsyncExecutor
 from .dispatch import Dispatcher
 from .errors import InvalidTask, StaleLease, TaskNotFound
 from .execution import Executor, Outcome, run_task
@@ -42,12 +46,15 @@ class WorkerOptions:
     poll_interval: float = 0.2  # longest sleep between empty pops (starts at 5 ms, doubles)
     lease_seconds: float | None = None  # None: the queue's EngineConfig.lease_seconds
     pooled: bool = True  # concurrency > 1: one dispatcher batches acks and pops (dispatch.py)
+    async_concurrency: int = 0  # coroutine tasks run at once on the event loop (0: in threads)
     promote_interval: float = 1.0
     reap_interval: float | None = None  # None: half a lease, at most 5 s
 
     def __post_init__(self) -> None:
         if not 1 <= self.concurrency <= 256:
             raise ValueError("concurrency must be between 1 and 256")
+        if not 0 <= self.async_concurrency <= 1000:
+            raise ValueError("async concurrency must be between 0 and 1000")
         if self.grace_seconds < 0 or self.poll_interval <= 0:
             raise ValueError("grace_seconds must be >= 0 and poll_interval > 0")
 
@@ -65,10 +72,13 @@ class Worker:
         execute: Executor,
         before_task: Callable[[], None] | None = None,
         resync: Callable[[], bool] | None = None,
+        aexecute: AsyncExecutor | None = None,
     ) -> None:
         self.queue = queue
         self.options = options
         self.execute = execute
+        # awaits a coroutine task on the worker's event loop (with options.async_concurrency > 0)
+        self.aexecute = aexecute if options.pooled else None
         self.before_task = before_task or (lambda: None)  # e.g. Django's close_old_connections, once per task
         # rebuilds Redis's copy of the configuration when Redis lost it (restarted empty) while running
         self.resync = resync
@@ -106,6 +116,7 @@ class Worker:
         for target, name in ((self._heartbeat_loop, "heartbeat"), (self._maintenance_loop, "maintenance")):
             threading.Thread(target=target, name=name, daemon=True).start()
         code = self._supervise()
+        self._stop_coroutines()
         self._release_running()
         self.done.set()
         self._report("stopped")
@@ -172,7 +183,8 @@ class Worker:
         return sorted(s for s, t in list(self._slots.items()) if t.is_alive() and s not in self._retired)
 
     def _resize(self, concurrency: int) -> None:
-        if self._dispatcher is None and not self._slots and concurrency > 1 and self.options.pooled:
+        coroutines = self.aexecute is not None and self.options.async_concurrency > 0
+        if self._dispatcher is None and not self._slots and (concurrency > 1 or coroutines) and self.options.pooled:
             self._dispatcher = Dispatcher(self)
             self._dispatcher.resize(concurrency)
             self._dispatcher.thread.start()
@@ -194,6 +206,14 @@ class Worker:
             thread = threading.Thread(target=self._slot_loop, args=(slot,), name=f"slot-{slot}", daemon=True)
             self._slots[slot] = thread
             thread.start()
+
+    def _stop_coroutines(self) -> None:
+        """Cancel the coroutines still running after the grace (their `finally` blocks run)
+        and stop the event loop; their leases are released next."""
+        runner = self._dispatcher.coroutines if self._dispatcher else None
+        cancelled = runner.stop() if runner is not None else 0
+        if cancelled:
+            log.warning("%d coroutine task(s) still running at the end of the grace cancelled", cancelled)
 
     def _release_running(self) -> None:
         for token, lease in list(self.current.items()):

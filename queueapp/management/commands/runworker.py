@@ -1,4 +1,4 @@
-"""python manage.py runworker --worker-id ID [--concurrency N] [--burst]"""
+"""python manage.py runworker --worker-id ID [--concurrency N] [--async-concurrency N] [--burst]"""
 
 from __future__ import annotations
 
@@ -33,6 +33,13 @@ def positive_int(value: str) -> int:
     return number
 
 
+def non_negative_int(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError
+    return number
+
+
 class Command(BaseCommand):
     help = "Run a FairQueue worker: pops tasks fairly across tenants and runs them."
     # not Django's whole suite before every start: FairQueue's own checks, once (queueapp/checks.py)
@@ -50,6 +57,13 @@ class Command(BaseCommand):
             type=positive_int,
             default=1,
             help="tasks run at once (threads), unless its stored configuration says otherwise",
+        )
+        parser.add_argument(
+            "--async-concurrency",
+            type=non_negative_int,
+            default=None,
+            help="async def tasks run at once on the worker's event loop, beside the threads "
+            "(default FAIRQUEUE['ASYNC_CONCURRENCY'], 100; 0: they run in the threads)",
         )
         parser.add_argument(
             "--burst",
@@ -73,9 +87,12 @@ class Command(BaseCommand):
         worker_id = options["worker_id"] or f"{socket.gethostname()}-{os.getpid()}"
         try:
             check_name("worker id", worker_id)
+            coroutines = options["async_concurrency"]
+            coroutines = conf.async_concurrency() if coroutines is None else coroutines
             worker_options = WorkerOptions(
                 worker_id=worker_id,
                 concurrency=options["concurrency"],
+                async_concurrency=coroutines,
                 burst=options["burst"],
                 grace_seconds=options["grace"],
                 poll_interval=options["poll_interval"],
@@ -92,12 +109,17 @@ class Command(BaseCommand):
                 self.stderr.write(f"warning: {warning}")
         self._sync_if_missing(queue)
         paths = runtime.discover_tasks()
-        self.stdout.write(f"worker {worker_id}: {len(paths)} registered task(s)")
+        loop = worker_options.async_concurrency if runtime.has_coroutine_tasks() else 0
+        self.stdout.write(
+            f"worker {worker_id}: {len(paths)} registered task(s)"
+            + (f"; async def tasks on an event loop, {loop} at once" if loop else "")
+        )
         connections.close_all()  # no DB connection made during start-up is shared with task threads
         worker = Worker(
             queue,
             worker_options,
             execute=runtime.execute,
+            aexecute=runtime.aexecute if loop else None,
             before_task=close_old_connections,
             resync=lambda: self._resync(queue),
         )
