@@ -55,7 +55,9 @@ local function room_for(user, room)
   if room.s > 0 and room.a > 0 then return true end
   local id = redis.call('LINDEX', K.crit(user), 0) or redis.call('ZRANGE', K.norm(user), 0, 0)[1]
   if not id then return true end  -- lanes empty: the pop below finds that out
-  local kind = redis.call('HGET', K.task(id), 'kind') == 'a' and 'a' or 's'
+  local rec = redis.call('HMGET', K.task(id), 'kind', 'state')
+  if not rec[2] then return true end  -- no record (or no state): the pop buries the lane entry
+  local kind = rec[1] == 'a' and 'a' or 's'
   if room[kind] > 0 then return true end
   room.skip = room.skip or {n = 0}
   room.skip[user], room.skip.n = true, room.skip.n + 1

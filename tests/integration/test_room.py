@@ -1,0 +1,83 @@
+"""Issue 13: one fair pop feeds threads and the event loop. ack_and_pop_many with
+`coroutines` leases at most n sync and that many async tasks, never one for a
+kind that is full; a tenant whose next task has no room keeps its place in the
+rotation. Real Redis, both clients; a record whose kind was edited by hand too."""
+
+from __future__ import annotations
+
+from queueapp.engine import Ack, State, Task
+
+
+def push(q, user, n, coroutine):
+    return [q.push(Task("demo.noop", args=[user, i], user=user, coroutine=coroutine)).id for i in range(n)]
+
+
+def kinds(leases):
+    return sorted(("a" if le.task.coroutine else "s", le.task.user) for le in leases)
+
+
+def test_the_kind_is_stored_and_popped(anyqueue, raw):
+    (tid,) = push(anyqueue, "acme", 1, coroutine=True)
+    assert raw.hget(anyqueue.config.keys.task(tid), "kind") == "a"
+    (sid,) = push(anyqueue, "acme", 1, coroutine=False)
+    assert raw.hget(anyqueue.config.keys.task(sid), "kind") is None  # sync: nothing stored
+    got = anyqueue.ack_and_pop_many([], "w1", 2)
+    assert {le.id: le.task.coroutine for le in got.leases} == {tid: True, sid: False}
+
+
+def test_each_kind_fills_only_its_own_free_slots(anyqueue):
+    push(anyqueue, "sync-co", 10, coroutine=False)
+    push(anyqueue, "async-co", 10, coroutine=True)
+    got = anyqueue.ack_and_pop_many([], "w1", 1, coroutines=3)
+    assert kinds(got.leases) == [("a", "async-co")] * 3 + [("s", "sync-co")]
+    assert anyqueue.stats()["running"] == 4  # nothing leased beyond the free slots
+
+
+def test_a_full_kind_leaves_its_tenant_in_place_and_others_are_served(anyqueue):
+    first = push(anyqueue, "first", 3, coroutine=False)  # the oldest: first in the rotation
+    push(anyqueue, "later", 3, coroutine=True)
+    got = anyqueue.ack_and_pop_many([], "w1", 0, coroutines=2)  # threads full
+    assert kinds(got.leases) == [("a", "later")] * 2
+    assert anyqueue.get_task(first[0]).state == State.QUEUED
+    nxt = anyqueue.ack_and_pop_many([Ack.of(le, None) for le in got.leases], "w1", 1, coroutines=0)
+    assert [le.id for le in nxt.leases] == [first[0]]  # skipped, not sent to the back
+    assert nxt.acked == ["ok", "ok"]
+
+
+def test_no_room_for_any_waiting_kind_leases_nothing(anyqueue):
+    for i in range(40):  # more tenants than one pop looks at
+        push(anyqueue, f"t{i}", 1, coroutine=False)
+    got = anyqueue.ack_and_pop_many([], "w1", 0, coroutines=5)
+    assert got.leases == [] and anyqueue.stats()["running"] == 0 and anyqueue.stats()["queued"] == 40
+    assert len(anyqueue.ack_and_pop_many([], "w1", 40, coroutines=0).leases) == 40
+
+
+def test_critical_tasks_are_read_ahead_from_their_list(anyqueue):
+    crit = anyqueue.push(Task("demo.noop", user="acme", priority=6, coroutine=True)).id
+    push(anyqueue, "acme", 2, coroutine=False)
+    got = anyqueue.ack_and_pop_many([], "w1", 0, coroutines=1)
+    assert [le.id for le in got.leases] == [crit]
+    assert anyqueue.ack_and_pop_many([], "w1", 0, coroutines=1).leases == []  # next is sync
+
+
+def test_a_hand_edited_kind_counts_as_sync(anyqueue, raw):
+    ids = push(anyqueue, "acme", 2, coroutine=True)
+    raw.hset(anyqueue.config.keys.task(ids[0]), "kind", "zz")
+    got = anyqueue.ack_and_pop_many([], "w1", 0, coroutines=5)
+    assert got.leases == []  # its next task reads as sync: no thread slot free
+    got = anyqueue.ack_and_pop_many([], "w1", 1, coroutines=5)
+    assert [le.id for le in got.leases] == ids and not got.leases[0].task.coroutine
+
+
+def test_a_missing_record_at_the_head_is_still_buried(anyqueue, raw):
+    ids = push(anyqueue, "acme", 2, coroutine=True)
+    raw.delete(anyqueue.config.keys.task(ids[0]))
+    got = anyqueue.ack_and_pop_many([], "w1", 0, coroutines=5)
+    assert [le.id for le in got.leases] == [ids[1]]
+    assert anyqueue.stats()["queued"] == 0
+
+
+def test_without_coroutines_any_kind_fills_any_slot(anyqueue):
+    push(anyqueue, "acme", 3, coroutine=True)
+    push(anyqueue, "beta", 3, coroutine=False)
+    assert len(anyqueue.ack_and_pop_many([], "w1", 6).leases) == 6
