@@ -8,7 +8,7 @@
   ARGV[1]  {"acks": [<ack.lua params>, ...], "pop": <pop.lua params but the token>,
             "n": slots to fill, "token_base": 12 hex digits (lease i's token is the base
             and i in 4 hex digits), "room": {"s": free thread slots, "a": free coroutine
-            slots} (optional: without it any task fills any slot; lib/pop room_for)}
+            slots} (optional: without it any task fills any slot; lib/pop no_room)}
   Reply    {{ack status, ...}, pop status, {field, value, ...}, ...}: pop status
            'ok' (one record per leased task follows), 'empty' or 'disabled'
   Clock    Redis TIME (finished_at, lease deadlines). ]]

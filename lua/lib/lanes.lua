@@ -31,12 +31,18 @@ local function lane_push(user, id, prio, score, front)
 end
 
 -- the next task id, and true when it came from the CRITICAL list (false: that
--- list was empty, so only the zset can still hold work)
+-- list was empty, so only the zset can still hold work), and its zset score
 local function lane_pop(user)
   local id = redis.call('LPOP', K.crit(user))
   if id then return id, true end
   local r = redis.call('ZPOPMIN', K.norm(user))
-  return r[1], false
+  return r[1], false, r[2]
+end
+
+-- undo lane_pop: the task goes back to the very place it left (the backlog never moved)
+local function lane_unpop(user, id, from_crit, score)
+  if from_crit then redis.call('LPUSH', K.crit(user), id)
+  else redis.call('ZADD', K.norm(user), score, id) end
 end
 
 local function lane_remove(user, id, prio)

@@ -13,6 +13,7 @@
 --- @include "lib/enqueue"
 --- @include "lib/dead"
 local MAX_SKIPS = 32
+local MAX_READ_AHEAD = 16  -- tenants skipped for want of room, per call: the rest wait for the next call
 -- what a worker needs from the record: not the errors, result or tracebacks of
 -- earlier attempts, which can be large and would travel with every pop (pipeline: XCom's scope)
 local POP_FIELDS = {'v', 'id', 'func', 'user', 'priority', 'payload', 'queue', 'timeout', 'max_retries',
@@ -29,7 +30,7 @@ local function worker_tiers(worker)
 end
 
 -- the tenant with the lowest virtual time in the first tier that has one, leaving
--- out `skip` (tenants whose next task is of a kind without room, see room_for):
+-- out `skip` (tenants whose next task is of a kind without room, see no_room):
 -- among the first #skip + 1 of a set at least one is not skipped
 local function next_tenant(tiers, skip)
   for _, set in ipairs(tiers) do
@@ -47,27 +48,24 @@ local function next_tenant(tiers, skip)
 end
 
 -- room {s = free thread slots, a = free coroutine slots, skip}: a worker running
--- sync and async tasks takes only what it has a free slot for. While both kinds
--- have room nothing is read ahead; once one is full, the next task of each tenant
--- is looked at first (its record's kind) and a tenant whose next task has no room
--- keeps its place and turn (skipped for the rest of the call)
-local function room_for(user, room)
-  if room.s > 0 and room.a > 0 then return true end
-  local id = redis.call('LINDEX', K.crit(user), 0) or redis.call('ZRANGE', K.norm(user), 0, 0)[1]
-  if not id then return true end  -- lanes empty: the pop below finds that out
-  local rec = redis.call('HMGET', K.task(id), 'kind', 'state')
-  if not rec[2] then return true end  -- no record (or no state): the pop buries the lane entry
-  local kind = rec[1] == 'a' and 'a' or 's'
-  if room[kind] > 0 then return true end
+-- sync and async tasks takes only what it has a free slot for. The popped record
+-- says its kind; one without room goes back to its place at once and its tenant
+-- keeps its turn (skipped for the rest of the call). Nothing is read ahead, so a
+-- task that fits costs nothing more.
+local function no_room(rec, room)
+  if not room or not rec.state then return false end  -- no record: take() buries the entry
+  return room[rec.kind == 'a' and 'a' or 's'] <= 0
+end
+
+local function skip_tenant(room, user)
   room.skip = room.skip or {n = 0}
   room.skip[user], room.skip.n = true, room.skip.n + 1
-  return false
+  return room.skip.n >= MAX_READ_AHEAD
 end
 
 -- `id` left `user`'s lane (from_crit: the CRITICAL list, else the zset, and
 -- then the list was empty): lease it (returns its fields) or dead-letter it
-local function take(id, user, from_crit, p, now)
-  local rec = hgetall_table(K.task(id))
+local function take(id, user, from_crit, p, now, rec)
   if not rec.state then  -- no record at all, or one without its state: never run, never dropped
     bury_lane_entry(id, user, rec, from_crit, now)
     return nil
@@ -95,22 +93,24 @@ end
 
 -- reply: {'ok', field, value, ...} (POP_FIELDS) | {'empty'} | {'disabled'};
 -- tiers: the worker's, when the caller read them already (a batch of pops);
--- room: what kinds of task there is room for (room_for), nil: any
+-- room: what kinds of task there is room for (no_room), nil: any
 local function pop_task(p, now, tiers, room)
   tiers = tiers or worker_tiers(p.worker)
   if not tiers then return {'disabled'} end
   for _ = 1, MAX_SKIPS do
     local user, set, score = next_tenant(tiers, room and room.skip)
     if not user then return {'empty'} end
-    local id, from_crit
-    if not room or room_for(user, room) then id, from_crit = lane_pop(user) end
-    if id == nil and room and room.skip and room.skip[user] then  -- skipped: its next task waits
-    elseif not id then  -- lanes empty: the tenant was ready by mistake
+    local id, from_crit, lane_score = lane_pop(user)
+    local rec = id and hgetall_table(K.task(id))
+    if not id then  -- lanes empty: the tenant was ready by mistake
       ready_remove(user)
       backlog_sync(user, true)
+    elseif no_room(rec, room) then  -- back in its place; the tenant waits for a slot of that kind
+      lane_unpop(user, id, from_crit, lane_score)
+      if skip_tenant(room, user) then return {'empty'} end
     else
       ready_advance(set, user, score)
-      local rec = take(id, user, from_crit, p, now)
+      rec = take(id, user, from_crit, p, now, rec)
       if rec then
         if room then
           local kind = rec.kind == 'a' and 'a' or 's'

@@ -11,7 +11,7 @@ and each with its own retry decision, go to Redis from the runner's thread.
 
 With a coroutine runner (coroutines.py) the same call fills two kinds of slot:
 threads for sync tasks, the event loop for async ones, each leased only when
-its kind has room (lib/pop room_for). A coroutine's failure is reported from
+its kind has room (lib/pop no_room). A coroutine's failure is reported from
 the dispatcher's thread: nothing blocking runs on the loop.
 """
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import queue as queues
 import threading
+import time
 from typing import Any
 
 from .coroutines import CoroutineRunner
@@ -50,6 +51,10 @@ class Dispatcher:
         if self.coroutine_capacity:
             self.coroutines = CoroutineRunner(worker.aexecute, self._coroutine_done)
         self.on_loop: set[str] = set()  # tokens of leases given to the loop (the dispatcher's own)
+        # after a call that offered coroutine slots and got no coroutine task, offer none for a
+        # while (5 ms, doubling up to the poll interval): with the threads full, looking for one
+        # pops and puts back each tenant's next task (lib/pop no_room), on every round otherwise
+        self.loop_quiet_until, self.loop_quiet = 0.0, IDLE_FIRST
         self.failing: list[Finished] = []  # coroutine failures to report
 
     # -- runners --------------------------------------------------------------
@@ -154,10 +159,12 @@ class Dispatcher:
                 stopping = w.stopping.is_set()
                 # the slots of the tasks acked in this call are free too
                 free, free_loop = (0, 0) if stopping or not w.enabled else self._free(acks)
+                if free_loop and time.monotonic() < self.loop_quiet_until:
+                    free_loop = 0
                 if stopping and not acks and not w.current:
                     return
                 if not acks and not free and not free_loop:  # every slot busy: wait for one to finish
-                    self._collect(acks, wait=0.05)
+                    self._collect(acks, wait=0.05 if self.coroutines is None else min(0.05, self.loop_quiet))
                     continue
                 exchange = w._call(
                     queue.ack_and_pop_many,
@@ -174,6 +181,8 @@ class Dispatcher:
                 for lease, outcome, _ in acks:
                     w._finished(lease, outcome, "succeeded" if next(statuses) == "ok" else STALE)
                 acks = []
+                if free_loop:
+                    self._loop_found(any(le.task.coroutine for le in exchange.leases))
                 for lease in exchange.leases:
                     w.current[lease.token] = lease
                     if self.coroutines is not None and lease.task.coroutine:
@@ -198,6 +207,13 @@ class Dispatcher:
             for _ in self.runners:
                 self.work.put(None)
             queue.redis.close()
+
+    def _loop_found(self, found: bool) -> None:
+        if found:
+            self.loop_quiet = IDLE_FIRST
+            return
+        self.loop_quiet_until = time.monotonic() + self.loop_quiet
+        self.loop_quiet = min(self.loop_quiet * 2, self.worker.poll_interval)
 
     def _collect(self, acks: list[Finished], wait: float) -> None:
         """Move finished tasks that still need an ack into `acks`; wait up to `wait` s for the first."""

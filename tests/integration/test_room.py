@@ -81,3 +81,15 @@ def test_without_coroutines_any_kind_fills_any_slot(anyqueue):
     push(anyqueue, "acme", 3, coroutine=True)
     push(anyqueue, "beta", 3, coroutine=False)
     assert len(anyqueue.ack_and_pop_many([], "w1", 6).leases) == 6
+
+
+def test_the_read_ahead_is_bounded_per_call(anyqueue, rclient):
+    for i in range(20):
+        push(anyqueue, f"t{i:02d}", 1, coroutine=False)
+    (late,) = push(anyqueue, "zz-async", 1, coroutine=True)  # last in the rotation (ties: by name)
+    before = rclient.info("commandstats").get("cmdstat_hgetall", {}).get("calls", 0)
+    assert anyqueue.ack_and_pop_many([], "w1", 0, coroutines=1).leases == []  # 16 looked at, then stop
+    assert rclient.info("commandstats")["cmdstat_hgetall"]["calls"] - before == 16
+    assert anyqueue.stats()["queued"] == 21 and anyqueue.stats()["running"] == 0
+    got = anyqueue.ack_and_pop_many([], "w1", 20, coroutines=1)
+    assert len(got.leases) == 21 and late in {le.id for le in got.leases}
