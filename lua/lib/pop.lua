@@ -12,8 +12,9 @@
 --- @include "lib/ready"
 --- @include "lib/enqueue"
 --- @include "lib/dead"
-local MAX_SKIPS = 32
-local MAX_READ_AHEAD = 16  -- tenants skipped for want of room, per call: the rest wait for the next call
+local MAX_SKIPS = 32  -- broken records and stale ready entries one pop gets past
+local MAX_NO_ROOM = 64  -- tenants skipped for want of room, per call: the rest wait for the next call
+local WINDOW = 16  -- ready-set entries read at once while tenants are skipped
 -- what a worker needs from the record: not the errors, result or tracebacks of
 -- earlier attempts, which can be large and would travel with every pop (pipeline: XCom's scope)
 local POP_FIELDS = {'v', 'id', 'func', 'user', 'priority', 'payload', 'queue', 'timeout', 'max_retries',
@@ -30,24 +31,35 @@ local function worker_tiers(worker)
 end
 
 -- the tenant with the lowest virtual time in the first tier that has one, leaving
--- out `skip` (tenants whose next task is of a kind without room, see no_room):
--- among the first #skip + 1 of a set at least one is not skipped
-local function next_tenant(tiers, skip)
+-- out the tenants skipped for want of room (room.skipped, see no_room). While
+-- none is skipped: the head. Then each tier's first room.pos[set] entries are
+-- skipped ones (a served tenant only moves back, so they stay in front) and the
+-- scan goes on from there, WINDOW entries per read: never quadratic.
+local function next_tenant(tiers, room)
   for _, set in ipairs(tiers) do
-    if not skip then
+    if not (room and room.skipped) then
       local head = redis.call('ZRANGE', set, 0, 0, 'WITHSCORES')
       if head[1] then return head[1], set, tonumber(head[2]) end
     else
-      local heads = redis.call('ZRANGE', set, 0, skip.n, 'WITHSCORES')
-      for i = 1, #heads, 2 do
-        if not skip[heads[i]] then return heads[i], set, tonumber(heads[i + 1]) end
+      local from = room.pos[set] or 0
+      while true do
+        local heads = redis.call('ZRANGE', set, from, from + WINDOW - 1, 'WITHSCORES')
+        if not heads[1] then break end
+        for i = 1, #heads, 2 do
+          if not room.skipped[heads[i]] then
+            room.pos[set] = from + (i - 1) / 2
+            return heads[i], set, tonumber(heads[i + 1])
+          end
+        end
+        from = from + #heads / 2
+        room.pos[set] = from
       end
     end
   end
   return nil
 end
 
--- room {s = free thread slots, a = free coroutine slots, skip}: a worker running
+-- room {s = free thread slots, a = free coroutine slots}: a worker running
 -- sync and async tasks takes only what it has a free slot for. The popped record
 -- says its kind; one without room goes back to its place at once and its tenant
 -- keeps its turn (skipped for the rest of the call). Nothing is read ahead, so a
@@ -57,10 +69,11 @@ local function no_room(rec, room)
   return room[rec.kind == 'a' and 'a' or 's'] <= 0
 end
 
+-- true when the call has skipped as many tenants as it may
 local function skip_tenant(room, user)
-  room.skip = room.skip or {n = 0}
-  room.skip[user], room.skip.n = true, room.skip.n + 1
-  return room.skip.n >= MAX_READ_AHEAD
+  if not room.skipped then room.skipped, room.pos, room.nskip = {}, {}, 0 end
+  room.skipped[user], room.nskip = true, room.nskip + 1
+  return room.nskip >= MAX_NO_ROOM
 end
 
 -- `id` left `user`'s lane (from_crit: the CRITICAL list, else the zset, and
@@ -97,18 +110,21 @@ end
 local function pop_task(p, now, tiers, room)
   tiers = tiers or worker_tiers(p.worker)
   if not tiers then return {'disabled'} end
-  for _ = 1, MAX_SKIPS do
-    local user, set, score = next_tenant(tiers, room and room.skip)
+  local tries = 0  -- skips for want of room do not count: skip_tenant bounds them
+  while tries < MAX_SKIPS do
+    local user, set, score = next_tenant(tiers, room)
     if not user then return {'empty'} end
     local id, from_crit, lane_score = lane_pop(user)
     local rec = id and hgetall_table(K.task(id))
     if not id then  -- lanes empty: the tenant was ready by mistake
+      tries = tries + 1
       ready_remove(user)
       backlog_sync(user, true)
     elseif no_room(rec, room) then  -- back in its place; the tenant waits for a slot of that kind
       lane_unpop(user, id, from_crit, lane_score)
       if skip_tenant(room, user) then return {'empty'} end
     else
+      tries = tries + 1
       ready_advance(set, user, score)
       rec = take(id, user, from_crit, p, now, rec)
       if rec then

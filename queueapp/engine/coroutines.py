@@ -51,14 +51,17 @@ class CoroutineRunner:
     async def _run(self, lease: Lease) -> None:
         task = lease.task
         started = time.perf_counter()
-        outcome = Outcome(False)
         try:
             outcome = await self._outcome(task)
-        except asyncio.CancelledError:  # stop(): the lease is released, not reported
-            self.abandoned.add(lease.token)
+        except BaseException as exc:  # noqa: BLE001 (the loop must outlive any task)
+            # stop() marked its cancellations first: those leases are released, not reported;
+            # any other CancelledError (a cancelled future the task awaited), SystemExit or
+            # KeyboardInterrupt is the task's failure (asyncio would let the latter two end the loop)
+            outcome = Outcome(False, error=exc)
         finally:
             self.running.pop(lease.token, None)
         if lease.token in self.abandoned:
+            self.abandoned.discard(lease.token)
             return
         outcome.duration = time.perf_counter() - started
         self.report(lease, outcome)
@@ -87,17 +90,19 @@ class CoroutineRunner:
         except Exception as exc:  # the timeout is not among them: it reaches here as CancelledError
             return Outcome(False, error=exc)
 
-    def stop(self, wait: float = 5.0) -> int:
-        """From any thread: cancel what still runs (each coroutine's `finally` runs, within
+    def stop(self, wait: float = 2.0) -> int:
+        """From any thread: cancel what still runs (each coroutine's `finally` gets up to
         `wait` s), then stop the loop. Returns how many were cancelled."""
         done = threading.Event()
         count: list[int] = []
 
         async def cancel_all() -> None:
-            tasks = list(self.running.values())
-            count.append(len(tasks))
-            for t in tasks:
+            running = list(self.running.items())
+            count.append(len(running))
+            for token, t in running:
+                self.abandoned.add(token)
                 t.cancel()
+            tasks = [t for _, t in running]
             if tasks:
                 await asyncio.wait(tasks, timeout=wait)
             done.set()
@@ -105,8 +110,8 @@ class CoroutineRunner:
         if self.loop.is_closed() or not self.thread.is_alive():
             return 0
         asyncio.run_coroutine_threadsafe(cancel_all(), self.loop)
-        if not done.wait(wait + 1.0):
-            log.warning("coroutines did not finish cancelling within %.0f s", wait)
+        if not done.wait(wait + 0.5):
+            log.warning("coroutines did not finish cancelling within %.1f s", wait)
         self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(wait)
+        self.thread.join(0.5)
         return count[0] if count else 0

@@ -186,6 +186,9 @@ class Dispatcher:
                 for lease in exchange.leases:
                     w.current[lease.token] = lease
                     if self.coroutines is not None and lease.task.coroutine:
+                        if w.stopping.is_set():  # leased as the stop began: it runs again elsewhere
+                            self._give_back(lease)
+                            continue
                         self.on_loop.add(lease.token)
                         self.coroutines.submit(lease)
                     else:

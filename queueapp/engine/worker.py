@@ -211,7 +211,7 @@ class Worker:
         """Cancel the coroutines still running after the grace (their `finally` blocks run)
         and stop the event loop; their leases are released next."""
         runner = self._dispatcher.coroutines if self._dispatcher else None
-        cancelled = runner.stop() if runner is not None else 0
+        cancelled = runner.stop(wait=0.2 if self.signals >= 2 else 2.0) if runner is not None else 0
         if cancelled:
             log.warning("%d coroutine task(s) still running at the end of the grace cancelled", cancelled)
 

@@ -83,13 +83,31 @@ def test_without_coroutines_any_kind_fills_any_slot(anyqueue):
     assert len(anyqueue.ack_and_pop_many([], "w1", 6).leases) == 6
 
 
-def test_the_read_ahead_is_bounded_per_call(anyqueue, rclient):
-    for i in range(20):
-        push(anyqueue, f"t{i:02d}", 1, coroutine=False)
+def test_an_async_task_behind_40_sync_tenants_gets_a_free_coroutine_slot(anyqueue):
+    for i in range(40):
+        push(anyqueue, f"t{i:02d}", 2, coroutine=False)
     (late,) = push(anyqueue, "zz-async", 1, coroutine=True)  # last in the rotation (ties: by name)
+    got = anyqueue.ack_and_pop_many([], "w1", 0, coroutines=5)  # threads full
+    assert [le.id for le in got.leases] == [late]
+    assert anyqueue.stats()["queued"] == 80 and anyqueue.stats()["running"] == 1
+
+
+def test_the_tenants_skipped_per_call_are_bounded(anyqueue, rclient):
+    for i in range(70):
+        push(anyqueue, f"t{i:02d}", 1, coroutine=False)
+    (late,) = push(anyqueue, "zz-async", 1, coroutine=True)
     before = rclient.info("commandstats").get("cmdstat_hgetall", {}).get("calls", 0)
-    assert anyqueue.ack_and_pop_many([], "w1", 0, coroutines=1).leases == []  # 16 looked at, then stop
-    assert rclient.info("commandstats")["cmdstat_hgetall"]["calls"] - before == 16
-    assert anyqueue.stats()["queued"] == 21 and anyqueue.stats()["running"] == 0
-    got = anyqueue.ack_and_pop_many([], "w1", 20, coroutines=1)
-    assert len(got.leases) == 21 and late in {le.id for le in got.leases}
+    assert anyqueue.ack_and_pop_many([], "w1", 0, coroutines=1).leases == []  # 64 looked at, then stop
+    assert rclient.info("commandstats")["cmdstat_hgetall"]["calls"] - before == 64
+    assert anyqueue.stats()["queued"] == 71 and anyqueue.stats()["running"] == 0
+    got = anyqueue.ack_and_pop_many([], "w1", 70, coroutines=1)
+    assert len(got.leases) == 71 and late in {le.id for le in got.leases}
+
+
+def test_tenant_names_are_not_confused_with_the_scripts_own_fields(anyqueue):
+    for name in ("n", "pos", "skipped", "nskip", "s", "a"):
+        push(anyqueue, name, 1, coroutine=False)
+    push(anyqueue, "zz", 2, coroutine=True)
+    got = anyqueue.ack_and_pop_many([], "w1", 0, coroutines=5)
+    assert kinds(got.leases) == [("a", "zz")] * 2
+    assert len(anyqueue.ack_and_pop_many([], "w1", 6, coroutines=0).leases) == 6

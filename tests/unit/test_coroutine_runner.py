@@ -22,6 +22,12 @@ async def execute(task: Task):
         raise TimeoutError("the task's own")
     if kind == "unknown":
         raise UnknownTask("nope")
+    if kind == "awaits-cancelled":
+        future = asyncio.get_running_loop().create_future()
+        future.cancel()
+        await future  # raises CancelledError: the task's own failure, not a stop
+    if kind == "exit":
+        raise SystemExit(3)
     raise ValueError(kind)
 
 
@@ -69,3 +75,14 @@ def test_stop_cancels_what_still_runs_and_reports_none_of_it():
     cancelled, got = run(Task("f", args=["sleep", 60], id="x"), Task("f", args=["sleep", 0], id="y"), stop_after=0.5)
     assert cancelled == 1
     assert [got.get_nowait()[0]] == ["y"] and got.empty()  # x was cancelled: released, not reported
+
+
+def test_a_cancelled_error_or_system_exit_of_the_task_is_its_failure_and_the_loop_goes_on():
+    out = run(
+        Task("f", args=["awaits-cancelled"], id="c"),
+        Task("f", args=["exit"], id="x"),
+        Task("f", args=["sleep", 0.2], id="after"),
+    )
+    assert not out["c"].ok and isinstance(out["c"].error, asyncio.CancelledError)
+    assert not out["x"].ok and isinstance(out["x"].error, SystemExit)
+    assert out["after"].ok  # the loop survived both
