@@ -65,3 +65,9 @@ async def greet(name: str):
     """An XCom round trip on the async client, and the return value stored by @xcom_task."""
     await axcom_push("name", name)
     return f"hello {await axcom_pull('name')}"
+
+
+@task(max_retries=0)
+async def pause(ms: int = 50):
+    """Nothing but `await asyncio.sleep`: issue 13's benchmark task (tests/perf/bench_async.py)."""
+    await asyncio.sleep(ms / 1000)

@@ -159,7 +159,8 @@ class Dispatcher:
                 stopping = w.stopping.is_set()
                 # the slots of the tasks acked in this call are free too
                 free, free_loop = (0, 0) if stopping or not w.enabled else self._free(acks)
-                if free_loop and time.monotonic() < self.loop_quiet_until:
+                held_back = free_loop > 0 and time.monotonic() < self.loop_quiet_until
+                if held_back:
                     free_loop = 0
                 if stopping and not acks and not w.current:
                     return
@@ -195,6 +196,9 @@ class Dispatcher:
                         self.work.put(lease)
                 if exchange.leases or not (free or free_loop):
                     idle, quiet = IDLE_FIRST, False
+                    continue
+                if held_back:  # free threads found nothing: offer the coroutine slots at once
+                    self.loop_quiet_until = 0.0  # (and never call a burst idle on half an offer)
                     continue
                 if w.options.burst and not w.current and w._call(queue.idle, until_stop=True):
                     # idle twice with an empty pop between: a retry promoted into a lane just

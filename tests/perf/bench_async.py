@@ -3,8 +3,9 @@
 Prints a table; not a CI gate.
 
 Each run pushes, with one push_many and before the worker starts, --tasks
-`tests.coroutine_tasks.nap` tasks (engine Task(..., coroutine=True), sleeping
---ms each) and --sync `tests.fixture_tasks.record` tasks (1 ms each), over 10
+coroutine tasks (engine Task(..., coroutine=True), sleeping --ms each:
+`tests.coroutine_tasks.pause`, nothing but the sleep, or with --task nap
+`tests.coroutine_tasks.nap`, which also keeps a ledger) and --sync `tests.fixture_tasks.record` tasks (1 ms each), over 10
 tenants, the sync ones interleaved evenly among the async ones (made in push
 order: time-ordered ids break the ties of equal lane scores). Then ONE worker
 runs them: `runworker --burst --concurrency 2 --async-concurrency N`, and exits
@@ -18,7 +19,7 @@ burst worker that quits early looks fast), the FAIL lines the others.
   epoch ms), which leaves out start-up; sync done s: when the last sync task
   finished, on that same clock (they must drain beside the coroutines, not after);
 - tasks/s: all tasks / drain s;
-- peak in flight: the most `nap` coroutines running at once (the ledger's
+- peak in flight (--task nap): the most coroutines running at once (the ledger's
   `<ledger>:peak`), which must not exceed the async concurrency;
 - Redis commands/task: INFO commandstats of the queue's Redis over the whole
   worker run (start-up, heartbeat and maintenance included; scripts' inner
@@ -80,7 +81,7 @@ def expected(line: str) -> bool:
     return any(e in line for e in EXPECTED)
 
 
-def batch(n: int, ms: int, m: int) -> tuple[list[Task], list[str], list[str]]:
+def batch(n: int, ms: int, m: int, pure: bool) -> tuple[list[Task], list[str], list[str]]:
     """n nap tasks and m record tasks over TENANTS tenants, the sync ones spread evenly
     among the async ones; returns (tasks in push order, async ids, sync ids). The tasks
     are made in push order: ids are time-ordered and break the ties between the equal
@@ -92,7 +93,10 @@ def batch(n: int, ms: int, m: int) -> tuple[list[Task], list[str], list[str]]:
     for _, kind, i in slots:
         tenant = f"t{i % TENANTS}"
         if kind == "a":
-            task = Task("tests.coroutine_tasks.nap", args=[tenant, ms], user=tenant, coroutine=True, max_retries=0)
+            if pure:  # nothing but await asyncio.sleep: the task issue 13 names
+                task = Task("tests.coroutine_tasks.pause", args=[ms], user=tenant, coroutine=True, max_retries=0)
+            else:
+                task = Task("tests.coroutine_tasks.nap", args=[tenant, ms], user=tenant, coroutine=True, max_retries=0)
             async_ids.append(task.id)
         else:
             task = Task("tests.fixture_tasks.record", args=[f"s{i}", 1], user=tenant, max_retries=0)
@@ -101,12 +105,12 @@ def batch(n: int, ms: int, m: int) -> tuple[list[Task], list[str], list[str]]:
     return order, async_ids, sync_ids
 
 
-def one_run(url: str, ledger_url: str, n: int, ms: int, m: int, coroutines: int, timeout: float) -> dict:
+def one_run(url: str, ledger_url: str, n: int, ms: int, m: int, coroutines: int, timeout: float, pure: bool) -> dict:
     k = next(_seq)
     q: FairQueue = fresh_queue(url, f"async{k}")
     ledger_client = redis.Redis.from_url(ledger_url, decode_responses=True)
     ledger = f"bench-async-{k}-{uuid.uuid4().hex[:8]}"
-    tasks, async_ids, sync_ids = batch(n, ms, m)
+    tasks, async_ids, sync_ids = batch(n, ms, m, pure)
     q.push_many(tasks)
     env = worker_env(url, q.config.prefix, ledger=ledger, FQ_LEDGER_URL=ledger_url, FAIRQUEUE_TASK_MODULES=TASK_MODULES)
     log = LOG_DIR / f"run{k}-async{coroutines}.log"
@@ -129,7 +133,10 @@ def one_run(url: str, ledger_url: str, n: int, ms: int, m: int, coroutines: int,
     records = {t.id: t for t in q.tasks(async_ids + sync_ids)}
     stats = q.stats()
     done = ledger_client.hgetall(f"{ledger}:done")
-    peak = int(ledger_client.get(f"{ledger}:peak") or 0)
+    # pause keeps no ledger: its peak is not measured (nap's is), its completions are the records'
+    peak = int(ledger_client.get(f"{ledger}:peak") or 0) if not pure else -1
+    if pure:
+        done = {**done, "t-pause": str(sum(1 for i in async_ids if i in records and records[i].state == "succeeded"))}
     starts = [t.started_at for t in records.values() if t.started_at]
     ends = [t.finished_at for t in records.values() if t.finished_at]
     sync_ends = [records[i].finished_at for i in sync_ids if i in records and records[i].finished_at]
@@ -161,11 +168,16 @@ def one_run(url: str, ledger_url: str, n: int, ms: int, m: int, coroutines: int,
 def run_mode(url: str, ledger_url: str, args, coroutines: int) -> list[dict]:
     results = []
     for _ in range(args.runs):
-        results.append(one_run(url, ledger_url, args.tasks, args.ms, args.sync, coroutines, args.timeout))
+        results.append(
+            one_run(url, ledger_url, args.tasks, args.ms, args.sync, coroutines, args.timeout, args.task == "pause")
+        )
     return results
 
 
 def spread(values: list[float], fmt: str) -> str:
+    values = [v for v in values if v == v]  # no NaN (sync done s without sync tasks)
+    if not values:
+        return "-"
     med = statistics.median(values)
     if len(values) == 1:
         return format(med, fmt)
@@ -177,7 +189,7 @@ def print_results(args, modes: list[tuple[str, int, list[dict]]]) -> None:
     total = args.tasks + args.sync
     print(
         f"\nCoroutine tasks, one runworker process (--concurrency {THREADS} --burst): "
-        f"{args.tasks:,} x nap({args.ms} ms) + {args.sync:,} x record(1 ms), {TENANTS} tenants; "
+        f"{args.tasks:,} x {args.task}({args.ms} ms) + {args.sync:,} x record(1 ms), {TENANTS} tenants; "
         f"median (min-max) of the complete runs"
     )
     head = (
@@ -195,7 +207,7 @@ def print_results(args, modes: list[tuple[str, int, list[dict]]]) -> None:
                 spread([r["drain"] for r in done], ".2f"),
                 spread([r["sync_done"] for r in done], ".2f"),
                 spread([total / r["drain"] for r in done], ",.0f"),
-                spread([r["peak"] for r in done], ".0f"),
+                spread([r["peak"] for r in done], ".0f") if done and done[0]["peak"] >= 0 else "-",
                 spread([r["commands"] for r in done], ".1f"),
             ]
         print(
@@ -248,8 +260,15 @@ def check(args, modes: list[tuple[str, int, list[dict]]]) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", type=int, default=1000, help="nap coroutine tasks per run")
-    parser.add_argument("--ms", type=int, default=50, help="each nap's asyncio.sleep, in ms")
+    parser.add_argument("--tasks", type=int, default=1000, help="coroutine tasks per run")
+    parser.add_argument("--ms", type=int, default=50, help="each coroutine's asyncio.sleep, in ms")
+    parser.add_argument(
+        "--task",
+        choices=("pause", "nap"),
+        default="pause",
+        help="pause: only await asyncio.sleep (issue 13's task); nap: also writes a ledger (6 Redis "
+        "commands on the async client) and measures the peak in flight",
+    )
     parser.add_argument("--async-concurrency", type=int, default=200, help="runworker --async-concurrency")
     parser.add_argument("--sync", type=int, default=100, help="sync record(1 ms) tasks per run, beside them")
     parser.add_argument("--runs", type=int, default=3)

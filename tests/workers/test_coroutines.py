@@ -105,3 +105,15 @@ def test_the_heartbeat_keeps_a_long_coroutine_leased(queue, aenv, raw, workers):
     wait_for(lambda: queue.get_task(task_id).state == State.SUCCEEDED, timeout=60, what="the long coroutine done")
     assert int(raw.hget(f"{aenv['FQ_LEDGER']}:runs", "longer-than-its-lease")) == 1
     assert queue.get_task(task_id).deliveries == 1
+
+
+def test_a_burst_worker_does_not_stop_while_coroutines_wait_behind_sync_tasks(queue, aenv, workers):
+    """Every tenant's next task is sync while the threads are busy: the coroutine slots find
+    nothing and are offered less often for a while; the burst exit must not take that for idle."""
+    syncs = [
+        queue.push(Task("tests.fixture_tasks.record", args=[f"s{i}", 150], user=f"t{i % 6}")).id for i in range(12)
+    ]
+    naps = [r.id for r in queue.push_many([nap(f"n{i}", 10, user=f"t{i % 6}") for i in range(120)])]
+    proc = workers(aenv, "--worker-id", "w1", "--concurrency", "2", "--async-concurrency", "20", "--burst")
+    assert proc.wait(120) == 0
+    assert set(states(queue, syncs + naps)) == {State.SUCCEEDED}
