@@ -8,10 +8,11 @@ coroutine tasks (engine Task(..., coroutine=True), sleeping --ms each:
 `tests.coroutine_tasks.nap`, which also keeps a ledger) and --sync
 `tests.fixture_tasks.record` tasks (1 ms each), over 10 tenants, the sync ones
 interleaved evenly among the async ones (made in push order: time-ordered ids
-break the ties of equal lane scores). Then ONE worker runs them: `runworker --burst --concurrency 2 --async-concurrency N`, and exits
-when nothing is left. A run is complete when the worker exited 0 and every task
-succeeded (stats and the ledger agree); the table shows complete runs only (a
-burst worker that quits early looks fast), the FAIL lines the others.
+break the ties of equal lane scores). Then ONE worker runs them: `runworker
+--burst --concurrency 2 --async-concurrency N`, and exits when nothing is left.
+A run is complete when the worker exited 0 and every task succeeded (stats and
+the ledger agree); the table shows complete runs only (a burst worker that quits
+early looks fast), the FAIL lines the others.
 
 - wall s: from starting the process to its exit (Python and Django start-up
   included, about 1 s here);
