@@ -29,10 +29,27 @@ def env_list(name: str, default: str) -> list[str]:
 
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
+# FAIRQUEUE_ENV=production: only the environment configures this process (no var/ files)
+PRODUCTION = os.environ.get("FAIRQUEUE_ENV", "").lower() == "production"
+
+
+def var_file(name: str) -> str:
+    """A value `make install` / `make run` left under var/ for this checkout's commands."""
+    if PRODUCTION:
+        return ""
+    try:
+        return (VAR_DIR / name).read_text().strip()
+    except OSError:
+        return ""
+
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "") or var_file("secret-key")
 if not SECRET_KEY:
-    if not DEBUG and os.environ.get("FAIRQUEUE_ALLOW_DEV_SECRET") != "1":
-        raise ImproperlyConfigured("SECRET_KEY is not set (set DEBUG=1 for a development key)")
+    if PRODUCTION or (not DEBUG and os.environ.get("FAIRQUEUE_ALLOW_DEV_SECRET") != "1"):
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set: export SECRET_KEY (production), or run `make install` once "
+            "(it writes a development key to var/secret-key), or set DEBUG=1"
+        )
     SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
 
@@ -122,7 +139,8 @@ SECURE_CSP = {
     "form-action": ["'self'"],
 }
 
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+# `make run` writes the address of the Redis it uses to var/redis-url while it runs
+REDIS_URL = os.environ.get("REDIS_URL") or var_file("redis-url") or "redis://127.0.0.1:6379/0"
 
 TASKS = {"default": {"BACKEND": "queueapp.backends.FairQueueBackend"}}
 

@@ -269,7 +269,9 @@ class FairQueueBackend(BaseTaskBackend):
 
     # -- system checks --------------------------------------------------------
     def check(self, **kwargs):
-        return list(conf.check_engine())
+        """Run before every management command: the Redis durability warnings only for
+        `manage.py check` (workers and the scheduler print them at their own start)."""
+        return list(conf.check_engine(durability=conf.running_check_command()))
 
 
 def _unregistered(*args, **kwargs):

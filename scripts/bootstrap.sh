@@ -20,3 +20,4 @@ export UV_PYTHON_DOWNLOADS=never
 # whose source changed since, so a stale one only costs a stat.
 "$UV" sync --frozen --python "$PY" --quiet --compile-bytecode "$@"
 .venv/bin/python -m compileall -q -j 0 fairqueue_site queueapp tests >/dev/null
+scripts/dev-secret-key.sh >/dev/null  # so the README's manage.py lines run as printed

@@ -12,8 +12,7 @@ PORT=${PORT:-8000}
 mkdir -p "$VAR/log" "$VAR/redis"
 
 # secrets kept across runs
-[ -s "$VAR/secret-key" ] || "$PY" -c 'import secrets; print(secrets.token_urlsafe(50))' > "$VAR/secret-key"
-SECRET_KEY=$(cat "$VAR/secret-key")
+SECRET_KEY=$(cat "$(scripts/dev-secret-key.sh)")
 export SECRET_KEY DEBUG=${DEBUG:-0}
 
 pids=()
@@ -21,6 +20,7 @@ redis_pid=""
 cleanup() {
   trap - INT TERM EXIT
   echo; echo "stopping..."
+  rm -f "$VAR/redis-url"
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   if [ -n "$redis_pid" ]; then kill -TERM "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true; fi
@@ -46,6 +46,8 @@ else
   redis_answers "$REDIS_URL" || { echo "redis-server did not start: see $VAR/redis/redis.log"; exit 1; }
   echo "started a private redis-server on port $REDIS_PORT (data in $VAR/redis)"
 fi
+# for manage.py commands run from other shells meanwhile (fairqueue_site/settings.py reads it)
+(umask 077 && echo "$REDIS_URL" > "$VAR/redis-url")
 
 "$PY" manage.py migrate --noinput -v 0
 "$PY" manage.py collectstatic --noinput -v 0
