@@ -26,6 +26,16 @@ def lean_logging() -> None:
     logging.logAsyncioTasks = False
 
 
+def quiet_django_task_log(verbosity: int) -> None:
+    """Django logs every task_started/task_finished at INFO ("Task id=... state=RUNNING"):
+    beside the worker's own line per task that doubles the log and costs more than the
+    signals. Failures (ERROR, with the traceback) still show; -v 2 or a level configured in
+    LOGGING for "django.tasks" keeps them all."""
+    logger = logging.getLogger("django.tasks")
+    if verbosity < 2 and logger.level == logging.NOTSET:
+        logger.setLevel(logging.WARNING)
+
+
 def positive_int(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -101,6 +111,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         if options["verbosity"] < 3:
             lean_logging()
+        quiet_django_task_log(options["verbosity"])
         if not options["skip_checks"]:
             check_queue_start(self)  # the durability warnings among them
         queue = conf.get_queue()
