@@ -1,7 +1,9 @@
 """FairQueue's Django app.
 
 Imports nothing at import time, so that `import queueapp.engine` never loads
-Django; `from queueapp import task, Priority` resolves lazily (PEP 562).
+Django; `from queueapp import task, Priority` resolves lazily (PEP 562), as do batch()
+(many tasks, any tenants, one round trip) and get_queue() / get_async_queue()
+(the engine client the settings configure).
 """
 
 
@@ -14,4 +16,12 @@ def __getattr__(name):
         from . import xcom
 
         return getattr(xcom, name)
+    if name == "batch":
+        from .batching import batch
+
+        return batch
+    if name in ("get_queue", "get_async_queue"):
+        from . import conf
+
+        return getattr(conf, name)
     raise AttributeError(f"module 'queueapp' has no attribute {name!r}")

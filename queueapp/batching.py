@@ -1,0 +1,82 @@
+"""Many tasks, any tenants and options, one round trip:
+
+    from queueapp import batch
+
+    with batch() as b:
+        for tenant, invoice in invoices:
+            b.enqueue(send_invoice.using(user=tenant), invoice)
+    # pushed here, pipelined in chunks of FAIRQUEUE["BATCH_CHUNK"]; b.results are READY
+
+`async with batch() as b:` pushes through the asyncio client. Each call is checked
+when it is added (the task's options and its arguments: a value that is not JSON
+raises there). Leaving the block with an exception pushes nothing. The
+push is idempotent per task id, so a retried batch never doubles a task.
+"""
+
+from __future__ import annotations
+
+from django.tasks import TaskResult
+
+from . import conf
+from .backends import FairQueueBackend, ready_result
+from .engine import Task as EngineTask
+from .engine.task import encode_payload
+from .task_errors import _as_invalid_task
+
+
+class Batch:
+    def __init__(self) -> None:
+        self.tasks: list[EngineTask] = []
+        self.results: list[TaskResult] = []
+        self._calls: list[tuple[object, object, EngineTask]] = []  # (task, backend, engine task)
+        self.pushed = False
+        self.max_payload = conf.engine_config().max_payload_bytes
+
+    def enqueue(self, task, *args, **kwargs) -> TaskResult:
+        """Add task(*args, **kwargs) (a FairQueue task, with .using() options); its result is
+        READY now, the task is queued when the block ends."""
+        if self.pushed:
+            raise RuntimeError("this batch was pushed already: open a new `with batch()`")
+        backend = task.get_backend()
+        if not isinstance(backend, FairQueueBackend):
+            raise TypeError(f"batch() takes FairQueue tasks; {task.module_path} uses {type(backend).__name__}")
+        engine_task = backend._engine_task(task, args, kwargs)
+        with _as_invalid_task():  # arguments that are not JSON: this call fails, not the push
+            encode_payload(engine_task.args, engine_task.kwargs, self.max_payload)
+        self.tasks.append(engine_task)
+        self._calls.append((task, backend, engine_task))
+        return ready_result(task, engine_task.id, engine_task.args, engine_task.kwargs, backend.alias)
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def _done(self) -> list[TaskResult]:
+        self.pushed = True
+        self.results = [backend._ready_result(task, t) for task, backend, t in self._calls]  # task_enqueued
+        return self.results
+
+    # -- sync ---------------------------------------------------------------
+    def __enter__(self) -> Batch:
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        if kind is not None or not self.tasks:
+            return
+        with _as_invalid_task():
+            conf.get_queue().push_many(self.tasks)
+        self._done()
+
+    # -- async --------------------------------------------------------------
+    async def __aenter__(self) -> Batch:
+        return self
+
+    async def __aexit__(self, kind, exc, tb) -> None:
+        if kind is not None or not self.tasks:
+            return
+        with _as_invalid_task():
+            await conf.get_async_queue().push_many(self.tasks)
+        self._done()
+
+
+def batch() -> Batch:
+    return Batch()
