@@ -165,6 +165,10 @@ FAIRQUEUE = {
     "REDIS_FUNCTIONS": env_bool("FAIRQUEUE_REDIS_FUNCTIONS", True),
     "XCOM_TTL": int(os.environ.get("FAIRQUEUE_XCOM_TTL", "86400")),
     "XCOM_MAX_BYTES": int(os.environ.get("FAIRQUEUE_XCOM_MAX_BYTES", "65536")),
+    # /metrics (docs/operations.md, Prometheus): bearer token, open to anyone, tenants with series
+    "METRICS_TOKEN": os.environ.get("FAIRQUEUE_METRICS_TOKEN", ""),
+    "METRICS_PUBLIC": env_bool("FAIRQUEUE_METRICS_PUBLIC", False),
+    "METRICS_TOP_TENANTS": int(os.environ.get("FAIRQUEUE_METRICS_TOP_TENANTS", "50")),
     "REDIS": {
         "SSL_CA_CERTS": os.environ.get("REDIS_SSL_CA_CERTS") or None,
         "SSL_CERTFILE": os.environ.get("REDIS_SSL_CERTFILE") or None,
@@ -179,10 +183,26 @@ FAIRQUEUE = {
     },
 }
 
+# text, or json: one JSON object per line (python-json-logger), the task line's fields as keys
+FAIRQUEUE_LOG_FORMAT = os.environ.get("FAIRQUEUE_LOG_FORMAT", "text").lower()
+if FAIRQUEUE_LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"FAIRQUEUE_LOG_FORMAT must be text or json, got {FAIRQUEUE_LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if FAIRQUEUE_LOG_FORMAT == "json" else "plain",
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }

@@ -8,14 +8,20 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, SystemCheckError
 
 from . import conf
+from .logs import Say
 
 
-def check_queue_start(command: BaseCommand) -> None:
+def check_queue_start(command: BaseCommand, say: Say | None = None) -> None:
     """Report as BaseCommand.check does: warnings to stderr, errors raise SystemCheckError
-    (the command stops with Django's message). SILENCED_SYSTEM_CHECKS is honoured."""
+    (the command stops with Django's message). SILENCED_SYSTEM_CHECKS is honoured. With JSON
+    logs each warning is one log record instead of the text block."""
     messages = [m for m in conf.check_engine() if not m.is_silenced()]
     errors = [m for m in messages if m.is_serious()]
     warnings = [m for m in messages if not m.is_serious()]
+    if say is not None and say.json and not errors:
+        for m in warnings:
+            say.warning(f"{m.id}: {m.msg} ({m.hint})" if m.hint else f"{m.id}: {m.msg}")
+        return
     body = ""
     for group, name, paint in ((errors, "ERRORS", command.style.ERROR), (warnings, "WARNINGS", command.style.WARNING)):
         if group:

@@ -4,7 +4,7 @@ from .views import dead_letters, health, overview, pipelines, schedules, tasks, 
 
 app_name = "queueapp"
 urlpatterns = [
-    # unauthenticated: probes and metrics
+    # probes (no login) and metrics (a bearer token, staff or METRICS_PUBLIC: views/health.py)
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", health.metrics, name="metrics"),

@@ -11,12 +11,14 @@
 --- @include "lib/deps"
 local function dead_letter(id, user, prio, reason, now)
   local key = K.task(id)
-  local v = redis.call('HMGET', key, 'dead_letter', 'result_ttl', 'history', 'history_n', 'pipeline', 'dependents')
+  local v = redis.call('HMGET', key, 'dead_letter', 'result_ttl', 'history', 'history_n', 'pipeline', 'dependents',
+    'func')
   local h = {history = v[3], history_n = v[4]}
   -- a dead letter can be requeued, so dependents that block wait for it; a 'failed' end cannot
   if v[6] then dependents_settle(id, v[1] == '0' and 'failed' or 'dead', now) end
   if v[1] == '0' then
     pipeline_count(v[5], 'failed', 1, now)
+    stat_func(v[7], 'failed')
     history_push(h, now, 'failed', {reason = reason})
     redis.call('HSET', key, 'state', 'failed', 'dead_reason', reason, 'finished_at', int(now),
       'history', h.history, 'history_n', h.history_n)
@@ -31,6 +33,7 @@ local function dead_letter(id, user, prio, reason, now)
   redis.call('ZADD', K.dlq_user(user), now, id)
   stat_add(user, prio, 'dead', 1)
   stat_event(user, prio, 'dead_lettered', now)
+  stat_func(v[7], 'dead')
   recent_add(user, id)
   pipeline_count(v[5], 'dead', 1, now)
   return 'dead'

@@ -41,6 +41,7 @@ local function build_keys()
   tenants = P .. ':tenants',
   stats_user = function(user) return P .. ':stats:t:' .. user end,
   stats_prio = function(prio) return P .. ':stats:p:' .. prio end,
+  stats_func = P .. ':stats:f',
   throughput = function(minute) return P .. ':tp:' .. minute end,
   workers = P .. ':workers',
   worker_info = function(worker) return P .. ':worker:' .. worker end,

@@ -11,7 +11,7 @@
 local function ack_task(a, now)
   local key = K.task(a.id)
   local v = redis.call('HMGET', key, 'state', 'lease_token', 'user', 'priority', 'result_ttl',
-    'history', 'history_n', 'pipeline', 'dependents')
+    'history', 'history_n', 'pipeline', 'dependents', 'func')
   if not v[1] then return 'not_found' end
   if v[1] ~= 'running' or v[2] ~= a.token then return 'stale' end
   local user, prio = v[3], tonumber(v[4])
@@ -22,6 +22,7 @@ local function ack_task(a, now)
     'history', h.history, 'history_n', h.history_n)
   redis.call('EXPIRE', key, tonumber(v[5]) or DEFAULT_RESULT_TTL)
   stat_event(user, prio, 'succeeded', now)
+  stat_func(v[10], 'succeeded')
   recent_add(user, a.id)
   if v[9] then dependents_settle(a.id, 'succeeded', now) end
   if v[8] then pipeline_count(v[8], 'succeeded', 1, now) end

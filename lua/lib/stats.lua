@@ -2,6 +2,7 @@
   Gauges (current numbers): queued, delayed, running, dead.
   Counters (totals): enqueued, succeeded, failed, retried, dead_lettered,
   cancelled, expired, released, requeued, deleted, missing.
+  Terminal outcomes are also counted per task function (stat_func).
   Each change goes to two hashes: per tenant and per priority (stats:p:0 for a
   record too broken to know its priority); the totals are the sum of the
   priority hashes (reads.py), so no third write per change. Events also go to
@@ -45,6 +46,13 @@ end
 local function stat_event(user, prio, field, now)
   stat_add(user, prio, field, 1)
   acc(TP, cached(TP_KEYS, K.throughput, int(math.floor(now / 60000))), field, 1)
+end
+
+-- a task's terminal outcome ('succeeded', 'failed', 'dead') per task function: one hash for the
+-- queue (field "<outcome>:<func>"), summed with the other counters and written by the same flush,
+-- so a batch of acks of one function costs one HINCRBY (no per-minute bucket, no expiry)
+local function stat_func(func, outcome)
+  if func then acc(STATS, K.stats_func, outcome .. ':' .. func, 1) end
 end
 
 -- one task of `user` started after waiting wait_ms in its lane: the fairness

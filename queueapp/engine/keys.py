@@ -171,6 +171,9 @@ class Keys:
     def stats_prio(self, prio: int) -> str:
         return self._k("stats", "p", prio)
 
+    def stats_func(self) -> str:
+        return self._k("stats", "f")
+
     def throughput(self, minute: int) -> str:
         return self._k("tp", minute)
 

@@ -17,7 +17,7 @@ from .config import EngineConfig
 from .core import Core
 from .fairness import TenantService
 from .lease import Ack, Exchange, FailOutcome, Lease, PushResult, Repair
-from .reads import ConfigSnapshot, Page
+from .reads import ConfigSnapshot, MetricsSnapshot, Page
 from .settings import ScheduleSpec, TenantSettings, WorkerReport, WorkerSettings
 from .task import Priority, Task
 from .workflows import PipelineRun, WaitingRepair
@@ -287,6 +287,11 @@ class Operations:
 
     def orphaned(self, limit: int = REPORTS) -> list[tuple[str, int]]:
         return self._run(self.core.reads.orphaned(limit, REPORTS))
+
+    def metrics_snapshot(self, top: int = 50, minutes: int = 5, workers: int = REPORTS) -> MetricsSnapshot:
+        """What /metrics shows (queueapp/metrics.py): counters, the `top` tenants by backlog with
+        their wait histograms over the last `minutes` (at most 20: the buckets expire), workers."""
+        return self._run(self.core.reads.metrics_snapshot(top, minutes, workers))
 
     def config_snapshot(self) -> ConfigSnapshot:
         return self._run(self.core.reads.config_snapshot())

@@ -296,7 +296,10 @@ class Worker:
             self.failed += 0 if outcome.ok else 1
         self.current.pop(lease.token, None)
         self._reporting.discard(lease.token)  # after the pop: _report checks in the other order
+        if not log.isEnabledFor(logging.INFO):  # --log-level WARNING: nothing to build
+            return
         task = lease.task
+        ms = round(outcome.duration * 1000, 1)
         log.info(
             "task=%s user=%s func=%s delivery=%d outcome=%s duration_ms=%.1f",
             task.id,
@@ -304,7 +307,17 @@ class Worker:
             task.func,
             task.deliveries,
             result,
-            outcome.duration * 1000,
+            ms,
+            # the same fields as keys of a JSON log line (FAIRQUEUE_LOG_FORMAT=json)
+            extra={
+                "task_id": task.id,
+                "tenant": task.user,
+                "func": task.func,
+                "worker": self.options.worker_id,
+                "delivery": task.deliveries,
+                "outcome": result,
+                "duration_ms": ms,
+            },
         )
 
     @staticmethod

@@ -1,13 +1,18 @@
-"""Health and metrics endpoints (no login): liveness, readiness, Prometheus text."""
+"""Health and metrics endpoints: liveness and readiness (no login), Prometheus text
+(a bearer token, a staff login or FAIRQUEUE["METRICS_PUBLIC"])."""
 
 from __future__ import annotations
+
+import hmac
 
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from .. import conf
 from ..engine.errors import QueueUnavailable
+from ..metrics import metrics_public, metrics_token, render
 
 
 @require_GET
@@ -32,22 +37,40 @@ def readyz(request):
     return JsonResponse({"status": "ok" if ok else "unavailable", **checks}, status=200 if ok else 503)
 
 
+def _refused(message: str, error: str | None = None) -> HttpResponse:
+    """401 with a Bearer challenge (RFC 6750) and a one-line text body."""
+    response = HttpResponse(message + "\n", content_type="text/plain; charset=utf-8", status=401)
+    challenge = 'Bearer realm="fairqueue"'
+    response.headers["WWW-Authenticate"] = challenge + (f', error="{error}"' if error else "")
+    return response
+
+
+def metrics_refusal(request) -> HttpResponse | None:
+    """None when the scrape may go on: METRICS_PUBLIC, the METRICS_TOKEN as a Bearer token,
+    or a signed-in active staff user; else the 401 to send."""
+    if metrics_public():
+        return None
+    token = metrics_token()
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    bearer = scheme.lower() == "bearer"
+    if token and bearer and hmac.compare_digest(given.strip().encode(), token.encode()):
+        return None
+    user = request.user
+    if user.is_authenticated and user.is_active and user.is_staff:
+        return None
+    if bearer and token:
+        return _refused("invalid bearer token for /metrics", "invalid_token")
+    if bearer:
+        return _refused("no metrics token is configured (FAIRQUEUE_METRICS_TOKEN): sign in as staff", "invalid_token")
+    return _refused("/metrics needs Authorization: Bearer <FAIRQUEUE_METRICS_TOKEN> or a staff login")
+
+
 @require_GET
 def metrics(request):
-    """Prometheus text format: the engine's counters and gauges, global and per priority."""
-    try:
-        queue = conf.get_queue()
-        stats, by_prio, workers = queue.stats(), queue.priority_stats(), queue.workers()
-    except QueueUnavailable:
-        return HttpResponse(
-            "# redis unavailable\nfairqueue_up 0\n", content_type="text/plain; version=0.0.4", status=503
-        )
-    lines = ["# HELP fairqueue_up 1 when Redis answers", "# TYPE fairqueue_up gauge", "fairqueue_up 1"]
-    gauges = ("queued", "delayed", "running", "dead")
-    for name, value in sorted(stats.items()):
-        kind = "gauge" if name in gauges else "counter"
-        metric = f"fairqueue_tasks_{name}" + ("" if kind == "gauge" else "_total")
-        lines += [f"# TYPE {metric} {kind}", f"{metric} {value}"]
-        lines += [f'{metric}{{priority="{int(p)}"}} {by_prio[p].get(name, 0)}' for p in by_prio]
-    lines += ["# TYPE fairqueue_workers gauge", f"fairqueue_workers {len(workers)}"]
-    return HttpResponse("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4")
+    """Prometheus text (queueapp/metrics.py), read from Redis at scrape time; 503 with
+    fairqueue_up 0 when Redis does not answer. Token, staff or METRICS_PUBLIC required."""
+    refusal = metrics_refusal(request)
+    if refusal is not None:
+        return refusal
+    body, up = render()
+    return HttpResponse(body, content_type=CONTENT_TYPE_PLAIN_0_0_4, status=200 if up else 503)

@@ -36,6 +36,7 @@ SAMPLES = [
     ("tenants",),
     ("stats_user", "acme"),
     ("stats_prio", 3),
+    ("stats_func",),
     ("throughput", 29000000),
     ("workers",),
     ("worker_info", "w-1"),

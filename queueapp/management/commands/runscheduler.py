@@ -1,4 +1,4 @@
-"""python manage.py runscheduler [--run-now NAME]"""
+"""python manage.py runscheduler [--run-now NAME] [--log-level LEVEL]"""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from queueapp import conf, scheduling
+from queueapp import conf, logs, scheduling
 from queueapp.checks import check_queue_start
 from queueapp.engine.errors import QueueUnavailable
 from queueapp.engine.scheduler import Scheduler
@@ -23,6 +23,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--skip-checks", action="store_true", help="Skip system checks.")
+        logs.add_level_option(parser)
         parser.add_argument("--run-now", metavar="NAME", help="enqueue schedule NAME's task once, now, and exit")
         parser.add_argument("--tick", type=float, default=0.25, help="seconds between passes (default 0.25)")
         parser.add_argument(
@@ -33,8 +34,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        logs.set_level(options["log_level"])
         if not options["skip_checks"]:
-            check_queue_start(self)
+            check_queue_start(self, logs.Say(self, "fairqueue.scheduler"))
         if options["run_now"]:
             return self._run_now(options["run_now"])
         if not 0.01 <= options["tick"] <= 60 or not 1 <= options["lease"] <= 300:

@@ -11,7 +11,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, close_old_connections, connections
 
-from queueapp import conf, runtime, sync
+from queueapp import conf, logs, runtime, sync
 from queueapp.checks import check_queue_start
 from queueapp.engine.errors import QueueUnavailable
 from queueapp.engine.task import InvalidTask, check_name
@@ -57,6 +57,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--skip-checks", action="store_true", help="Skip system checks.")
+        logs.add_level_option(parser)
         parser.add_argument(
             "--worker-id",
             default=None,
@@ -112,16 +113,18 @@ class Command(BaseCommand):
         if options["verbosity"] < 3:
             lean_logging()
         quiet_django_task_log(options["verbosity"])
+        logs.set_level(options["log_level"])
+        self.say = logs.Say(self, "fairqueue.worker")
         if not options["skip_checks"]:
-            check_queue_start(self)  # the durability warnings among them
+            check_queue_start(self, self.say)  # the durability warnings among them
         queue = conf.get_queue()
         if options["skip_checks"]:  # lost tasks are still said, once
             for _, warning in conf.durability_warnings(queue.redis):
-                self.stderr.write(f"warning: {warning}")
+                self.say.warning(f"warning: {warning}")
         self._sync_if_missing(queue)
         paths = runtime.discover_tasks()
         loop = worker_options.async_concurrency if runtime.has_coroutine_tasks() else 0
-        self.stdout.write(
+        self.say.info(
             f"worker {worker_id}: {len(paths)} registered task(s)"
             + (f"; async def tasks on an event loop, {loop} at once" if loop else "")
         )
@@ -152,17 +155,17 @@ class Command(BaseCommand):
                 return True
             report = sync.full_sync()
         except (DatabaseError, QueueUnavailable) as exc:
-            self.stderr.write(
+            self.say.warning(
                 f"could not sync the configuration from the database ({exc}); "
                 "serving with what Redis has: run `manage.py syncqueue`"
             )
             return False
-        self.stdout.write(
+        self.say.info(
             f"Redis had no configuration: synced {report.tenants} tenant(s) and "
             f"{report.workers} worker configuration(s) from the database"
         )
         for (kind, name), why in sorted(report.skipped.items()):
-            self.stderr.write(f"skipped {kind} {name!r} (cannot be synced: {why}); fix it and run syncqueue")
+            self.say.warning(f"skipped {kind} {name!r} (cannot be synced: {why}); fix it and run syncqueue")
         return True
 
     @staticmethod
