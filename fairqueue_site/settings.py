@@ -4,6 +4,7 @@ Every variable and the FAIRQUEUE dict are documented in docs/configuration.md.
 """
 
 import os
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -33,14 +34,33 @@ DEBUG = env_bool("DEBUG", False)
 PRODUCTION = os.environ.get("FAIRQUEUE_ENV", "").lower() == "production"
 
 
+# var/ fallbacks are for `manage.py` in a checkout's shells only: a web server (gunicorn, an
+# ASGI server) never reads them, so a deployment that forgot SECRET_KEY fails instead of
+# quietly using a key baked into its image
+MANAGE_PY = Path(sys.argv[0]).name == "manage.py" if sys.argv else False
+
+
 def var_file(name: str) -> str:
     """A value `make install` / `make run` left under var/ for this checkout's commands."""
-    if PRODUCTION:
+    if PRODUCTION or not MANAGE_PY:
         return ""
     try:
         return (VAR_DIR / name).read_text().strip()
     except OSError:
         return ""
+
+
+def running_redis_url() -> str:
+    """var/redis-url: the URL and the pid of the `make run` that wrote it; stale (that make run
+    was killed) when the pid is gone."""
+    url, _, pid = var_file("redis-url").partition("\n")
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return ""
+    except PermissionError:  # alive, another user's
+        pass
+    return url.strip()
 
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "") or var_file("secret-key")
@@ -140,7 +160,7 @@ SECURE_CSP = {
 }
 
 # `make run` writes the address of the Redis it uses to var/redis-url while it runs
-REDIS_URL = os.environ.get("REDIS_URL") or var_file("redis-url") or "redis://127.0.0.1:6379/0"
+REDIS_URL = os.environ.get("REDIS_URL") or running_redis_url() or "redis://127.0.0.1:6379/0"
 
 TASKS = {"default": {"BACKEND": "queueapp.backends.FairQueueBackend"}}
 
@@ -206,3 +226,5 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+if FAIRQUEUE_LOG_FORMAT == "json":  # Django's own text handlers (DEBUG's console) would print beside it
+    LOGGING["loggers"] = {"django": {"handlers": ["console"], "level": "INFO", "propagate": False}}

@@ -9,8 +9,10 @@
 
 `async with batch() as b:` pushes through the asyncio client. Each call is checked
 when it is added (the task's options and its arguments: a value that is not JSON
-raises there). Leaving the block with an exception pushes nothing. The
-push is idempotent per task id, so a retried batch never doubles a task.
+raises there). Leaving the block with an exception pushes nothing. A push that
+fails part-way (Redis lost mid-pipeline, or REQUIRE_REGISTERED_TENANTS refusing a
+chunk's unknown tenant: earlier chunks stay queued) raises; the ids stay in
+b.tasks, and pushing those same tasks again is safe: a push is idempotent per id.
 """
 
 from __future__ import annotations

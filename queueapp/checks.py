@@ -18,9 +18,13 @@ def check_queue_start(command: BaseCommand, say: Say | None = None) -> None:
     messages = [m for m in conf.check_engine() if not m.is_silenced()]
     errors = [m for m in messages if m.is_serious()]
     warnings = [m for m in messages if not m.is_serious()]
-    if say is not None and say.json and not errors:
+    if say is not None and say.json:
+        for m in errors:
+            say.error(f"{m.id}: {m.msg} ({m.hint})" if m.hint else f"{m.id}: {m.msg}")
         for m in warnings:
             say.warning(f"{m.id}: {m.msg} ({m.hint})" if m.hint else f"{m.id}: {m.msg}")
+        if errors:
+            raise SystemExit(1)  # said above, as records: no text block
         return
     body = ""
     for group, name, paint in ((errors, "ERRORS", command.style.ERROR), (warnings, "WARNINGS", command.style.WARNING)):

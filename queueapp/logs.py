@@ -6,6 +6,7 @@ from --log-level. In JSON mode what a command would print itself (the start-up c
 from __future__ import annotations
 
 import logging
+import threading
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -40,6 +41,19 @@ class Say:
         self.command = command
         self.log = logging.getLogger(logger)
         self.json = json_mode()
+        if self.json:  # Python's warnings and a thread's uncaught exception: records too, not text
+            logging.captureWarnings(True)
+            threading.excepthook = self._thread_died
+
+    def _thread_died(self, args: threading.ExceptHookArgs) -> None:
+        exc = (args.exc_type, args.exc_value, args.exc_traceback) if args.exc_value else None
+        self.log.critical("thread %s died", args.thread.name if args.thread else "?", exc_info=exc)
+
+    def error(self, message: str) -> None:
+        if self.json:
+            self.log.error(message)
+        else:
+            self.command.stderr.write(message)
 
     def info(self, message: str) -> None:
         if self.json:

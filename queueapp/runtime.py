@@ -4,7 +4,6 @@ thread, or awaited on the worker's event loop for an `async def` task)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from importlib import import_module
 from traceback import format_exception
@@ -19,7 +18,8 @@ from django.utils.module_loading import autodiscover_modules
 from . import conf, registry
 from .backends import _dt
 from .engine import Task as EngineTask
-from .engine.errors import UnknownTask
+from .engine.errors import InvalidTask, UnknownTask
+from .engine.task import encode_json
 from .xcom import running_task
 
 log = logging.getLogger("fairqueue.worker")
@@ -104,9 +104,14 @@ def _finished(task, result: TaskResult, exc: BaseException | None, value=None) -
     """task_finished for this attempt: SUCCESSFUL, or FAILED with the error (sent inside the
     except block, so Django's own receiver logs the traceback). A failed attempt that will be
     retried still finishes FAILED here; its stored result reads READY until the retry. A
-    coroutine cancelled (its timeout, or the worker stopping) did not finish: no signal."""
-    if isinstance(exc, asyncio.CancelledError):
-        return
+    coroutine cancelled (its timeout, or the worker stopping) finishes FAILED: every started
+    attempt finishes. A return value that is not JSON is FAILED too (the worker records
+    invalid_result for it)."""
+    if exc is None:
+        try:
+            encode_json(value, "result")
+        except InvalidTask as bad:
+            exc = bad
     object.__setattr__(result, "finished_at", timezone.now())
     if exc is None:
         object.__setattr__(result, "status", TaskResultStatus.SUCCESSFUL)

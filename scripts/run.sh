@@ -20,7 +20,7 @@ redis_pid=""
 cleanup() {
   trap - INT TERM EXIT
   echo; echo "stopping..."
-  rm -f "$VAR/redis-url"
+  [ "$(sed -n 2p "$VAR/redis-url" 2>/dev/null)" = "$$" ] && rm -f "$VAR/redis-url"  # ours, not a newer run's
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   if [ -n "$redis_pid" ]; then kill -TERM "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true; fi
@@ -47,7 +47,7 @@ else
   echo "started a private redis-server on port $REDIS_PORT (data in $VAR/redis)"
 fi
 # for manage.py commands run from other shells meanwhile (fairqueue_site/settings.py reads it)
-(umask 077 && echo "$REDIS_URL" > "$VAR/redis-url")
+(umask 077 && printf '%s\n%s\n' "$REDIS_URL" "$$" > "$VAR/redis-url")  # the URL, and who is serving it
 
 "$PY" manage.py migrate --noinput -v 0
 "$PY" manage.py collectstatic --noinput -v 0

@@ -313,9 +313,8 @@ def _redis(reader: _Reader, node: yaml.Node, out: ConfigFile) -> None:
     lines: dict[str, int] = {}
     for key, (key_node, value_node) in items.items():
         if key not in REDIS_KEYS:
-            out.ignored.append(
-                f"line {reader.line(key_node)}: redis.{key} = {_shown(value_node)} (not a key FairQueue uses)"
-            )
+            # its value is not shown: an unknown redis key may well be a misspelt password
+            out.ignored.append(f"line {reader.line(key_node)}: redis.{key} (not a key FairQueue uses)")
             continue
         value = reader.scalar(value_node, f"redis.{key}")
         lines[key] = reader.line(value_node)
@@ -329,6 +328,8 @@ def _redis(reader: _Reader, node: yaml.Node, out: ConfigFile) -> None:
         elif key == "host":
             if not isinstance(value, str) or not value or any(c in value for c in "/@?# "):
                 raise reader.error(value_node, f"redis.host must be a host name or address, got {value!r}")
+        elif key == "password" and value is not None and not isinstance(value, str):
+            value = str(value)  # `password: 123456` is a password, never echoed
         elif value is not None and not isinstance(value, str):
             raise reader.error(value_node, f"redis.{key} must be a string, got {value!r} ({_type_name(value)})")
         values[key] = value

@@ -301,13 +301,14 @@ class Worker:
         task = lease.task
         ms = round(outcome.duration * 1000, 1)
         log.info(
-            "task=%s user=%s func=%s delivery=%d outcome=%s duration_ms=%.1f",
+            "task=%s user=%s func=%s delivery=%d outcome=%s duration_ms=%.1f worker=%s",
             task.id,
             task.user,
             task.func,
             task.deliveries,
             result,
             ms,
+            self.options.worker_id,
             # the same fields as keys of a JSON log line (FAIRQUEUE_LOG_FORMAT=json)
             extra={
                 "task_id": task.id,

@@ -67,10 +67,12 @@ def metrics_refusal(request) -> HttpResponse | None:
 
 @require_GET
 def metrics(request):
-    """Prometheus text (queueapp/metrics.py), read from Redis at scrape time; 503 with
-    fairqueue_up 0 when Redis does not answer. Token, staff or METRICS_PUBLIC required."""
+    """Prometheus text (queueapp/metrics.py), read from Redis at scrape time; fairqueue_up 0
+    when Redis does not answer, still with status 200: Prometheus drops the body of any other
+    status, so a 503 would hide the very series that says Redis is down. Token, staff or
+    METRICS_PUBLIC required."""
     refusal = metrics_refusal(request)
     if refusal is not None:
         return refusal
-    body, up = render()
-    return HttpResponse(body, content_type=CONTENT_TYPE_PLAIN_0_0_4, status=200 if up else 503)
+    body, _up = render()
+    return HttpResponse(body, content_type=CONTENT_TYPE_PLAIN_0_0_4)

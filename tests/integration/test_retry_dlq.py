@@ -156,3 +156,15 @@ def test_cancelling_the_last_task_removes_the_tenant_from_the_ready_set(queue, r
     queue.cancel(task_id)
     assert raw.zscore(f"{prefix}:ready:all", "solo") is None
     assert queue.tenants_with_backlog().total == 0
+
+
+def test_dead_letters_of_no_task_are_not_counted_per_function(anyqueue, raw):
+    """stats:f (per-function outcomes for /metrics) must not grow by one field per hand-made path."""
+    from queueapp.engine import Task
+
+    anyqueue.push(Task("os.system", args=["true"], user="acme"))
+    anyqueue.push(Task("demo.noop", user="acme", max_retries=0))
+    for reason in ("unknown_task", "error"):
+        lease = anyqueue.pop("w1")
+        anyqueue.fail(lease, RuntimeError("x"), retry=False, reason=reason)
+    assert raw.hgetall(anyqueue.config.keys.stats_func()) == {"dead:demo.noop": "1"}

@@ -339,3 +339,17 @@ def test_a_list_left_out_is_kept_and_checked_against_the_other(fq_settings, queu
     code, out = run("importconfig", str(path))
     assert code == 0 and "update worker configuration w1: concurrency 1 -> 3, steal_targets +[b]" in out, out
     assert (rows()["w1"]["assigned"], rows()["w1"]["steal"]) == (["a"], ["b"])
+
+
+def test_the_redis_password_is_never_printed(tmp_path):
+    import io
+
+    from django.core.management import call_command
+
+    path = tmp_path / "c.yaml"
+    path.write_text('redis:\n  host: "localhost"\n  password: 123456\n  passwd: "hunter2"\nworkers: []\n')
+    out, err = io.StringIO(), io.StringIO()
+    call_command("importconfig", str(path), "--dry-run", stdout=out, stderr=err)
+    text = out.getvalue() + err.getvalue()
+    assert "123456" not in text and "hunter2" not in text
+    assert "REDIS_PASSWORD" in text and "redis.passwd" in text

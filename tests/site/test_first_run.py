@@ -11,11 +11,11 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
+from pathlib import Path
 
 import pytest
 
-from tests.processes import ROOT
+from tests.processes import ROOT, wait_for
 
 pytestmark = pytest.mark.slow
 README_LINE = re.compile(r"^\.venv/bin/python (manage\.py .+)$", re.M)
@@ -33,7 +33,7 @@ def shell(tmp_path, redis_url, prefix):
     env["FAIRQUEUE_VAR_DIR"] = str(tmp_path)
     env["FAIRQUEUE_PREFIX"] = prefix  # this test's keys only
     subprocess.run(["scripts/dev-secret-key.sh"], cwd=ROOT, env=env, check=True, capture_output=True)
-    (tmp_path / "redis-url").write_text(redis_url + "\n")  # what make run writes while it runs
+    (tmp_path / "redis-url").write_text(f"{redis_url}\n{os.getpid()}\n")  # as make run writes it: URL, its pid
     run(env, "manage.py migrate --noinput -v 0")
     return env
 
@@ -53,20 +53,17 @@ def readme_lines() -> list[str]:
 def test_the_readmes_manage_py_lines_run_as_printed(shell):
     for line in readme_lines():
         if "runworker" in line:
-            proc = subprocess.Popen(
-                [sys.executable, *shlex.split(line)],
-                cwd=ROOT,
-                env=shell,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-            out = ""
-            deadline = time.monotonic() + 60
-            while "starting: concurrency" not in out and time.monotonic() < deadline:  # signals set
-                out += proc.stdout.readline()
-            proc.send_signal(signal.SIGTERM)
-            out += proc.communicate(timeout=60)[0]
+            log = Path(shell["FAIRQUEUE_VAR_DIR"]) / "readme-worker.log"
+            with open(log, "w") as out_file:
+                proc = subprocess.Popen(
+                    [sys.executable, *shlex.split(line)], cwd=ROOT, env=shell, stdout=out_file, stderr=subprocess.STDOUT
+                )
+            try:  # "starting": its signal handlers are set
+                wait_for(lambda log=log: "starting: concurrency" in log.read_text(), timeout=60, what="start")
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(60)
+            out = log.read_text()
             assert proc.returncode == 0, out
         else:
             done = run(shell, line)
@@ -110,9 +107,7 @@ def test_production_refuses_the_development_key(shell):
 
 
 def shell_url(env) -> str:
-    from pathlib import Path
-
-    return (Path(env["FAIRQUEUE_VAR_DIR"]) / "redis-url").read_text().strip()
+    return (Path(env["FAIRQUEUE_VAR_DIR"]) / "redis-url").read_text().split()[0]
 
 
 def test_the_dev_key_is_made_once_and_kept_private(shell, tmp_path):
@@ -121,3 +116,18 @@ def test_the_dev_key_is_made_once_and_kept_private(shell, tmp_path):
     subprocess.run(["scripts/dev-secret-key.sh"], cwd=ROOT, env=shell, check=True, capture_output=True)
     assert key.read_text() == first and len(first) >= 64
     assert key.stat().st_mode & 0o077 == 0
+
+
+def test_a_stale_redis_url_is_not_followed(shell, tmp_path):
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # its pid is free now: a make run killed without cleaning up
+    (tmp_path / "redis-url").write_text(f"redis://127.0.0.1:1/0\n{gone.pid}\n")
+    done = run(shell, "manage.py shell -c 'from django.conf import settings; print(settings.REDIS_URL)'")
+    assert done.stdout.strip().splitlines()[-1] == "redis://127.0.0.1:6379/0", done.stderr
+
+
+def test_a_web_server_never_reads_the_development_key(shell):
+    code = "import fairqueue_site.settings"
+    env = {**shell, "DJANGO_SETTINGS_MODULE": "fairqueue_site.settings"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 1 and "SECRET_KEY is not set" in done.stderr  # not manage.py: no var/ key

@@ -24,7 +24,7 @@ def test_every_line_of_a_worker_is_json_with_the_task_fields(queue, env, workers
     bad = queue.push(Task("queueapp.demo.fail", args=["boom"], user="beta", max_retries=0)).id
     unknown = queue.push(Task("os.system", args=["true"], user="acme")).id
     proc = workers({**env, "FAIRQUEUE_LOG_FORMAT": "json"}, "--worker-id", "w-json", "--burst")
-    assert proc.wait(120) == 0
+    assert proc.wait(90) == 0
     records = [json.loads(line) for line in lines(tmp_path / "runworker-0.log")]  # each line parses
     assert all({"time", "level", "logger", "message"} <= set(r) for r in records)
     tasks = {r["task_id"]: r for r in records if "task_id" in r}
@@ -44,7 +44,7 @@ def test_the_text_line_has_the_same_fields(queue, env, workers, tmp_path):
     line = next(x for x in lines(tmp_path / "runworker-0.log") if task_id in x)
     for field in (f"task={task_id}", "user=acme", "func=queueapp.demo.echo", "delivery=1", "outcome=succeeded"):
         assert field in line
-    assert "duration_ms=" in line
+    assert "duration_ms=" in line and line.endswith("worker=w-text")
 
 
 def test_log_level_warning_leaves_out_the_line_per_task(queue, env, workers, tmp_path):
@@ -71,3 +71,15 @@ def test_every_line_of_the_scheduler_is_json(env, schedulers, tmp_path):
     records = [json.loads(line) for line in lines(log)]
     assert all({"time", "level", "logger", "message"} <= set(r) for r in records)
     assert any(r["logger"] == "fairqueue.scheduler" and "leader" in r["message"] for r in records)
+
+
+def test_a_start_up_error_is_json_too(env, workers, tmp_path):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**env, "FAIRQUEUE_LOG_FORMAT": "json", "REDIS_URL": f"redis://127.0.0.1:{port}/0", "DEBUG": "1"}
+    assert workers(env, "--worker-id", "w1").wait(90) == 1
+    records = [json.loads(line) for line in lines(tmp_path / "runworker-0.log")]
+    assert any(r["level"] == "ERROR" and "fairqueue.E003" in r["message"] for r in records)

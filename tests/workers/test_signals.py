@@ -9,6 +9,7 @@ import pytest
 from django.tasks.signals import task_enqueued
 
 from queueapp.backends import FairQueueBackend
+from queueapp.engine import Task
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fq_settings")]
 
@@ -36,6 +37,7 @@ def test_each_signal_once_per_task_in_order_with_its_status(queue, senv, raw, wo
     finally:
         task_enqueued.disconnect(on_enqueued)
     assert enqueued == [(FairQueueBackend, r.id, "READY") for r in (ok, bad, coro)]
+    odd = queue.push(Task("tests.fixture_tasks.returns_object", user="acme")).id  # result not JSON
 
     assert workers(senv, "--worker-id", "w1", "--burst").wait(120) == 0
     got = [line.split("|") for line in raw.lrange(f"{senv['FQ_LEDGER']}:signals", 0, -1)]
@@ -44,6 +46,9 @@ def test_each_signal_once_per_task_in_order_with_its_status(queue, senv, raw, wo
     assert by_task[ok.id] == [("started", "RUNNING"), ("finished", "SUCCESSFUL")]
     assert by_task[coro.id] == [("started", "RUNNING"), ("finished", "SUCCESSFUL")]  # on the event loop
     assert by_task[bad.id] == [("started", "RUNNING"), ("finished", "FAILED")] * 2  # each attempt
+    odd_signals = [(name, status) for name, _, tid, status in got if tid == odd]
+    assert odd_signals == [("started", "RUNNING"), ("finished", "FAILED")]  # as the queue records it
+    assert queue.get_task(odd).dead_reason == "invalid_result"
     assert queue.get_task(bad.id).state == "dead"
 
 
