@@ -21,7 +21,7 @@ from . import conf
 from .engine import FairQueue, Priority
 from .engine.errors import QueueUnavailable
 from .engine.fairness import bucket_upper_ms
-from .engine.reads import MetricsSnapshot, TenantMetrics
+from .engine.metrics_reads import MetricsSnapshot, TenantMetrics
 
 DEFAULT_TOP_TENANTS = 50
 OTHER = "other"  # the tenant label summing every tenant not listed (a tenant named "other" is in it)

@@ -17,7 +17,8 @@ from .config import EngineConfig
 from .core import Core
 from .fairness import TenantService
 from .lease import Ack, Exchange, FailOutcome, Lease, PushResult, Repair
-from .reads import ConfigSnapshot, MetricsSnapshot, Page
+from .metrics_reads import MetricsSnapshot, metrics_snapshot
+from .reads import ConfigSnapshot, Page
 from .settings import ScheduleSpec, TenantSettings, WorkerReport, WorkerSettings
 from .task import Priority, Task
 from .workflows import PipelineRun, WaitingRepair
@@ -291,7 +292,7 @@ class Operations:
     def metrics_snapshot(self, top: int = 50, minutes: int = 5, workers: int = REPORTS) -> MetricsSnapshot:
         """What /metrics shows (queueapp/metrics.py): counters, the `top` tenants by backlog with
         their wait histograms over the last `minutes` (at most 20: the buckets expire), workers."""
-        return self._run(self.core.reads.metrics_snapshot(top, minutes, workers))
+        return self._run(metrics_snapshot(self.core.keys, top, minutes, workers))
 
     def config_snapshot(self) -> ConfigSnapshot:
         return self._run(self.core.reads.config_snapshot())
