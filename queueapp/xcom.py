@@ -61,19 +61,15 @@ def xcom_pull(
 ):
     """A value pushed under `key`; or, with task_id= or step= (a step of this pipeline run), that
     task's return value once it has succeeded. `default` when there is none (yet, or any more)."""
-    scope_user, ns = _scope(user, pipeline)
+    plan = _pull(key, default, task_id, step, user, pipeline)
     queue = conf.get_queue()
-    if step is not None:
-        run = queue.pipeline(ns) if ns != TENANT_SCOPE else None
-        task_id = run.steps.get(step) if run else None
-        if task_id is None:
-            return default
-    if task_id is not None:
-        return _return_value(queue.get_task(task_id), scope_user, default)
-    _need_key(key)
     with _as_invalid_task():
-        found, value = queue.xcom_pull(scope_user, ns, key)
-    return value if found else default
+        try:
+            name, args = next(plan)
+            while True:
+                name, args = plan.send(getattr(queue, name)(*args))
+        except StopIteration as done:
+            return done.value
 
 
 async def axcom_push(key: str, value, *, ttl: int | None = None, user: str | None = None, pipeline: str | None = None):
@@ -93,30 +89,35 @@ async def axcom_pull(
     pipeline: str | None = None,
 ):
     """xcom_pull for coroutine tasks (the async client: nothing blocks the event loop)."""
-    scope_user, ns = _scope(user, pipeline)
+    plan = _pull(key, default, task_id, step, user, pipeline)
     queue = conf.get_async_queue()
+    with _as_invalid_task():
+        try:
+            name, args = next(plan)
+            while True:
+                name, args = plan.send(await getattr(queue, name)(*args))
+        except StopIteration as done:
+            return done.value
+
+
+def _pull(key, default, task_id, step, user, pipeline):
+    """xcom_pull's steps, once for both clients: yields (queue operation, arguments) and is sent
+    each answer (the engine's plans do the same for its own operations)."""
+    scope_user, ns = _scope(user, pipeline)
     if step is not None:
-        run = await queue.pipeline(ns) if ns != TENANT_SCOPE else None
+        run = (yield "pipeline", (ns,)) if ns != TENANT_SCOPE else None
         task_id = run.steps.get(step) if run else None
         if task_id is None:
             return default
     if task_id is not None:
-        return _return_value(await queue.get_task(task_id), scope_user, default)
-    _need_key(key)
-    with _as_invalid_task():
-        found, value = await queue.xcom_pull(scope_user, ns, key)
-    return value if found else default
-
-
-def _return_value(stored: EngineTask | None, user: str, default):
-    if stored is None or stored.state != State.SUCCEEDED or stored.user != user:
-        return default
-    return stored.return_value
-
-
-def _need_key(key: str | None) -> None:
+        stored = yield "get_task", (task_id,)
+        if stored is None or stored.state != State.SUCCEEDED or stored.user != scope_user:
+            return default
+        return stored.return_value
     if key is None:
         raise TypeError("xcom_pull needs a key, a task_id= or a step=")
+    found, value = yield "xcom_pull", (scope_user, ns, key)
+    return value if found else default
 
 
 def xcom_task(key: str):
