@@ -18,6 +18,7 @@ b.tasks, and pushing those same tasks again is safe: a push is idempotent per id
 from __future__ import annotations
 
 from django.tasks import TaskResult
+from django.tasks.signals import task_enqueued
 
 from . import conf
 from .backends import FairQueueBackend, ready_result
@@ -30,7 +31,7 @@ class Batch:
     def __init__(self) -> None:
         self.tasks: list[EngineTask] = []
         self.results: list[TaskResult] = []
-        self._calls: list[tuple[object, object, EngineTask]] = []  # (task, backend, engine task)
+        self._made: list[tuple[type, TaskResult]] = []  # (backend class, result) per call, in order
         self.pushed = False
         self.max_payload = conf.engine_config().max_payload_bytes
 
@@ -45,17 +46,20 @@ class Batch:
         engine_task = backend._engine_task(task, args, kwargs)
         with _as_invalid_task():  # arguments that are not JSON: this call fails, not the push
             encode_payload(engine_task.args, engine_task.kwargs, self.max_payload)
+        result = ready_result(task, engine_task.id, engine_task.args, engine_task.kwargs, backend.alias)
         self.tasks.append(engine_task)
-        self._calls.append((task, backend, engine_task))
-        return ready_result(task, engine_task.id, engine_task.args, engine_task.kwargs, backend.alias)
+        self._made.append((type(backend), result))
+        return result
 
     def __len__(self) -> int:
         return len(self.tasks)
 
-    def _done(self) -> list[TaskResult]:
+    def _done(self) -> None:
+        """Pushed: the results made at each call, and task_enqueued for each, as enqueue sends it."""
         self.pushed = True
-        self.results = [backend._ready_result(task, t) for task, backend, t in self._calls]  # task_enqueued
-        return self.results
+        self.results = [result for _, result in self._made]
+        for sender, result in self._made:
+            task_enqueued.send(sender, task_result=result)
 
     # -- sync ---------------------------------------------------------------
     def __enter__(self) -> Batch:
