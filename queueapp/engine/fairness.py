@@ -50,6 +50,20 @@ class TenantService:
     wait_p95_ms: float | None
 
 
+def wait_histograms(keys: Keys, minutes: list[int], users: list[str]) -> Plan[dict[str, Counter[int]]]:
+    """Each user's queue-wait histogram (bucket -> tasks) summed over the given epoch minutes:
+    one HMGET per minute for every user's buckets."""
+    histograms: dict[str, Counter[int]] = {u: Counter() for u in users}
+    fields = [f"{u}:{b}" for u in users for b in range(MAX_BUCKET + 1)]
+    if not fields:
+        return histograms
+    for values in (yield [command("HMGET", keys.fair_wait(m), *fields) for m in minutes]):
+        for i, value in enumerate(values):
+            if value:
+                histograms[users[i // (MAX_BUCKET + 1)]][i % (MAX_BUCKET + 1)] += int(value)
+    return histograms
+
+
 class Fairness:
     """Reads of the per-minute fairness buckets (composed into Core as core.fairness)."""
 
@@ -79,13 +93,7 @@ class Fairness:
             served[user] += int(float(n))
         grand = served.pop("*", 0)
         chosen = list(users) if users is not None else [u for u, _ in served.most_common(top)]
-        fields = [f"{u}:{b}" for u in chosen for b in range(MAX_BUCKET + 1)]
-        waits = (yield [command("HMGET", k.fair_wait(m), *fields) for m in span]) if fields else []
-        histograms: dict[str, Counter[int]] = {u: Counter() for u in chosen}
-        for values in waits:
-            for i, value in enumerate(values):
-                if value:
-                    histograms[chosen[i // (MAX_BUCKET + 1)]][i % (MAX_BUCKET + 1)] += int(value)
+        histograms = yield from wait_histograms(k, span, chosen)
         return grand, [
             TenantService(
                 u,

@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .call import Plan, command
-from .fairness import MAX_BUCKET, score_pairs
+from .fairness import score_pairs, wait_histograms
 from .keys import Keys
 from .reads import _ints, _ms, serves_every_tenant, summed
 from .settings import WorkerReport
@@ -100,13 +100,8 @@ def metrics_snapshot(k: Keys, top: int, minutes: int, workers: int) -> Plan[Metr
             if value is not None:
                 started[u] += int(float(value))
     waited = [u for u in users if started[u]]  # only tenants started in the window have waits
-    fields = [f"{u}:{b}" for u in waited for b in range(MAX_BUCKET + 1)]
     waits: dict[str, Counter[int]] = {u: Counter() for u in users}
-    if fields:
-        for values in (yield [command("HMGET", k.fair_wait(m), *fields) for m in span]):
-            for i, value in enumerate(values):
-                if value:
-                    waits[waited[i // (MAX_BUCKET + 1)]][i % (MAX_BUCKET + 1)] += int(value)
+    waits.update((yield from wait_histograms(k, span, waited)))
     top_rows = [
         TenantMetrics(
             u,

@@ -167,3 +167,21 @@ def test_pop_cost_does_not_depend_on_idle_tenants(queue, rclient):
     queue.set_worker_config(WorkerSettings("w1", assigned=["busy0", "busy1", *idle]))
     large = commands_for_one_pop()
     assert large == small
+
+
+def test_the_fairness_read_sums_each_tenants_wait_buckets_over_the_minutes(anyqueue, raw):
+    """The wait percentiles of the Overview come from the per-minute buckets (wait_histograms,
+    shared with /metrics): planted by hand over two minutes, read back summed."""
+    from queueapp.engine.fairness import bucket_upper_ms
+
+    keys = anyqueue.config.keys
+    minute = int(raw.time()[0]) // 60
+    for m, (user, bucket, n) in ((minute, ("a", 10, 3)), (minute - 1, ("a", 40, 1)), (minute, ("b", 20, 2))):
+        raw.hincrby(keys.fair_wait(m), f"{user}:{bucket}", n)
+        raw.zincrby(keys.fair_served(m), n, user)
+        raw.zincrby(keys.fair_served(m), n, "*")
+    grand, rows = anyqueue.fairness(minutes=5, users=["a", "b"])
+    by_user = {r.user: r for r in rows}
+    assert grand == 6 and by_user["a"].served == 4 and by_user["b"].served == 2
+    assert by_user["a"].wait_p50_ms == bucket_upper_ms(10) and by_user["a"].wait_p95_ms == bucket_upper_ms(40)
+    assert by_user["b"].wait_p95_ms == bucket_upper_ms(20)
