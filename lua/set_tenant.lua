@@ -15,6 +15,7 @@ local deleting = opt(p.delete, false)
 local weight = tonumber(opt(p.weight, 1))
 if deleting then
   redis.call('SREM', K.registered, p.user)
+  redis.call('HDEL', K.weights, p.user .. '|cost')  -- time-fair's average (lib/charge)
 else
   redis.call('SADD', K.registered, p.user)
   redis.call('ZADD', K.tenants_lex, 'NX', 0, p.user)

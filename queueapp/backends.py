@@ -31,7 +31,7 @@ from . import conf, registry
 from .engine import InvalidTask as EngineInvalidTask
 from .engine import Priority, State
 from .engine import Task as EngineTask
-from .engine.task import check_name
+from .engine.task import check_name, cost_text
 from .priorities import to_django, to_level
 from .task_errors import InvalidTaskArguments, _as_invalid_task
 from .workflows import BoundTask, dependency_ids
@@ -54,6 +54,7 @@ class FairTask(Task):
     timeout: float | None = None  # seconds; the worker fails the task (reason 'timeout') past it
     depends_on: tuple[str, ...] = ()  # ids (or TaskResults) that must succeed first (docs/workflows.md)
     on_dependency_failure: str = "cancel"  # or "block": wait until the dependency is requeued and succeeds
+    cost: float | None = None  # expected worker time in ms: what time-fair mode charges (None: measured)
 
     def __post_init__(self):
         if isinstance(self.priority, Priority):  # @task(priority=Priority.HIGH) means the level
@@ -78,6 +79,7 @@ class FairTask(Task):
         timeout=None,
         depends_on=None,
         on_dependency_failure=None,
+        cost=None,
     ):
         """Django's options plus the tenant, retry policy and dependencies; run_after may be a
         timedelta. One copy, validated once (Task.using then a replace made and checked two)."""
@@ -98,6 +100,7 @@ class FairTask(Task):
             ("timeout", timeout),
             ("depends_on", depends_on),
             ("on_dependency_failure", on_dependency_failure),
+            ("cost", cost),
         ):
             if value is not None:
                 options[name] = value
@@ -149,6 +152,12 @@ class FairQueueBackend(BaseTaskBackend):
             isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < 86_400 * 7
         ):
             raise InvalidTask(f"timeout must be a number of seconds between 0 and 7 days, got {timeout!r}")
+        cost = getattr(task, "cost", None)
+        if cost is not None:
+            try:
+                cost_text(cost)
+            except EngineInvalidTask as exc:
+                raise InvalidTask(str(exc)) from exc
         policy = getattr(task, "on_dependency_failure", "cancel")
         if policy not in ("cancel", "block"):
             raise InvalidTask(f"on_dependency_failure must be 'cancel' or 'block', got {policy!r}")
@@ -187,6 +196,7 @@ class FairQueueBackend(BaseTaskBackend):
             "depends_on": getattr(task, "depends_on", ()),
             "on_dependency_failure": getattr(task, "on_dependency_failure", "cancel"),
             "coroutine": iscoroutinefunction(task.func),
+            "cost": getattr(task, "cost", None),
         }
 
     def _ready_result(self, task, engine_task: EngineTask) -> TaskResult:

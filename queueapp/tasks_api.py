@@ -24,11 +24,13 @@ def task(
     user: str = "default",
     max_retries: int | None = None,
     timeout: float | None = None,
+    cost: float | None = None,
     queue_name: str = "default",
     backend: str = "default",
     takes_context: bool = False,
 ):
-    """Declare a task; `priority` is a FairQueue level 1..6 (Priority), not Django's -100..100."""
+    """Declare a task; `priority` is a FairQueue level 1..6 (Priority), not Django's -100..100;
+    `cost`: its expected worker time in ms, what time-fair mode charges (docs/fairness.md)."""
     if isinstance(priority, bool) or priority not in tuple(Priority):
         raise InvalidTask(
             f"priority must be a level 1..6 (Priority.VERY_LOW .. Priority.CRITICAL), got {priority!r}; "
@@ -42,6 +44,7 @@ def task(
         user=user,
         max_retries=max_retries,
         timeout=timeout,
+        cost=cost,
     )
     return decorate(function) if function else decorate
 

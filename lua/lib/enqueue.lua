@@ -6,6 +6,7 @@
 --- @include "lib/stats"
 --- @include "lib/lanes"
 --- @include "lib/ready"
+--- @include "lib/charge"
 -- true when the tenant was ready already
 local function place_ready(id, user, prio, score, front)
   lane_push(user, id, prio, score, front)
@@ -46,6 +47,7 @@ end
 
 -- write what the script summed up; every command script ends with this
 local function flush(reply)
+  charge_flush()
   stats_flush()
   backlog_flush()
   return reply

@@ -11,11 +11,12 @@
 local function ack_task(a, now)
   local key = K.task(a.id)
   local v = redis.call('HMGET', key, 'state', 'lease_token', 'user', 'priority', 'result_ttl',
-    'history', 'history_n', 'pipeline', 'dependents', 'func')
+    'history', 'history_n', 'pipeline', 'dependents', 'func', unpack(CHARGE_FIELDS))
   if not v[1] then return 'not_found' end
   if v[1] ~= 'running' or v[2] ~= a.token then return 'stale' end
   local user, prio = v[3], tonumber(v[4])
   lease_end(a.id, user, prio)
+  if v[11] then charge_settle(user, {v[11], v[12], v[13], v[14], v[15]}, now) end
   local h = {history = v[6], history_n = v[7]}
   history_push(h, now, 'succeeded')
   redis.call('HSET', key, 'state', 'succeeded', 'finished_at', int(now), 'result', opt(a.result, 'null'),
@@ -36,7 +37,8 @@ local function fail_task(f, now)
   local id, user, prio = f.id, rec.user, rec.prio
   lease_end(id, user, prio)
   local key = K.task(id)
-  local v = redis.call('HMGET', key, 'failures', 'max_retries', 'errors', 'errors_n')
+  local v = redis.call('HMGET', key, 'failures', 'max_retries', 'errors', 'errors_n', unpack(CHARGE_FIELDS))
+  if v[5] then charge_settle(user, {v[5], v[6], v[7], v[8], v[9]}, now) end
   local failures, max_retries = (tonumber(v[1]) or 0) + 1, tonumber(v[2]) or 0
   local err = opt(f.error, '{}')
   local errs = {errors = v[3], errors_n = v[4]}

@@ -78,7 +78,9 @@ end
 
 -- `id` left `user`'s lane (from_crit: the CRITICAL list, else the zset, and
 -- then the list was empty): lease it (returns its fields) or dead-letter it
-local function take(id, user, from_crit, p, now, rec)
+-- charged: the fields a time-fair pop writes into the record (lib/charge)
+local NOT_CHARGED = {}
+local function take(id, user, from_crit, p, now, rec, charged)
   if not rec.state then  -- no record at all, or one without its state: never run, never dropped
     bury_lane_entry(id, user, rec, from_crit, now)
     return nil
@@ -98,7 +100,8 @@ local function take(id, user, from_crit, p, now, rec)
   history_push(rec, now, 'running', {worker = p.worker})
   redis.call('HSET', K.task(id), 'state', 'running', 'lease_token', p.token, 'worker', p.worker,
     'lease_deadline', rec.lease_deadline, 'started_at', rec.started_at,
-    'deliveries', rec.deliveries, 'history', rec.history, 'history_n', rec.history_n)
+    'deliveries', rec.deliveries, 'history', rec.history, 'history_n', rec.history_n,
+    unpack(charged or NOT_CHARGED))
   stat_add(user, prio, 'running', 1)
   fair_add(user, now - (tonumber(rec.ready_at or rec.enqueued_at) or now), now)
   return rec
@@ -108,6 +111,7 @@ end
 -- tiers: the worker's, when the caller read them already (a batch of pops);
 -- room: what kinds of task there is room for (no_room), nil: any
 local function pop_task(p, now, tiers, room)
+  charge_flush()  -- this call's acks settled their tenants: the choice below sees it
   tiers = tiers or worker_tiers(p.worker)
   if not tiers then return {'disabled'} end
   local tries = 0  -- skips for want of room do not count: skip_tenant bounds them
@@ -125,8 +129,11 @@ local function pop_task(p, now, tiers, room)
       if skip_tenant(room, user) then return {'empty'} end
     else
       tries = tries + 1
-      ready_advance(set, user, score)
-      rec = take(id, user, from_crit, p, now, rec)
+      local charge, weight_text
+      if p.fair == 'time' and rec.state then charge, weight_text = pop_charge(user, rec) end
+      local weight = ready_advance(set, user, score, charge, weight_text)
+      local charged = charge and {'charge', tostring(charge), 'cw', tostring(weight), 'cset', set}
+      rec = take(id, user, from_crit, p, now, rec, charged)
       if rec then
         if room then
           local kind = rec.kind == 'a' and 'a' or 's'

@@ -39,8 +39,12 @@ local function ready_remove(user)
   for _, set in ipairs(ready_sets(user)) do redis.call('ZREM', set, user) end
 end
 
--- served one task: move the tenant back by one stride (1 / weight)
-local function ready_advance(set, user, score)
-  local weight = tonumber(redis.call('HGET', K.weights, user) or '1') or 1
-  redis.call('ZADD', set, 'XX', score + 1 / weight, user)
+-- served one task: move the tenant back by one stride, charge / weight (charge 1:
+-- count-fair; time-fair charges the task's cost in ms, lib/charge); weight_text: the
+-- weight as stored, when the caller read it already; returns the weight
+local function ready_advance(set, user, score, charge, weight_text)
+  local weight = tonumber(weight_text or redis.call('HGET', K.weights, user) or '1')
+  if not weight or weight <= 0 then weight = 1 end  -- a hand edit must not stop the rotation
+  redis.call('ZADD', set, 'XX', score + (charge or 1) / weight, user)
+  return weight
 end

@@ -8,6 +8,8 @@ from typing import Any
 from .backoff import RetryPolicy
 from .keys import Keys
 
+FAIRNESS_MODES = ("count", "time")
+
 
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
@@ -26,6 +28,7 @@ class EngineConfig:
     redis_functions: bool = True  # FCALL one Functions library (Redis 7+); False: EVALSHA per script
     xcom_ttl: int = 86_400  # seconds an XCom value is kept after it was pushed
     xcom_max_bytes: int = 65_536  # size limit of one XCom value's JSON
+    fairness: str = "count"  # "count": a pop charges 1 / weight; "time": the task's ms / weight (docs/fairness.md)
 
     def __post_init__(self) -> None:
         Keys(self.prefix)  # validates the hash tag
@@ -35,6 +38,8 @@ class EngineConfig:
             raise ValueError("max_payload_bytes must be between 1 byte and 16 MiB")
         if self.xcom_ttl < 1 or not 1 <= self.xcom_max_bytes <= 16 * 1024 * 1024:
             raise ValueError("xcom_ttl must be >= 1 s and xcom_max_bytes between 1 byte and 16 MiB")
+        if self.fairness not in FAIRNESS_MODES:
+            raise ValueError(f"fairness must be one of {', '.join(FAIRNESS_MODES)}, got {self.fairness!r}")
         for name in ("batch_chunk", "reap_limit", "promote_limit"):
             if not 1 <= getattr(self, name) <= 10_000:
                 raise ValueError(f"{name} must be between 1 and 10000")

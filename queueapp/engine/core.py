@@ -135,6 +135,8 @@ class Core(ConfigWrites, WorkflowWrites, BulkWrites):
         }
         if token is not None:  # ack_and_pop_many sends one token per slot instead
             params["token"] = token
+        if self.config.fairness == "time":
+            params["fair"] = "time"
         return params
 
     def _lease_from(self, reply: list[str], params: dict[str, Any]) -> Lease | Broken | None:

@@ -11,7 +11,8 @@ so every script touches a single Redis Cluster slot. Layout::
     {fq}:ready:<worker>:steal     zset   ... and its steal targets with work
     {fq}:tsets:<user>             set    per-worker ready sets the tenant belongs to
     {fq}:cfg:worker:<worker>      hash   worker configuration (synced)
-    {fq}:cfg:weights              hash   tenant -> weight (only weights != 1)
+    {fq}:cfg:weights              hash   tenant -> weight (only weights != 1); "<tenant>|cost" -> its
+                                  average run time in ms (time-fair mode)
     {fq}:cfg:paused               set    paused tenants
     {fq}:cfg:tenants              set    registered tenants (Tenant rows in the Django DB)
     {fq}:cfg:workers              set    configured worker ids

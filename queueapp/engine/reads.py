@@ -305,7 +305,7 @@ class Reads(WorkflowReads):
             tenants={u: TenantSettings(u, float(weights.get(u, 1)), u in paused) for u in registered},
             workers={w: WorkerSettings.from_fields(w, cfg) for w, cfg in zip(names, configs, strict=True)},
             schedules={n: _spec_or_none(n, r) for n, r in zip(schedule_names, schedule_rows, strict=True)},
-            unregistered_weights=sorted(set(weights) - set(registered)),
+            unregistered_weights=sorted({u for u in weights if "|" not in u} - set(registered)),  # not averages
             unregistered_paused=sorted(set(paused) - set(registered)),
             steal_all=sorted(steal_all),
         )

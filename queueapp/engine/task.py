@@ -74,6 +74,27 @@ def _priority_text(value: Any) -> str:
     return str(int(check_priority(value)))
 
 
+MAX_COST_MS = 86_400_000  # a declared cost of more than a day is a mistake
+
+
+def cost_text(value: Any) -> str:
+    """A declared cost as stored: milliseconds of worker time, > 0 and at most a day."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_COST_MS:
+        raise InvalidTask(f"cost must be a number of milliseconds, > 0 and <= {MAX_COST_MS}, got {value!r}")
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _cost_value(text: str | None) -> float | None:
+    """A stored cost, None when absent or unreadable (a hand edit: the task is charged as measured)."""
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if 0 < value <= MAX_COST_MS else None
+
+
 _id_lock = threading.Lock()
 _id_last = [0, 0]
 
@@ -208,6 +229,7 @@ class Task:
     pipeline: str | None = None  # the pipeline run it belongs to
     step: str | None = None  # its step name in that run
     coroutine: bool = False  # an async def task: a worker runs it on its event loop (coroutines.py)
+    cost: float | None = None  # declared worker time in ms: what time-fair mode charges (None: measured)
     # engine-set
     waiting: int = 0  # dependencies not yet succeeded
     state: State | None = None
@@ -277,6 +299,8 @@ class Task:
             doc["step"] = check_name("step name", self.step)
         if self.coroutine:
             doc["kind"] = "a"  # what ack_and_pop_many's per-kind budgets count (lib/pop)
+        if self.cost is not None:
+            doc["cost"] = cost_text(self.cost)
         return doc
 
     @classmethod
@@ -333,6 +357,7 @@ class Task:
             pipeline=get("pipeline"),
             step=get("step"),
             coroutine=get("kind") == "a",
+            cost=_cost_value(get("cost")),
             waiting=int(get("waiting") or 0),
         )
 

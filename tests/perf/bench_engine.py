@@ -85,6 +85,26 @@ def costs(url: str, n: int) -> list[tuple[str, dict[str, float]]]:
     q.push_many(tasks(n))
     out.append(("ack_and_pop_many, 8 per round (pooled)", cost.measure(n, lambda: many_loop(d, 8))))
     out.append(("batch push (push_many, pipelined)", cost.measure(n, lambda: q.push_many(tasks(n)))))
+    out += fairness_costs(url, n)
+    return out
+
+
+def fairness_costs(url: str, n: int) -> list[tuple[str, dict[str, float]]]:
+    """The same hot path in time-fair mode (issue 15: within 15 % of count mode's cost)."""
+    out = []
+    q = fresh_queue(url, "time", fairness="time")
+    cost = RedisCost(q.redis)
+    d = q.dedicated()
+    q.push_many(tasks(n))
+
+    def fused():
+        lease = d.pop("w1")
+        while lease is not None:
+            lease = lease.ack_and_pop(None)
+
+    out.append(("fused ack-and-pop, time-fair (measured)", cost.measure(n, fused)))
+    q.push_many(tasks(n))
+    out.append(("ack_and_pop_many x8, time-fair (measured)", cost.measure(n, lambda: many_loop(d, 8))))
     return out
 
 

@@ -44,6 +44,11 @@ def seeded(value=None):
     return value
 
 
+@seed_task(cost=2000)
+def costly():
+    return None
+
+
 def backend() -> FairQueueBackend:
     return task_backends["default"]
 
@@ -119,6 +124,18 @@ def test_using_sets_tenant_retries_timeout_and_queue(fq_settings, queue):
     )
     assert queue.get_task(add.using(priority=4).enqueue(1, 2).id).priority == Priority.NORMAL  # int: Django's scale
     assert queue.get_task(add.using(priority=Priority.CRITICAL).enqueue(1, 2).id).priority == 6
+
+
+def test_cost_is_declared_by_task_or_using_and_stored(fq_settings, queue):
+    assert queue.get_task(costly.enqueue().id).cost == 2000
+    assert queue.get_task(add.using(cost=2.5).enqueue(1, 2).id).cost == 2.5
+    assert queue.get_task(add.enqueue(1, 2).id).cost is None
+
+
+@pytest.mark.parametrize("bad", [0, -5, True, "10", float("nan")])
+def test_bad_cost_is_a_clear_error(bad):
+    with pytest.raises(InvalidTask, match="cost must be a number of milliseconds"):
+        add.using(cost=bad)
 
 
 def test_seed_style_task_declares_level_and_retries(fq_settings, queue):
