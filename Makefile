@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help install run test test-fast test-faults screenshots bench race lint check clean
+.PHONY: help install run test test-fast test-faults screenshots bench race fairness lint check clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,6 +51,11 @@ race: install ## FairQueue vs Huey, Dramatiq, Celery, RQ, arq (bench group; ~15 
 	@UV_PROJECT_ENVIRONMENT=$(CURDIR)/var/race-arq scripts/bootstrap.sh --project tests/perf/race/arq_env \
 		|| echo "warning: the arq venv did not install: arq shows n/a"
 	$(PY) -m tests.perf.race $(RACE_ARGS)
+
+fairness: install ## fairness report: logical-clock simulation through the engine (~1 min) -> docs/fairness.md, .png
+	@scripts/ensure-redis-server.sh
+	@scripts/bootstrap.sh --group bench || echo "warning: the bench group (matplotlib) did not install: no chart"
+	$(PY) -m tests.perf.fairness_report --write $(FAIRNESS_ARGS)
 
 lint: install ## ruff
 	$(VENV)/bin/ruff check .
