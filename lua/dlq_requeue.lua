@@ -21,7 +21,7 @@ for _, id in ipairs(p.ids) do
   local v = redis.call('HMGET', K.task(id), unpack(FIELDS))
   local fields = {}
   for i, name in ipairs(FIELDS) do fields[name] = v[i] or nil end
-  local ok = fields.id and not record_problem(fields, opt(p.max_payload, nil))
+  local ok = fields.id and not record_problem(fields, opt(p.max_payload, nil), true)
   local rec, was = nil, 'dead'
   if ok and redis.call('HGET', K.task(id), 'state') == 'failed' then  -- ended without the DLQ: retried too
     rec, was = record_core(id), 'failed'

@@ -21,7 +21,7 @@ for _, id in ipairs(ids) do
   if not rec or rec.state ~= 'running' then
     redis.call('ZREM', K.running, id)
   else
-    lease_end(id, rec.user, rec.prio)
+    lease_end(id, rec.user, rec.prio, rec.capped)
     stat_event(rec.user, rec.prio, 'expired', now)
     local v = redis.call('HMGET', K.task(id), 'deliveries', 'max_deliveries')
     if tonumber(v[1] or '0') >= tonumber(v[2] or '1') then

@@ -3,7 +3,7 @@
   restore or a hand edit), and set its backlog counter and queued gauge to
   what its lanes hold. Walks tenants:lex (every tenant seen or registered) in
   key order, `limit` tenants per call: the caller repeats with the cursor it
-  gets back until that is ''. Paused tenants are taken out of the ready sets,
+  gets back until that is ''. Paused and held tenants are taken out of the ready sets,
   tenants with empty lanes too. Idempotent; safe while workers run.
   KEYS[1]  prefix
   ARGV[1]  {"after": the last tenant of the previous call ('' to start),
@@ -36,7 +36,8 @@ for _, user in ipairs(users) do
     if not dry then stat_add(user, nil, 'queued', n - queued) end
   end
   local paused = redis.call('SISMEMBER', K.paused, user) == 1
-  if n > 0 and not paused then
+  local held = redis.call('ZSCORE', K.held, user)  -- at its cap or rate limit: not ready (lib/limits)
+  if n > 0 and not paused and not held then
     local stranded = false
     for _, set in ipairs(ready_sets(user)) do
       if not redis.call('ZSCORE', set, user) then

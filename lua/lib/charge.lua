@@ -23,6 +23,7 @@ per_call(function() AVG, STORED_AVG, AVG_DIRTY, MOVES = {}, {}, {}, {} end)
 
 -- the average lives beside the weight, in cfg:weights under "<user>|cost" ('|' is in no
 -- tenant name), so the pop reads both with the one HMGET it needs for the weight anyway
+-- (lib/limits tenant_cfg)
 local function cost_field(user) return user .. '|cost' end
 
 local function seed_average(user, text)
@@ -33,17 +34,14 @@ local function seed_average(user, text)
 end
 
 -- what a pop in time mode charges for `rec` (a table of the record's fields): the
--- average in whole ms, so a steady tenant's ack usually finds nothing to settle; and the
--- tenant's weight text when it was read here (ready_advance then reads nothing)
-local function pop_charge(user, rec)
+-- average in whole ms, so a steady tenant's ack usually finds nothing to settle;
+-- cost_text: the stored average as the pop read it (lib/limits tenant_cfg)
+local function pop_charge(user, rec, cost_text)
   local declared = tonumber(rec.cost)
-  if declared and declared > 0 then return declared, nil end
-  local avg, weight = AVG[user], nil
-  if avg == nil then
-    local v = redis.call('HMGET', K.weights, user, cost_field(user))
-    weight, avg = v[1] or '1', seed_average(user, v[2])
-  end
-  return math.max(1, math.floor((avg or 1) + 0.5)), weight
+  if declared and declared > 0 then return declared end
+  local avg = AVG[user]
+  if avg == nil then avg = seed_average(user, cost_text) end
+  return math.max(1, math.floor((avg or 1) + 0.5))
 end
 
 -- settle a finished attempt; v: the record's CHARGE_FIELDS, in that order

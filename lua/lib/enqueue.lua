@@ -7,6 +7,7 @@
 --- @include "lib/lanes"
 --- @include "lib/ready"
 --- @include "lib/charge"
+--- @include "lib/limits"
 -- true when the tenant was ready already
 local function place_ready(id, user, prio, score, front)
   lane_push(user, id, prio, score, front)

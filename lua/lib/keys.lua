@@ -34,6 +34,8 @@ local function build_keys()
   fair_served = function(minute) return P .. ':fair:n:' .. minute end,
   fair_wait = function(minute) return P .. ':fair:w:' .. minute end,
   running = P .. ':running',
+  held = P .. ':held',
+  running_of = function(user) return P .. ':running:t:' .. user end,
   delayed = P .. ':delayed',
   dlq = P .. ':dlq',
   dlq_user = function(user) return P .. ':dlq:' .. user end,

@@ -11,12 +11,12 @@
 local function ack_task(a, now)
   local key = K.task(a.id)
   local v = redis.call('HMGET', key, 'state', 'lease_token', 'user', 'priority', 'result_ttl',
-    'history', 'history_n', 'pipeline', 'dependents', 'func', unpack(CHARGE_FIELDS))
+    'history', 'history_n', 'pipeline', 'dependents', 'func', 'capped', unpack(CHARGE_FIELDS))
   if not v[1] then return 'not_found' end
   if v[1] ~= 'running' or v[2] ~= a.token then return 'stale' end
   local user, prio = v[3], tonumber(v[4])
-  lease_end(a.id, user, prio)
-  if v[11] then charge_settle(user, {v[11], v[12], v[13], v[14], v[15]}, now) end
+  lease_end(a.id, user, prio, v[11])
+  if v[12] then charge_settle(user, {v[12], v[13], v[14], v[15], v[16]}, now) end
   local h = {history = v[6], history_n = v[7]}
   history_push(h, now, 'succeeded')
   redis.call('HSET', key, 'state', 'succeeded', 'finished_at', int(now), 'result', opt(a.result, 'null'),
@@ -35,7 +35,7 @@ local function fail_task(f, now)
   local rec, status = lease_check(f.id, f.token)
   if not rec then return {status} end
   local id, user, prio = f.id, rec.user, rec.prio
-  lease_end(id, user, prio)
+  lease_end(id, user, prio, rec.capped)
   local key = K.task(id)
   local v = redis.call('HMGET', key, 'failures', 'max_retries', 'errors', 'errors_n', unpack(CHARGE_FIELDS))
   if v[5] then charge_settle(user, {v[5], v[6], v[7], v[8], v[9]}, now) end
@@ -62,7 +62,7 @@ end
 local function release_task(r, now)
   local rec, status = lease_check(r.id, r.token)
   if not rec then return status end
-  lease_end(r.id, rec.user, rec.prio)
+  lease_end(r.id, rec.user, rec.prio, rec.capped)
   redis.call('HINCRBY', K.task(r.id), 'deliveries', -1)
   enqueue_ready(r.id, rec.user, rec.prio, rec.score, true, now)
   stat_event(rec.user, rec.prio, 'released', now)

@@ -78,9 +78,10 @@ end
 
 -- `id` left `user`'s lane (from_crit: the CRITICAL list, else the zset, and
 -- then the list was empty): lease it (returns its fields) or dead-letter it
--- charged: the fields a time-fair pop writes into the record (lib/charge)
-local NOT_CHARGED = {}
-local function take(id, user, from_crit, p, now, rec, charged)
+-- extra: fields the pop writes into the record besides the lease: what time-fair
+-- charged (lib/charge), `capped` for a tenant with a cap (lib/limits)
+local NO_EXTRA = {}
+local function take(id, user, from_crit, p, now, rec, extra)
   if not rec.state then  -- no record at all, or one without its state: never run, never dropped
     bury_lane_entry(id, user, rec, from_crit, now)
     return nil
@@ -97,11 +98,11 @@ local function take(id, user, from_crit, p, now, rec, charged)
   rec.state, rec.lease_token, rec.worker = 'running', p.token, p.worker
   rec.lease_deadline, rec.started_at = int(deadline), int(now)
   rec.deliveries = int((tonumber(rec.deliveries) or 0) + 1)
-  history_push(rec, now, 'running', {worker = p.worker})
+  history_push_running(rec, now, p.worker)
   redis.call('HSET', K.task(id), 'state', 'running', 'lease_token', p.token, 'worker', p.worker,
     'lease_deadline', rec.lease_deadline, 'started_at', rec.started_at,
     'deliveries', rec.deliveries, 'history', rec.history, 'history_n', rec.history_n,
-    unpack(charged or NOT_CHARGED))
+    unpack(extra or NO_EXTRA))
   stat_add(user, prio, 'running', 1)
   fair_add(user, now - (tonumber(rec.ready_at or rec.enqueued_at) or now), now)
   return rec
@@ -114,13 +115,22 @@ local function pop_task(p, now, tiers, room)
   charge_flush()  -- this call's acks settled their tenants: the choice below sees it
   tiers = tiers or worker_tiers(p.worker)
   if not tiers then return {'disabled'} end
+  release_due_holds(now)
   local tries = 0  -- skips for want of room do not count: skip_tenant bounds them
   while tries < MAX_SKIPS do
     local user, set, score = next_tenant(tiers, room)
     if not user then return {'empty'} end
-    local id, from_crit, lane_score = lane_pop(user)
-    local rec = id and hgetall_table(K.task(id))
-    if not id then  -- lanes empty: the tenant was ready by mistake
+    local c = tenant_cfg(user)
+    local wait = c.rate and rate_wait(c, now)
+    local id, from_crit, lane_score, rec
+    if not wait then
+      id, from_crit, lane_score = lane_pop(user)
+      rec = id and hgetall_table(K.task(id))
+    end
+    if wait then  -- out of tokens: held; the pop goes on to the next tenant
+      tries = tries + 1
+      hold(user, wait)
+    elseif not id then  -- lanes empty: the tenant was ready by mistake
       tries = tries + 1
       ready_remove(user)
       backlog_sync(user, true)
@@ -129,12 +139,16 @@ local function pop_task(p, now, tiers, room)
       if skip_tenant(room, user) then return {'empty'} end
     else
       tries = tries + 1
-      local charge, weight_text
-      if p.fair == 'time' and rec.state then charge, weight_text = pop_charge(user, rec) end
-      local weight = ready_advance(set, user, score, charge, weight_text)
-      local charged = charge and {'charge', tostring(charge), 'cw', tostring(weight), 'cset', set}
-      rec = take(id, user, from_crit, p, now, rec, charged)
+      local charge = p.fair == 'time' and rec.state and pop_charge(user, rec, c.cost) or nil
+      local weight = ready_advance(set, user, score, charge, c.weight)
+      local extra = NO_EXTRA
+      if charge or c.cap then
+        extra = charge and {'charge', tostring(charge), 'cw', tostring(weight), 'cset', set} or {}
+        if c.cap then extra[#extra + 1] = 'capped'; extra[#extra + 1] = '1' end
+      end
+      rec = take(id, user, from_crit, p, now, rec, extra)
       if rec then
+        if c.cap or c.rate then limits_taken(user, id, c, now) end
         if room then
           local kind = rec.kind == 'a' and 'a' or 's'
           room[kind] = room[kind] - 1

@@ -30,6 +30,7 @@ local function ready_add(user)
   if redis.call('ZSCORE', K.ready_all, user) then return true end
   READY_DONE[user] = false
   if redis.call('SISMEMBER', K.paused, user) == 1 then return false end
+  if redis.call('ZSCORE', K.held, user) then return false end  -- at its cap or rate limit (lib/limits)
   for _, set in ipairs(ready_sets(user)) do ready_join(set, user) end
   return false
 end

@@ -29,6 +29,16 @@ local function history_push(rec, now, state, extra)
   list_push(rec, 'history', cjson.encode(entry), HISTORY_MAX)
 end
 
+-- the pop's entry, built without cjson (on every pop): a worker id is 1-128 of
+-- [A-Za-z0-9_.:@+=-] (check_name), nothing to escape; anything else goes through cjson
+local function history_push_running(rec, now, worker)
+  if string.find(worker, '[^%w_.:@+=-]') then
+    history_push(rec, now, 'running', {worker = worker})
+  else
+    list_push(rec, 'history', '{"at":' .. int(now) .. ',"state":"running","worker":"' .. worker .. '"}', HISTORY_MAX)
+  end
+end
+
 -- for the colder paths: read, append, write
 local function history_add(id, now, state, extra)
   local v = redis.call('HMGET', K.task(id), 'history', 'history_n')
@@ -47,20 +57,28 @@ end
 
 -- the fields every transition needs; nil when the record is gone
 local function record_core(id)
-  local v = redis.call('HMGET', K.task(id), 'state', 'user', 'priority', 'score')
+  local v = redis.call('HMGET', K.task(id), 'state', 'user', 'priority', 'score', 'capped')
   if not v[1] then return nil end
-  return {state = v[1], user = v[2], prio = tonumber(v[3]), score = tonumber(v[4])}
+  return {state = v[1], user = v[2], prio = tonumber(v[3]), score = tonumber(v[4]), capped = v[5]}
 end
 
 -- why a stored record (a table of its fields) cannot run, or nil when it can
-local function record_problem(rec, max_payload)
+-- (full: also decode the payload, for the cold paths; the pop leaves that to the worker)
+local function record_problem(rec, max_payload, full)
   if not rec.func or not rec.user or not rec.priority or not rec.payload or not rec.id then
     return 'malformed'
   end
   local prio = tonumber(rec.priority)
   if not prio or prio < 1 or prio > CRITICAL then return 'malformed' end
   if max_payload and #rec.payload > max_payload then return 'oversized' end
-  local ok, doc = pcall(cjson.decode, rec.payload)
-  if not ok or type(doc) ~= 'table' or doc[1] ~= nil then return 'decode_error' end  -- an object, not an array
+  -- an object (not an array, not a scalar): the cheap part of the check, on every pop. Inside
+  -- it, JSON that does not parse is the worker's to find (it dead-letters the task decode_error
+  -- too): decoding each payload here cost the pop a few microseconds for what push already checked
+  local payload = rec.payload
+  if string.byte(payload, 1) ~= 123 or string.byte(payload, -1) ~= 125 then return 'decode_error' end  -- { }
+  if full then
+    local ok, doc = pcall(cjson.decode, payload)
+    if not ok or type(doc) ~= 'table' then return 'decode_error' end
+  end
   return nil
 end

@@ -43,6 +43,7 @@ class ConfigWrites:
             params: dict[str, Any] = {"user": check_name("user", user), "delete": True}
         else:
             params = {"user": settings.user, "weight": settings.weight, "paused": settings.paused}
+            params.update(settings.limit_params())
         return self._script("set_tenant", params, lambda r: None)
 
     def set_tenants(self, tenants: Sequence[TenantSettings], delete: Sequence[str]) -> Plan[int]:

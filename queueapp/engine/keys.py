@@ -29,6 +29,8 @@ so every script touches a single Redis Cluster slot. Layout::
     {fq}:fair:n:<epoch minute>    zset   tasks served per tenant that minute (expires)
     {fq}:fair:w:<epoch minute>    hash   "<user>:<bucket>" -> waits in that quarter-octave bucket (expires)
     {fq}:running                  zset   task id -> lease deadline (ms)
+    {fq}:held                     zset   tenants held at their cap or rate limit -> when to look again (ms)
+    {fq}:running:t:<user>         set    a capped tenant's running task ids (its cap counts them)
     {fq}:delayed                  zset   task id -> due time (ms)
     {fq}:dlq, {fq}:dlq:<user>     zset   dead letters -> time of death (ms)
     {fq}:backlog                  zset   tenant -> number of queued tasks (> 0 only)
@@ -147,6 +149,12 @@ class Keys:
 
     def fair_wait(self, minute: int) -> str:
         return self._k("fair", "w", minute)
+
+    def held(self) -> str:
+        return self._k("held")
+
+    def running_of(self, user: str) -> str:
+        return self._k("running", "t", user)
 
     def running(self) -> str:
         return self._k("running")

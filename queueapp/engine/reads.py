@@ -302,7 +302,7 @@ class Reads(WorkflowReads):
         schedule_names = sorted((yield command("SMEMBERS", k.schedules())))
         schedule_rows = yield [command("HGETALL", k.schedule(n)) for n in schedule_names]
         return ConfigSnapshot(
-            tenants={u: TenantSettings(u, float(weights.get(u, 1)), u in paused) for u in registered},
+            tenants={u: TenantSettings.stored(u, weights, u in paused) for u in registered},
             workers={w: WorkerSettings.from_fields(w, cfg) for w, cfg in zip(names, configs, strict=True)},
             schedules={n: _spec_or_none(n, r) for n, r in zip(schedule_names, schedule_rows, strict=True)},
             unregistered_weights=sorted({u for u in weights if "|" not in u} - set(registered)),  # not averages

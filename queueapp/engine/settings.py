@@ -6,7 +6,9 @@ parses "1"/"0" or repr(float) strings, and drift compares values, not strings.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,18 +46,75 @@ def _names(value: str | None) -> tuple[str, ...]:
     return tuple(sorted(names)) if isinstance(names, list) else ()  # cjson writes {} for an empty list
 
 
+MAX_RUNNING_CAP, MAX_RATE, MAX_BURST = 100_000, 100_000.0, 1_000_000
+
+
+def _is_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and value == value
+
+
 @dataclass(frozen=True, slots=True)
 class TenantSettings:
+    """A tenant's share (weight), pause, and limits (lib/limits.lua): `max_running` tasks at
+    once across all workers, `rate` tasks per second with bursts of `burst` (default: one
+    second's worth). None: no limit."""
+
     user: str
     weight: float = 1
     paused: bool = False
+    max_running: int | None = None
+    rate: float | None = None
+    burst: int | None = None
 
     def __post_init__(self) -> None:
         check_name("user", self.user)
         w = self.weight
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not MIN_WEIGHT <= w <= MAX_WEIGHT:
+        if not _is_number(w) or not MIN_WEIGHT <= w <= MAX_WEIGHT:
             raise ConfigError(f"weight of {self.user} must be between {MIN_WEIGHT} and {MAX_WEIGHT}, got {w!r}")
         object.__setattr__(self, "weight", float(w))
+        cap = self.max_running
+        if cap is not None and (not _is_number(cap) or cap != int(cap) or not 1 <= cap <= MAX_RUNNING_CAP):
+            raise ConfigError(f"max_running of {self.user} must be a whole number 1..{MAX_RUNNING_CAP}, got {cap!r}")
+        rate, burst = self.rate, self.burst
+        if rate is not None and (not _is_number(rate) or not 0 < rate <= MAX_RATE):
+            raise ConfigError(f"rate of {self.user} must be tasks per second, > 0 and <= {MAX_RATE:g}, got {rate!r}")
+        if burst is not None and (not _is_number(burst) or burst != int(burst) or not 1 <= burst <= MAX_BURST):
+            raise ConfigError(f"burst of {self.user} must be a whole number 1..{MAX_BURST}, got {burst!r}")
+        if burst is not None and rate is None:
+            raise ConfigError(f"burst of {self.user} needs a rate")
+        object.__setattr__(self, "max_running", None if cap is None else int(cap))
+        object.__setattr__(self, "rate", None if rate is None else float(rate))
+        if rate is not None:
+            object.__setattr__(self, "burst", int(burst) if burst is not None else max(1, math.ceil(rate)))
+
+    @classmethod
+    def stored(cls, user: str, weights: dict[str, str], paused: bool) -> TenantSettings:
+        """What cfg:weights says of `user` (its weight, "<user>|cap", "<user>|rate" =
+        "rate:burst"); a value a hand edit made unreadable reads as absent (sync rewrites it)."""
+        limits: dict[str, Any] = {}
+        cap, rate = weights.get(f"{user}|cap"), weights.get(f"{user}|rate")
+        with contextlib.suppress(ValueError):
+            limits["max_running"] = int(cap) if cap is not None else None
+        if rate is not None:
+            text, _, burst = rate.partition(":")
+            with contextlib.suppress(ValueError):
+                limits["rate"], limits["burst"] = float(text), int(burst)
+        try:
+            return cls(user, float(weights.get(user, 1)), paused, **limits)
+        except (ConfigError, ValueError):
+            try:
+                return cls(user, float(weights.get(user, 1)), paused)
+            except (ConfigError, ValueError):
+                return cls(user, 1, paused)
+
+    def limit_params(self) -> dict[str, Any]:
+        """The limits as set_tenant.lua takes them (absent: none)."""
+        out: dict[str, Any] = {}
+        if self.max_running is not None:
+            out["max_running"] = self.max_running
+        if self.rate is not None:
+            out["rate"], out["burst"] = self.rate, self.burst
+        return out
 
 
 @dataclass(frozen=True, slots=True)

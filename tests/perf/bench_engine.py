@@ -105,6 +105,13 @@ def fairness_costs(url: str, n: int) -> list[tuple[str, dict[str, float]]]:
     out.append(("fused ack-and-pop, time-fair (measured)", cost.measure(n, fused)))
     q.push_many(tasks(n))
     out.append(("ack_and_pop_many x8, time-fair (measured)", cost.measure(n, lambda: many_loop(d, 8))))
+    # every tenant capped (never reached), then also rate-limited (never out of tokens): their own cost
+    for label, limits in (("caps", {}), ("caps + rates", {"rate": 1e5})):
+        q.set_tenants([TenantSettings(f"u{i}", max_running=1000, **limits) for i in range(10)])
+        q.push_many(tasks(n))
+        out.append((f"fused ack-and-pop, time-fair + {label}", cost.measure(n, fused)))
+        q.push_many(tasks(n))
+        out.append((f"ack_and_pop_many x8, time-fair + {label}", cost.measure(n, lambda: many_loop(d, 8))))
     return out
 
 

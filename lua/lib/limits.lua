@@ -1,0 +1,129 @@
+--[[ limits: per-tenant caps, enforced inside the pop. cfg:weights holds them beside
+  the weight (set_tenant): "<user>|cap" = most tasks running at once across all
+  workers, "<user>|rate" = "<tasks per second>:<burst>", a token bucket whose
+  state is "<user>|tb" = "<tokens>:<epoch ms>". A tenant at its cap or out of
+  tokens is held: taken out of every ready set and put in `held`, scored by when
+  to look again (when its next token is due; for a cap RECHECK_MS from now, but
+  the end of one of its tasks, marked `capped` in the record, lets it go at
+  once). The pop goes on to the next tenant, so no worker idles for a capped
+  tenant while another has work, and nothing is dropped: held tasks stay queued.
+  A pop call first lets go the holds that are due (one ZRANGE on `held`). A cap
+  or rate that a hand edit made unreadable counts as none (never a stranded tenant). ]]
+--- @include "lib/keys"
+--- @include "lib/util"
+--- @include "lib/stats"
+--- @include "lib/lanes"
+--- @include "lib/ready"
+local RECHECK_MS = 1000
+local HOLDS_RELEASED_PER_CALL = 32
+local CFG, RELEASED  -- per call: user -> its settings as read; whether due holds were let go
+per_call(function() CFG, RELEASED = {}, false end)
+
+local function positive(x)
+  x = tonumber(x)
+  if x and x > 0 and x < math.huge then return x end
+  return nil
+end
+
+-- the tenant's stored settings, read once per call with one HMGET: weight (text, as
+-- ready_advance takes it), cost (time-fair's average, lib/charge), cap, rate, burst, tb
+local function tenant_cfg(user)
+  local c = CFG[user]
+  if c then return c end
+  local v = redis.call('HMGET', K.weights, user, user .. '|cost', user .. '|cap', user .. '|rate', user .. '|tb')
+  c = {weight = v[1] or '1', cost = v[2], cap = positive(v[3]), tb = v[5]}
+  if v[4] then
+    local rate, burst = string.match(v[4], '^([^:]+):([^:]+)$')
+    c.rate, c.burst = positive(rate), positive(burst)
+    if not (c.rate and c.burst) then c.rate, c.burst = nil, nil end
+  end
+  CFG[user] = c
+  return c
+end
+
+-- a capped tenant's running tasks are also in running:t:<user> (added at the pop, taken
+-- out at the lease's end, by the record's `capped` flag), counted exactly by SCARD
+local function running_now(user)
+  return redis.call('SCARD', K.running_of(user))
+end
+
+-- a phantom (a task that left `running` without its lease ending here: a hand edit, a
+-- record deleted while it ran) would hold the tenant for ever: each recheck of a held
+-- tenant drops up to VERIFY such members
+local VERIFY = 16
+local function drop_phantoms(user)
+  for _, id in ipairs(redis.call('SRANDMEMBER', K.running_of(user), VERIFY)) do
+    if not redis.call('ZSCORE', K.running, id) then redis.call('SREM', K.running_of(user), id) end
+  end
+end
+
+-- the bucket's tokens at `now` (a full bucket when it has no readable state)
+local function tokens_now(c, now)
+  local t, at
+  if c.tb then
+    local a, b = string.match(c.tb, '^([^:]+):([^:]+)$')
+    t, at = tonumber(a), tonumber(b)
+  end
+  if not (t and at) or t ~= t or at ~= at or at > now then return c.burst end
+  return math.min(c.burst, t + (now - at) * c.rate / 1000)
+end
+
+local function hold(user, until_ms)
+  ready_remove(user)
+  redis.call('ZADD', K.held, until_ms, user)
+end
+
+-- back into the ready sets (when its lanes hold work and it is not paused)
+local function unhold(user)
+  if redis.call('ZREM', K.held, user) == 1 and lane_count(user) > 0
+      and redis.call('SISMEMBER', K.paused, user) == 0 then
+    ready_add(user)
+  end
+end
+
+-- nil when the tenant's bucket has a token now, else when it will (read from the
+-- settings the pop has read anyway: free)
+local function rate_wait(c, now)
+  if not c.rate then return nil end
+  local t = tokens_now(c, now)
+  if t < 1 then return now + math.max(1, math.ceil((1 - t) * 1000 / c.rate)) end
+  return nil
+end
+
+-- nil when the tenant may start a task now, else until when to hold it. The cap is
+-- counted here, on the colder paths (a recheck, a changed limit): a tenant in a ready
+-- set is below its cap, since the pop that fills the cap holds it (limits_taken)
+local function limit_wait(user, c, now)
+  if c.cap and running_now(user) >= c.cap then return now + RECHECK_MS end
+  return rate_wait(c, now)
+end
+
+-- once per call: look again at the holds that are due; a tenant still at its limit is
+-- held again, the others go back to the ready sets
+local function release_due_holds(now)
+  if RELEASED then return end
+  RELEASED = true
+  local due = redis.call('ZRANGE', K.held, '-inf', now, 'BYSCORE', 'LIMIT', 0, HOLDS_RELEASED_PER_CALL)
+  for _, user in ipairs(due) do
+    drop_phantoms(user)
+    local wait = limit_wait(user, tenant_cfg(user), now)
+    if wait then redis.call('ZADD', K.held, wait, user) else unhold(user) end
+  end
+end
+
+-- task `id` of the tenant started: count it, spend a token; hold the tenant at once
+-- when it has reached its cap or has no token left, so no pop looks at it meanwhile
+local function limits_taken(user, id, c, now)
+  local wait
+  if c.cap then
+    redis.call('SADD', K.running_of(user), id)
+    if running_now(user) >= c.cap then wait = now + RECHECK_MS end
+  end
+  if c.rate then
+    local t = tokens_now(c, now) - 1
+    c.tb = tostring(t) .. ':' .. int(now)
+    redis.call('HSET', K.weights, user .. '|tb', c.tb)
+  end
+  wait = wait or rate_wait(c, now)
+  if wait then hold(user, wait) end
+end
