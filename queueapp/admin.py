@@ -10,7 +10,7 @@ from .scheduling import run_now
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
     form = TenantForm
-    list_display = ["key", "name", "weight", "paused", "updated_at"]
+    list_display = ["key", "name", "weight", "paused", "max_running", "rate_limit", "updated_at"]
     list_filter = ["paused"]
     search_fields = ["key", "name"]
     delete_confirmation_template = "admin/queueapp/tenant/delete_confirmation.html"

@@ -226,6 +226,15 @@ def fairness(top: int = 20) -> tuple[int, list[FairnessRow]]:
 
 
 # -- users ---------------------------------------------------------------------------------
+def limit_state(tenant: Tenant | None, counts: dict) -> str | None:
+    """ "at cap" or "throttled" while the pop holds the tenant at one of its limits (lib/limits)."""
+    if tenant is None or not counts.get("held_until"):
+        return None
+    if tenant.max_running and counts.get("capped_running", 0) >= tenant.max_running:
+        return "at cap"
+    return "throttled" if tenant.rate_limit else "at cap"
+
+
 @dataclass
 class TenantRow:
     key: str
@@ -238,7 +247,9 @@ class TenantRow:
     def state(self) -> str:
         if self.tenant is None:
             return "unregistered"
-        return "paused" if self.tenant.paused else "active"
+        if self.tenant.paused:
+            return "paused"
+        return limit_state(self.tenant, self.counts) or "active"
 
     @property
     def weight(self) -> int:
@@ -277,6 +288,11 @@ class TenantDetail:
     key: str
     tenant: Tenant | None
     counts: dict
+
+    @property
+    def limit_state(self) -> str | None:
+        return limit_state(self.tenant, self.counts)
+
     queue_page: object
     running: list
     recent: list

@@ -12,8 +12,14 @@ from .scheduling import reference_errors
 class TenantForm(forms.ModelForm):
     class Meta:
         model = Tenant
-        fields = ["key", "name", "weight", "paused", "notes"]
+        fields = ["key", "name", "weight", "paused", "max_running", "rate_limit", "rate_burst", "notes"]
         widgets = {"notes": forms.Textarea(attrs={"rows": 2})}
+
+    def clean(self):
+        data = super().clean()
+        if data.get("rate_burst") is not None and data.get("rate_limit") is None:
+            self.add_error("rate_burst", "A burst needs a rate limit: set one, or leave the burst empty.")
+        return data
 
 
 class WorkerConfigForm(forms.ModelForm):

@@ -3,6 +3,8 @@ Changes reach Redis after commit (sync.py); `syncqueue` reconciles everything.""
 
 from __future__ import annotations
 
+import math
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -46,17 +48,49 @@ class Tenant(Stamped):
         help_text="Share of service while backlogged: weight 3 is served three times as often as weight 1.",
     )
     paused = models.BooleanField(default=False, help_text="Paused: tasks stay queued and are not served.")
+    max_running = models.PositiveIntegerField(
+        "max running",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(100_000)],
+        help_text="At most this many of its tasks run at once, across all workers (empty: no cap).",
+    )
+    rate_limit = models.FloatField(
+        "rate limit",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.001), MaxValueValidator(100_000)],
+        help_text="Tasks started per second at most (empty: no limit).",
+    )
+    rate_burst = models.PositiveIntegerField(
+        "burst",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(1_000_000)],
+        help_text="Tasks that may start at once after a quiet spell (empty: one second's worth).",
+    )
     notes = models.TextField(blank=True)
 
     class Meta:
         ordering = ["key"]
         constraints = [
             models.CheckConstraint(condition=models.Q(weight__gte=1, weight__lte=1000), name="tenant_weight_1_to_1000"),
+            models.CheckConstraint(
+                condition=models.Q(rate_burst__isnull=True) | models.Q(rate_limit__isnull=False),
+                name="tenant_burst_needs_rate",
+            ),
             name_constraint("key", "tenant"),
         ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.key})" if self.name else self.key
+
+    @property
+    def burst(self) -> int | None:
+        """The token bucket's size as the engine uses it (TenantSettings): one second's worth by default."""
+        if self.rate_limit is None:
+            return None
+        return self.rate_burst or max(1, math.ceil(self.rate_limit))
 
 
 class WorkerConfig(Stamped):

@@ -63,6 +63,14 @@ class Expected:
         return {name for k, name in self.broken if k == kind}
 
 
+TENANT_FIELDS = ("key", "weight", "paused", "max_running", "rate_limit", "rate_burst")
+
+
+def tenant_settings(tenant: Tenant) -> TenantSettings:
+    """What Redis holds for a Tenant row (its weight, pause and limits)."""
+    return TenantSettings(*(getattr(tenant, name) for name in TENANT_FIELDS))
+
+
 def _build(kind: str, name: str, out: Expected, build: Callable[..., Any], *args: Any) -> None:
     try:
         getattr(out, kind + "s")[name] = build(*args)
@@ -80,8 +88,8 @@ def expected() -> Expected:
         for worker_id, key in through.objects.values_list("workerconfig__worker_id", "tenant__key"):
             names.setdefault(worker_id, {}).setdefault(relation, []).append(key)
     out = Expected()
-    for key, weight, paused in Tenant.objects.values_list("key", "weight", "paused"):
-        _build("tenant", key, out, TenantSettings, key, weight, paused)
+    for key, *values in Tenant.objects.values_list(*TENANT_FIELDS):
+        _build("tenant", key, out, TenantSettings, key, *values)
     rows = WorkerConfig.objects.values(
         "worker_id", "enabled", "steal_all", "concurrency", "poll_interval", "lease_seconds"
     )
@@ -101,7 +109,7 @@ def push_tenant(key: str) -> None:
     if tenant is None:
         queue.delete_tenant(key)
     else:
-        queue.set_tenant(TenantSettings(key, tenant.weight, tenant.paused))
+        queue.set_tenant(tenant_settings(tenant))
 
 
 def push_worker(worker_id: str) -> None:

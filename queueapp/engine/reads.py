@@ -206,7 +206,9 @@ class Reads(WorkflowReads):
         return Page(keys, total, offset, limit)
 
     def tenant_rows(self, users: list[str]) -> Plan[dict[str, dict[str, int]]]:
-        """Per tenant: its counters plus the CRITICAL and normal lane lengths."""
+        """Per tenant: its counters, the CRITICAL and normal lane lengths, and its limits'
+        state (lib/limits): held_until (epoch ms, 0: not held) and capped_running (the
+        running tasks its cap counts)."""
         k = self.keys
         replies = yield [
             c
@@ -215,11 +217,21 @@ class Reads(WorkflowReads):
                 command("HGETALL", k.stats_user(u), parse=_ints),
                 command("LLEN", k.crit(u)),
                 command("ZCARD", k.norm(u)),
+                command("ZSCORE", k.held(), u),
+                command("SCARD", k.running_of(u)),
             )
         ]
-        return {
-            u: {**replies[3 * i], "crit": replies[3 * i + 1], "norm": replies[3 * i + 2]} for i, u in enumerate(users)
-        }
+        rows = {}
+        for i, u in enumerate(users):
+            stats, crit, norm, held, capped = replies[5 * i : 5 * i + 5]
+            rows[u] = {
+                **stats,
+                "crit": crit,
+                "norm": norm,
+                "held_until": int(float(held or 0)),
+                "capped_running": capped,
+            }
+        return rows
 
     def recent(self, user: str, limit: int) -> Plan[list[Task]]:
         ids = yield command("LRANGE", self.keys.recent(user), 0, limit - 1)
