@@ -205,6 +205,7 @@ def overview(with_chart: bool) -> dict[str, object]:
         "alerts": alerts(rows, series),
         "served": served,
         "fairness": shares,
+        "fairness_mode": fairness_mode(),
         "minutes": FAIRNESS_MINUTES,
     }
     if with_chart:
@@ -217,12 +218,30 @@ class FairnessRow:
     service: TenantService
     weight: int
     registered: bool
+    share: float | None = None  # in the active mode: of tasks (count) or of worker time (time)
+    fair_share: float = 0.0  # its weight over the weights of the tenants listed
+
+    @property
+    def ratio(self) -> float | None:
+        """share / fair share: 1 is exactly fair (for tenants that had work all along)."""
+        return self.share / self.fair_share if self.share is not None and self.fair_share else None
 
 
 def fairness(top: int = 20) -> tuple[int, list[FairnessRow]]:
     served, services = conf.get_queue().fairness(FAIRNESS_MINUTES, top)
     weights = dict(Tenant.objects.filter(key__in=[s.user for s in services]).values_list("key", "weight"))
-    return served, [FairnessRow(s, weights.get(s.user, 1), s.user in weights) for s in services]
+    rows = [FairnessRow(s, weights.get(s.user, 1), s.user in weights) for s in services]
+    total = sum(r.weight for r in rows)
+    time_mode = fairness_mode() == "time"
+    for r in rows:
+        r.fair_share = r.weight / total if total else 0.0
+        r.share = r.service.time_share if time_mode else r.service.share
+    return served, rows
+
+
+def fairness_mode() -> str:
+    """FAIRQUEUE["FAIRNESS"]: "count" (tasks) or "time" (worker time); what the shares count."""
+    return conf.engine_config().fairness
 
 
 # -- users ---------------------------------------------------------------------------------

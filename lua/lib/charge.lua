@@ -7,7 +7,8 @@
   with `charge` is settled, one without (count mode, older records) is not.
   Settling moves the tenant by (actual - charge) / weight in that set, actual
   being the declared cost or the measured run time (at least 1 ms), and folds
-  the measurement into the average. A tenant that left the set meanwhile (its
+  the measurement into the average, and into the minute's worker time per tenant
+  (fair:t:<minute>, for the dashboard). A tenant that left the set meanwhile (its
   lanes ran empty) is not moved: it rejoins at the set's minimum, like any
   tenant, so neither credit nor debt is banked while idle. ]]
 --- @include "lib/keys"
@@ -18,8 +19,9 @@ local CHARGE_FIELDS = {'charge', 'cw', 'cset', 'cost', 'started_at'}
 -- per call: each tenant's average as read or updated (false: none stored), and the ones
 -- to write; and the settlements, summed per ready set and tenant, written by charge_flush
 local AVG_SLACK = 0.05
-local AVG, STORED_AVG, AVG_DIRTY, MOVES
-per_call(function() AVG, STORED_AVG, AVG_DIRTY, MOVES = {}, {}, {}, {} end)
+local SPENT_TTL = 1200  -- the per-minute worker-time buckets live as long as the fairness ones (lib/stats)
+local AVG, STORED_AVG, AVG_DIRTY, MOVES, SPENT  -- SPENT: minute -> {user -> ms of worker time}
+per_call(function() AVG, STORED_AVG, AVG_DIRTY, MOVES, SPENT = {}, {}, {}, {}, {} end)
 
 -- the average lives beside the weight, in cfg:weights under "<user>|cost" ('|' is in no
 -- tenant name), so the pop reads both with the one HMGET it needs for the weight anyway
@@ -62,6 +64,10 @@ local function charge_settle(user, v, now)
     local stored = STORED_AVG[user] or charge
     if math.abs(new - stored) > AVG_SLACK * stored then AVG_DIRTY[user] = true end
   end
+  local minute = int(math.floor(now / 60000))
+  local spent = SPENT[minute]
+  if not spent then spent = {}; SPENT[minute] = spent end
+  spent[user] = (spent[user] or 0) + actual
   local set = v[3]
   if actual ~= charge and set and string.sub(set, 1, #P + 7) == P .. ':ready:' then
     local moves = MOVES[set]
@@ -84,4 +90,15 @@ local function charge_flush()
     STORED_AVG[user] = AVG[user]
   end
   AVG_DIRTY = {}
+  -- worker time per tenant per minute (fair:t:<minute>, "*" = the total), for the dashboard's
+  -- share of worker time in time mode; its first count creates the key and sets the expiry
+  for minute, spent in pairs(SPENT) do
+    local key, total = K.fair_time(minute), 0
+    for user, ms in pairs(spent) do
+      redis.call('ZINCRBY', key, ms, user)
+      total = total + ms
+    end
+    if tonumber(redis.call('ZINCRBY', key, total, '*')) == total then redis.call('EXPIRE', key, SPENT_TTL) end
+  end
+  SPENT = {}
 end

@@ -33,6 +33,7 @@ local function build_keys()
   recent = function(user) return P .. ':recent:' .. user end,
   fair_served = function(minute) return P .. ':fair:n:' .. minute end,
   fair_wait = function(minute) return P .. ':fair:w:' .. minute end,
+  fair_time = function(minute) return P .. ':fair:t:' .. minute end,
   running = P .. ':running',
   held = P .. ':held',
   running_of = function(user) return P .. ':running:t:' .. user end,

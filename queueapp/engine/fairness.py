@@ -48,6 +48,8 @@ class TenantService:
     share: float  # of all tasks served in the window
     wait_p50_ms: float | None
     wait_p95_ms: float | None
+    worker_ms: float = 0.0  # worker time its finished tasks took (time-fair mode records it)
+    time_share: float | None = None  # of all worker time recorded in the window; None: none recorded
 
 
 def wait_histograms(keys: Keys, minutes: list[int], users: list[str]) -> Plan[dict[str, Counter[int]]]:
@@ -62,6 +64,18 @@ def wait_histograms(keys: Keys, minutes: list[int], users: list[str]) -> Plan[di
             if value:
                 histograms[users[i // (MAX_BUCKET + 1)]][i % (MAX_BUCKET + 1)] += int(value)
     return histograms
+
+
+def worker_time(keys: Keys, minutes: list[int], users: list[str]) -> Plan[Counter[str]]:
+    """Worker time (ms) per user, and "*" for everyone's, summed over the given minutes
+    (fair:t:<minute>, kept in time-fair mode): one ZMSCORE per minute."""
+    spent: Counter[str] = Counter()
+    members = ["*", *users]
+    for row in (yield [command("ZMSCORE", keys.fair_time(m), *members) for m in minutes]):
+        for member, ms in zip(members, row, strict=True):
+            if ms is not None:
+                spent[member] += float(ms)
+    return spent
 
 
 class Fairness:
@@ -94,6 +108,8 @@ class Fairness:
         grand = served.pop("*", 0)
         chosen = list(users) if users is not None else [u for u, _ in served.most_common(top)]
         histograms = yield from wait_histograms(k, span, chosen)
+        spent = yield from worker_time(k, span, chosen)
+        time_total = spent.pop("*", 0.0)
         return grand, [
             TenantService(
                 u,
@@ -101,6 +117,8 @@ class Fairness:
                 served[u] / grand if grand else 0.0,
                 percentile(histograms[u], 0.5),
                 percentile(histograms[u], 0.95),
+                spent[u],
+                spent[u] / time_total if time_total else None,
             )
             for u in chosen
         ]

@@ -28,6 +28,7 @@ so every script touches a single Redis Cluster slot. Layout::
     {fq}:recent:<user>            list   the tenant's last 50 finished task ids, newest first
     {fq}:fair:n:<epoch minute>    zset   tasks served per tenant that minute (expires)
     {fq}:fair:w:<epoch minute>    hash   "<user>:<bucket>" -> waits in that quarter-octave bucket (expires)
+    {fq}:fair:t:<epoch minute>    zset   worker time (ms) per tenant that minute, time-fair mode only (expires)
     {fq}:running                  zset   task id -> lease deadline (ms)
     {fq}:held                     zset   tenants held at their cap or rate limit -> when to look again (ms)
     {fq}:running:t:<user>         set    a capped tenant's running task ids (its cap counts them)
@@ -149,6 +150,9 @@ class Keys:
 
     def fair_wait(self, minute: int) -> str:
         return self._k("fair", "w", minute)
+
+    def fair_time(self, minute: int) -> str:
+        return self._k("fair", "t", minute)
 
     def held(self) -> str:
         return self._k("held")
