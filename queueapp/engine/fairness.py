@@ -5,7 +5,7 @@ Reads are bounded: the top tenants by service, or the tenants of one page."""
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,10 +66,10 @@ def wait_histograms(keys: Keys, minutes: list[int], users: list[str]) -> Plan[di
     return histograms
 
 
-def worker_time(keys: Keys, minutes: list[int], users: list[str]) -> Plan[Counter[str]]:
+def worker_time(keys: Keys, minutes: list[int], users: list[str]) -> Plan[defaultdict[str, float]]:
     """Worker time (ms) per user, and "*" for everyone's, summed over the given minutes
     (fair:t:<minute>, kept in time-fair mode): one ZMSCORE per minute."""
-    spent: Counter[str] = Counter()
+    spent: defaultdict[str, float] = defaultdict(float)
     members = ["*", *users]
     for row in (yield [command("ZMSCORE", keys.fair_time(m), *members) for m in minutes]):
         for member, ms in zip(members, row, strict=True):
