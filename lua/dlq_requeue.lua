@@ -33,7 +33,7 @@ for _, id in ipairs(p.ids) do
     reply[#reply + 1] = id
   else
     local key = K.task(id)
-    local score = lane_score(now, rec.prio, p.aging_ms)
+    local score = sub_score(rec.user, rec.subkey, now, rec.prio, p.aging_ms)
     redis.call('HSET', key, 'failures', 0, 'deliveries', 0, 'score', int(score))
     redis.call('HDEL', key, 'dead_reason', 'finished_at', 'worker')
     stat_event(rec.user, rec.prio, 'requeued', now)

@@ -17,7 +17,7 @@ for i = 1, #due, 2 do
   local rec = record_core(id)
   if rec and rec.state == 'deferred' then
     stat_add(rec.user, rec.prio, 'delayed', -1)
-    local score = lane_score(tonumber(due[i + 1]), rec.prio, p.aging_ms)
+    local score = sub_score(rec.user, rec.subkey, tonumber(due[i + 1]), rec.prio, p.aging_ms)
     redis.call('HSET', K.task(id), 'score', int(score))
     enqueue_ready(id, rec.user, rec.prio, score, false, now)
     history_add(id, now, 'queued', {reason = 'due'})

@@ -21,6 +21,7 @@ if deleting then
   redis.call('SREM', K.registered, p.user)
   -- time-fair's average (lib/charge), the caps and the token bucket (lib/limits)
   redis.call('HDEL', K.weights, p.user .. '|cost', p.user .. '|cap', p.user .. '|rate', p.user .. '|tb')
+  redis.call('DEL', K.subs(p.user))  -- the sub-keys' tags (lib/subkeys)
 else
   redis.call('SADD', K.registered, p.user)
   redis.call('ZADD', K.tenants_lex, 'NX', 0, p.user)

@@ -55,6 +55,7 @@ class FairTask(Task):
     depends_on: tuple[str, ...] = ()  # ids (or TaskResults) that must succeed first (docs/workflows.md)
     on_dependency_failure: str = "cancel"  # or "block": wait until the dependency is requeued and succeeds
     cost: float | None = None  # expected worker time in ms: what time-fair mode charges (None: measured)
+    subkey: str | None = None  # the tenant's own user or project: served fairly among its others
 
     def __post_init__(self):
         if isinstance(self.priority, Priority):  # @task(priority=Priority.HIGH) means the level
@@ -80,6 +81,7 @@ class FairTask(Task):
         depends_on=None,
         on_dependency_failure=None,
         cost=None,
+        subkey=None,
     ):
         """Django's options plus the tenant, retry policy and dependencies; run_after may be a
         timedelta. One copy, validated once (Task.using then a replace made and checked two)."""
@@ -101,6 +103,7 @@ class FairTask(Task):
             ("depends_on", depends_on),
             ("on_dependency_failure", on_dependency_failure),
             ("cost", cost),
+            ("subkey", subkey),
         ):
             if value is not None:
                 options[name] = value
@@ -152,12 +155,14 @@ class FairQueueBackend(BaseTaskBackend):
             isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < 86_400 * 7
         ):
             raise InvalidTask(f"timeout must be a number of seconds between 0 and 7 days, got {timeout!r}")
-        cost = getattr(task, "cost", None)
-        if cost is not None:
-            try:
+        cost, subkey = getattr(task, "cost", None), getattr(task, "subkey", None)
+        try:
+            if cost is not None:
                 cost_text(cost)
-            except EngineInvalidTask as exc:
-                raise InvalidTask(str(exc)) from exc
+            if subkey is not None:
+                check_name("subkey", subkey)
+        except EngineInvalidTask as exc:
+            raise InvalidTask(str(exc)) from exc
         policy = getattr(task, "on_dependency_failure", "cancel")
         if policy not in ("cancel", "block"):
             raise InvalidTask(f"on_dependency_failure must be 'cancel' or 'block', got {policy!r}")
@@ -197,6 +202,7 @@ class FairQueueBackend(BaseTaskBackend):
             "on_dependency_failure": getattr(task, "on_dependency_failure", "cancel"),
             "coroutine": iscoroutinefunction(task.func),
             "cost": getattr(task, "cost", None),
+            "subkey": getattr(task, "subkey", None),
         }
 
     def _ready_result(self, task, engine_task: EngineTask) -> TaskResult:

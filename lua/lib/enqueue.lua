@@ -8,6 +8,7 @@
 --- @include "lib/ready"
 --- @include "lib/charge"
 --- @include "lib/limits"
+--- @include "lib/subkeys"
 -- true when the tenant was ready already
 local function place_ready(id, user, prio, score, front)
   lane_push(user, id, prio, score, front)
@@ -49,6 +50,7 @@ end
 -- write what the script summed up; every command script ends with this
 local function flush(reply)
   charge_flush()
+  subs_flush()
   stats_flush()
   backlog_flush()
   return reply

@@ -31,6 +31,7 @@ local function build_keys()
   scheduler_leader = P .. ':sched:leader',
   tenants_lex = P .. ':tenants:lex',
   recent = function(user) return P .. ':recent:' .. user end,
+  subs = function(user) return P .. ':subs:' .. user end,
   fair_served = function(minute) return P .. ':fair:n:' .. minute end,
   fair_wait = function(minute) return P .. ':fair:w:' .. minute end,
   fair_time = function(minute) return P .. ':fair:t:' .. minute end,

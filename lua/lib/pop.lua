@@ -19,7 +19,8 @@ local WINDOW = 16  -- ready-set entries read at once while tenants are skipped
 -- earlier attempts, which can be large and would travel with every pop (pipeline: XCom's scope)
 local POP_FIELDS = {'v', 'id', 'func', 'user', 'priority', 'payload', 'queue', 'timeout', 'max_retries',
                     'max_deliveries', 'result_ttl', 'dead_letter', 'deliveries', 'failures', 'enqueued_at',
-                    'started_at', 'lease_deadline', 'lease_token', 'state', 'worker', 'history', 'pipeline', 'step', 'kind'}
+                    'started_at', 'lease_deadline', 'lease_token', 'state', 'worker', 'history', 'pipeline', 'step', 'kind',
+                    'subkey'}
 
 local function worker_tiers(worker)
   local cfg = redis.call('HMGET', K.worker_cfg(worker), 'enabled', 'steal_all')

@@ -43,7 +43,7 @@ local function push_task(t, now, aging_ms)
     return 'duplicate'
   end
   local user, prio = t.user, tonumber(t.priority)
-  local score = lane_score(now, prio, aging_ms)
+  local score = sub_score(user, t.subkey, now, prio, aging_ms)
   local due = tonumber(opt(t.run_after, 0))
   local state, reason = 'queued', nil
   if due > now then state, reason = 'deferred', 'run_after' end

@@ -57,9 +57,9 @@ end
 
 -- the fields every transition needs; nil when the record is gone
 local function record_core(id)
-  local v = redis.call('HMGET', K.task(id), 'state', 'user', 'priority', 'score', 'capped')
+  local v = redis.call('HMGET', K.task(id), 'state', 'user', 'priority', 'score', 'capped', 'subkey')
   if not v[1] then return nil end
-  return {state = v[1], user = v[2], prio = tonumber(v[3]), score = tonumber(v[4]), capped = v[5]}
+  return {state = v[1], user = v[2], prio = tonumber(v[3]), score = tonumber(v[4]), capped = v[5], subkey = v[6]}
 end
 
 -- why a stored record (a table of its fields) cannot run, or nil when it can

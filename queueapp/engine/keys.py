@@ -26,6 +26,7 @@ so every script touches a single Redis Cluster slot. Layout::
     {fq}:sched:leader             string the scheduler leader's lease (redis-py Lock)
     {fq}:tenants:lex              zset   every tenant seen or registered, score 0 (search by prefix)
     {fq}:recent:<user>            list   the tenant's last 50 finished task ids, newest first
+    {fq}:subs:<user>              hash   sub-key -> its last fair-queueing tag, "~max" -> the largest
     {fq}:fair:n:<epoch minute>    zset   tasks served per tenant that minute (expires)
     {fq}:fair:w:<epoch minute>    hash   "<user>:<bucket>" -> waits in that quarter-octave bucket (expires)
     {fq}:fair:t:<epoch minute>    zset   worker time (ms) per tenant that minute, time-fair mode only (expires)
@@ -141,6 +142,9 @@ class Keys:
 
     def tenants_lex(self) -> str:
         return self._k("tenants", "lex")
+
+    def subs(self, user: str) -> str:
+        return self._k("subs", user)
 
     def recent(self, user: str) -> str:
         return self._k("recent", user)

@@ -230,6 +230,7 @@ class Task:
     step: str | None = None  # its step name in that run
     coroutine: bool = False  # an async def task: a worker runs it on its event loop (coroutines.py)
     cost: float | None = None  # declared worker time in ms: what time-fair mode charges (None: measured)
+    subkey: str | None = None  # the tenant's own user or project: fair order among them (lua/lib/subkeys)
     # engine-set
     waiting: int = 0  # dependencies not yet succeeded
     state: State | None = None
@@ -301,6 +302,8 @@ class Task:
             doc["kind"] = "a"  # what ack_and_pop_many's per-kind budgets count (lib/pop)
         if self.cost is not None:
             doc["cost"] = cost_text(self.cost)
+        if self.subkey is not None:
+            doc["subkey"] = check_name("subkey", self.subkey)
         return doc
 
     @classmethod
@@ -358,6 +361,7 @@ class Task:
             step=get("step"),
             coroutine=get("kind") == "a",
             cost=_cost_value(get("cost")),
+            subkey=get("subkey"),
             waiting=int(get("waiting") or 0),
         )
 

@@ -134,6 +134,24 @@ def pop_latency_us(url: str, configured: int, n: int, with_work: int = 10) -> fl
     return samples[len(samples) // 2] * 1e6
 
 
+def pop_latency_active_us(url: str, active: int, n: int) -> float:
+    """Median microseconds per pop with `active` tenants that have work, each over 3 sub-keys
+    (issue 15: pop stays O(log n) in active tenants and sub-keys)."""
+    q = fresh_queue(url, f"act{active}")
+    per = max(1, -(-n // active)) + 1
+    q.push_many(
+        [Task("demo.noop", args=[i], user=f"t{u}", subkey=f"s{i % 3}") for u in range(active) for i in range(per)]
+    )
+    samples = []
+    for _ in range(n):
+        start = time.perf_counter()
+        lease = q.pop("w1")
+        samples.append(time.perf_counter() - start)
+        assert lease is not None
+    samples.sort()
+    return samples[len(samples) // 2] * 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
@@ -150,9 +168,13 @@ def main() -> None:
         ]
         lat10 = median_of(runs, lambda: pop_latency_us(url, 10, 2000))
         lat10k = median_of(runs, lambda: pop_latency_us(url, 10_000, 2000))
+        act10 = median_of(runs, lambda: pop_latency_active_us(url, 10, 2000))
+        act10k = median_of(runs, lambda: pop_latency_active_us(url, 10_000, 2000))
         rows += [
             ("pop latency, 10 tenants configured (10 with work)", *lat10, "us"),
             ("pop latency, 10,000 tenants configured (10 with work)", *lat10k, "us"),
+            ("pop latency, 10 tenants with work, 3 sub-keys each", *act10, "us"),
+            ("pop latency, 10,000 tenants with work, 3 sub-keys each", *act10k, "us"),
         ]
         measured = [costs(url, min(n, 5000)) for _ in range(runs)]
     print_table(f"FairQueue engine, one Python process, median of {runs} runs", rows)
@@ -161,6 +183,7 @@ def main() -> None:
         [(name, [run[i][1] for run in measured]) for i, (name, _) in enumerate(measured[0])],
     )
     print(f"\npop latency ratio 10,000 / 10 tenants: {lat10k[0] / lat10[0]:.2f} (target <= 1.5)")
+    print(f"pop latency ratio 10,000 / 10 tenants with work and sub-keys: {act10k[0] / act10[0]:.2f} (target <= 1.5)")
 
 
 if __name__ == "__main__":
