@@ -317,6 +317,10 @@ class TenantDetail:
     recent: list
     dead: object
     service: TenantService | None
+    subkeys: tuple[int, list[tuple[str, int]]] = (0, [])
+
+
+SUBKEY_SAMPLE = 200  # queued tasks looked at for the tenant page's sub-keys
 
 
 def tenant_detail(key: str, offset: int = 0, limit: int = 25) -> TenantDetail:
@@ -332,6 +336,7 @@ def tenant_detail(key: str, offset: int = 0, limit: int = 25) -> TenantDetail:
         recent=queue.recent(key, 20),
         dead=queue.dead_letters(0, 10, user=key),
         service=services[0] if services else None,
+        subkeys=queue.subkeys(key, SUBKEY_SAMPLE),
     )
 
 

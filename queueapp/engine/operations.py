@@ -259,6 +259,9 @@ class Operations:
     def tenant_rows(self, users: list[str]) -> dict[str, dict[str, int]]:
         return self._run(self.core.reads.tenant_rows(users))
 
+    def subkeys(self, user: str, sample: int = 200) -> tuple[int, list[tuple[str, int]]]:
+        return self._run(self.core.reads.subkeys(user, sample))
+
     def recent(self, user: str, limit: int = RECENT) -> list[Task]:
         return self._run(self.core.reads.recent(user, limit))
 

@@ -7,6 +7,7 @@ command or a list of commands (one pipeline) and receive the replies.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -157,6 +158,15 @@ class Reads(WorkflowReads):
             ids += yield command("ZRANGE", k.norm(user), start, start + rest - 1)
         tasks = yield from self._tasks(ids)
         return Page(tasks, n_crit + n_norm, offset, limit)
+
+    def subkeys(self, user: str, sample: int) -> Plan[tuple[int, list[tuple[str, int]]]]:
+        """(sub-keys the tenant has used, [(sub-key, tasks)] among its next `sample` queued
+        tasks of priorities 1-5, most first): what the tenant page shows (lib/subkeys)."""
+        k = self.keys
+        known, ids = yield [command("HLEN", k.subs(user)), command("ZRANGE", k.norm(user), 0, sample - 1)]
+        subs = yield [command("HGET", k.task(i), "subkey") for i in ids] if ids else []
+        counts: Counter[str] = Counter(s if s is not None else "" for s in subs)
+        return max(0, known - 1), counts.most_common()  # HLEN counts the "~max" field
 
     def _zpage(self, key: str, offset: int, limit: int, newest_first: bool, stand_ins: bool = False) -> Plan[Page]:
         order = "ZREVRANGE" if newest_first else "ZRANGE"

@@ -55,7 +55,8 @@ def user_form(request, key=None):
                 audit(request, "tenant.update" if tenant else "tenant.create", saved.key, **form.cleaned_data)
             return done(request, f"Tenant {saved.key} saved.", reverse("queueapp:user", args=[saved.key]))
     else:
-        form = TenantForm(instance=tenant, initial={"key": request.GET.get("key", "")})
+        # ?key= prefills a new tenant (Register from an unregistered tenant's page); an edit keeps its key
+        form = TenantForm(instance=tenant, initial=None if tenant else {"key": request.GET.get("key", "")})
     return render(request, "queueapp/user_form.html", {"form": form, "tenant": tenant})
 
 

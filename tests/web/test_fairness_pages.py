@@ -110,3 +110,28 @@ def test_tenant_form_refuses_a_burst_without_a_rate(staff, fq_settings):
     assert response.status_code == 302
     snapshot = FairQueue(conf.get_queue().redis, dataclasses.replace(conf.engine_config())).config_snapshot()
     assert (snapshot.tenants["x"].max_running, snapshot.tenants["x"].rate, snapshot.tenants["x"].burst) == (3, 2.5, 3)
+
+
+def test_tenant_page_lists_its_sub_keys(staff, queue):
+    queue.push_many([Task("queueapp.demo.noop", user="acme", subkey="project-7") for _ in range(5)])
+    evil = [Task("queueapp.demo.noop", user="acme", subkey="evil") for _ in range(2)]
+    queue.push_many(evil)
+    for t in evil:  # a hand edit: what the page shows is escaped
+        queue.redis.hset(f"{queue.config.prefix}:task:{t.id}", "subkey", "<b>x</b>")
+    queue.push_many([Task("queueapp.demo.noop", user="acme") for _ in range(1)])
+    page = staff.get("/users/acme/").content.decode()
+    panel = page[page.index('id="tenant-subkeys"') :]
+    assert "3 sub-keys used" in panel  # project-7, evil and the tasks without one
+    assert re.search(r"project-7</td><td class=\"num\">5<", panel)
+    assert "&lt;b&gt;x&lt;/b&gt;" in panel and "<b>x</b>" not in panel
+    assert re.search(r"\(none\)</span></td><td class=\"num\">1<", panel)
+    assert 'id="tenant-subkeys"' not in staff.get("/users/plain/").content.decode()
+
+
+def test_the_edit_form_keeps_the_tenant_key(fq_settings):
+    admin = Client()
+    admin.force_login(User.objects.create_superuser("boss", password="pw"))
+    Tenant.objects.create(key="acme", weight=2)
+    html = admin.get("/users/acme/edit/").content.decode()
+    assert re.search(r'name="key" value="acme"', html)  # it was blank: saving the form failed
+    assert 'name="key" value="new-one"' in admin.get("/users/new/?key=new-one").content.decode()
