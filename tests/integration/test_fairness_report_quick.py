@@ -43,6 +43,15 @@ def test_time_mode_shares_worker_time_across_costs_and_count_mode_does_not(make)
     assert mixed["count_b"] < 0.05  # count mode: the 2 ms tenant gets a sliver of the worker time
 
 
-def test_the_table_marks_scenarios_not_built_yet():
+def test_a_cap_binds_without_idling_workers_and_sub_keys_gain_no_share(make):
+    caps = report.caps(make, TINY)
+    assert caps["capped_c"] == report.CAP < caps["uncapped_c"]
+    assert caps["busy_ratio"] >= 0.9
+    assert caps["others_gain"] > 1  # the capacity C cannot use goes to the others
+    sybil = report.sybil(make, TINY)
+    assert sybil["dev"] <= 0.05
+
+
+def test_the_table_marks_what_was_not_measured():
     table = report.rows({})
-    assert ("5 caps & sybil", "per-tenant concurrency caps, sub-key splitting", "not yet measured", "—", "—") in table
+    assert any(row[2] == "not yet measured" for row in table)
