@@ -63,12 +63,19 @@ class Expected:
         return {name for k, name in self.broken if k == kind}
 
 
-TENANT_FIELDS = ("key", "weight", "paused", "max_running", "rate_limit", "rate_burst")
+# TenantSettings field -> Tenant column: what a row syncs to Redis
+TENANT_COLUMNS = {
+    "weight": "weight",
+    "paused": "paused",
+    "max_running": "max_running",
+    "rate": "rate_limit",
+    "burst": "rate_burst",
+}
 
 
-def tenant_settings(tenant: Tenant) -> TenantSettings:
-    """What Redis holds for a Tenant row (its weight, pause and limits)."""
-    return TenantSettings(*(getattr(tenant, name) for name in TENANT_FIELDS))
+def tenant_settings(key: str, *values: object) -> TenantSettings:
+    """What Redis holds for a tenant: its TENANT_COLUMNS values, in that order."""
+    return TenantSettings(key, **dict(zip(TENANT_COLUMNS, values, strict=True)))  # type: ignore[arg-type]
 
 
 def _build(kind: str, name: str, out: Expected, build: Callable[..., Any], *args: Any) -> None:
@@ -88,8 +95,8 @@ def expected() -> Expected:
         for worker_id, key in through.objects.values_list("workerconfig__worker_id", "tenant__key"):
             names.setdefault(worker_id, {}).setdefault(relation, []).append(key)
     out = Expected()
-    for key, *values in Tenant.objects.values_list(*TENANT_FIELDS):
-        _build("tenant", key, out, TenantSettings, key, *values)
+    for key, *values in Tenant.objects.values_list("key", *TENANT_COLUMNS.values()):
+        _build("tenant", key, out, tenant_settings, key, *values)
     rows = WorkerConfig.objects.values(
         "worker_id", "enabled", "steal_all", "concurrency", "poll_interval", "lease_seconds"
     )
@@ -109,7 +116,7 @@ def push_tenant(key: str) -> None:
     if tenant is None:
         queue.delete_tenant(key)
     else:
-        queue.set_tenant(tenant_settings(tenant))
+        queue.set_tenant(tenant_settings(key, *(getattr(tenant, c) for c in TENANT_COLUMNS.values())))
 
 
 def push_worker(worker_id: str) -> None:

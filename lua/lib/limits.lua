@@ -73,12 +73,9 @@ local function hold(user, until_ms)
   redis.call('ZADD', K.held, until_ms, user)
 end
 
--- back into the ready sets (when its lanes hold work and it is not paused)
+-- back into the ready sets when its lanes hold work (ready_add leaves a paused tenant out)
 local function unhold(user)
-  if redis.call('ZREM', K.held, user) == 1 and lane_count(user) > 0
-      and redis.call('SISMEMBER', K.paused, user) == 0 then
-    ready_add(user)
-  end
+  if redis.call('ZREM', K.held, user) == 1 and lane_count(user) > 0 then ready_add(user) end
 end
 
 -- nil when the tenant's bucket has a token now, else when it will (read from the

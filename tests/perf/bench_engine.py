@@ -35,17 +35,18 @@ def single_push(url: str, n: int) -> float:
     return rate(n, lambda: [q.push(t) for t in batch])
 
 
+def drain_fused(q) -> None:
+    """A concurrency-1 worker's loop: pop, then ack each task and pop the next in one call."""
+    lease = q.pop("w1")
+    while lease is not None:
+        lease = lease.ack_and_pop(None)
+
+
 def fused_loop(url: str, n: int) -> float:
     q = fresh_queue(url, "fused")
     q.push_many(tasks(n))
     q = q.dedicated()  # one connection held by this loop, as each worker thread does
-
-    def loop():
-        lease = q.pop("w1")
-        while lease is not None:
-            lease = lease.ack_and_pop(None)
-
-    return rate(n, loop)
+    return rate(n, lambda: drain_fused(q))
 
 
 def pop_then_ack(url: str, n: int) -> float:
@@ -76,12 +77,7 @@ def costs(url: str, n: int) -> list[tuple[str, dict[str, float]]]:
     out.append(("single push", cost.measure(n, lambda: [q.push(t) for t in batch])))
     d = q.dedicated()
 
-    def fused():
-        lease = d.pop("w1")
-        while lease is not None:
-            lease = lease.ack_and_pop(None)
-
-    out.append(("fused ack-and-pop (concurrency 1)", cost.measure(n, fused)))
+    out.append(("fused ack-and-pop (concurrency 1)", cost.measure(n, lambda: drain_fused(d))))
     q.push_many(tasks(n))
     out.append(("ack_and_pop_many, 8 per round (pooled)", cost.measure(n, lambda: many_loop(d, 8))))
     out.append(("batch push (push_many, pipelined)", cost.measure(n, lambda: q.push_many(tasks(n)))))
@@ -97,19 +93,14 @@ def fairness_costs(url: str, n: int) -> list[tuple[str, dict[str, float]]]:
     d = q.dedicated()
     q.push_many(tasks(n))
 
-    def fused():
-        lease = d.pop("w1")
-        while lease is not None:
-            lease = lease.ack_and_pop(None)
-
-    out.append(("fused ack-and-pop, time-fair (measured)", cost.measure(n, fused)))
+    out.append(("fused ack-and-pop, time-fair (measured)", cost.measure(n, lambda: drain_fused(d))))
     q.push_many(tasks(n))
     out.append(("ack_and_pop_many x8, time-fair (measured)", cost.measure(n, lambda: many_loop(d, 8))))
     # every tenant capped (never reached), then also rate-limited (never out of tokens): their own cost
     for label, limits in (("caps", {}), ("caps + rates", {"rate": 1e5})):
         q.set_tenants([TenantSettings(f"u{i}", max_running=1000, **limits) for i in range(10)])
         q.push_many(tasks(n))
-        out.append((f"fused ack-and-pop, time-fair + {label}", cost.measure(n, fused)))
+        out.append((f"fused ack-and-pop, time-fair + {label}", cost.measure(n, lambda: drain_fused(d))))
         q.push_many(tasks(n))
         out.append((f"ack_and_pop_many x8, time-fair + {label}", cost.measure(n, lambda: many_loop(d, 8))))
     return out

@@ -6,21 +6,12 @@ import dataclasses
 import re
 
 import pytest
-from django.contrib.auth.models import User
-from django.test import Client
 
 from queueapp import conf
 from queueapp.engine import FairQueue, Task
 from queueapp.models import Tenant
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def staff(fq_settings):
-    client = Client()
-    client.force_login(User.objects.create_user("op", password="pw", is_staff=True))
-    return client
 
 
 def time_mode(fq_settings):
@@ -99,9 +90,7 @@ def test_users_and_tenant_pages_show_limits_and_holds(staff, queue):
     assert "0 / 2" in page and "at cap" not in page
 
 
-def test_tenant_form_refuses_a_burst_without_a_rate(staff, fq_settings):
-    admin = Client()
-    admin.force_login(User.objects.create_superuser("boss", password="pw"))
+def test_tenant_form_refuses_a_burst_without_a_rate(admin):
     response = admin.post("/users/new/", {"key": "x", "weight": 1, "rate_burst": 5})
     assert response.status_code == 200 and "A burst needs a rate limit" in response.content.decode()
     response = admin.post("/users/new/", {"key": "x", "weight": 1, "max_running": 0})
@@ -128,9 +117,7 @@ def test_tenant_page_lists_its_sub_keys(staff, queue):
     assert 'id="tenant-subkeys"' not in staff.get("/users/plain/").content.decode()
 
 
-def test_the_edit_form_keeps_the_tenant_key(fq_settings):
-    admin = Client()
-    admin.force_login(User.objects.create_superuser("boss", password="pw"))
+def test_the_edit_form_keeps_the_tenant_key(admin):
     Tenant.objects.create(key="acme", weight=2)
     html = admin.get("/users/acme/edit/").content.decode()
     assert re.search(r'name="key" value="acme"', html)  # it was blank: saving the form failed

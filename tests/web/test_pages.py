@@ -30,18 +30,11 @@ PAGES = [
 
 @pytest.fixture
 def staff(fq_settings):
+    """The conftest's staff, with its user (these tests change its permissions)."""
     user = User.objects.create_user("op", password="pw", is_staff=True)
     client = Client()
     client.force_login(user)
     return client, user
-
-
-@pytest.fixture
-def admin(fq_settings):
-    user = User.objects.create_superuser("boss", password="pw")
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def fill(queue):

@@ -4,26 +4,10 @@ Django's test client against real Redis."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import User
-from django.test import Client
 
 from queueapp.engine import State, Task
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def staff(fq_settings):
-    client = Client()
-    client.force_login(User.objects.create_user("op", password="pw", is_staff=True))
-    return client
-
-
-@pytest.fixture
-def admin(fq_settings):
-    client = Client()
-    client.force_login(User.objects.create_superuser("boss", password="pw"))
-    return client
 
 
 def etl(queue, run="run1", user="acme"):
