@@ -99,13 +99,11 @@ class TenantSettings:
             text, _, burst = rate.partition(":")
             with contextlib.suppress(ValueError):
                 limits["rate"], limits["burst"] = float(text), int(burst)
-        try:
-            return cls(user, float(weights.get(user, 1)), paused, **limits)
-        except (ConfigError, ValueError):
-            try:
-                return cls(user, float(weights.get(user, 1)), paused)
-            except (ConfigError, ValueError):
-                return cls(user, 1, paused)
+        weight = weights.get(user, "1")
+        for kept_weight, kept_limits in ((weight, limits), (weight, {}), ("1", {})):  # the most that reads
+            with contextlib.suppress(ConfigError, ValueError):
+                return cls(user, float(kept_weight), paused, **kept_limits)
+        raise AssertionError("unreachable: weight 1 without limits is always valid")
 
     def limit_params(self) -> dict[str, Any]:
         """The limits as set_tenant.lua takes them (absent: none)."""
