@@ -10,7 +10,8 @@
             and i in 4 hex digits), "room": {"s": free thread slots, "a": free coroutine
             slots} (optional: without it any task fills any slot; lib/pop no_room)}
   Reply    {{ack status, ...}, pop status, {field, value, ...}, ...}: pop status
-           'ok' (one record per leased task follows), 'empty' or 'disabled'
+           'ok' (one record per leased task follows), 'empty' (then, while a tenant
+           is held, ms to the next hold's end: lib/limits empty_reply) or 'disabled'
   Clock    Redis TIME (finished_at, lease deadlines). ]]
 --- @include "lib/outcome"
 --- @include "lib/pop"
@@ -25,7 +26,10 @@ if tiers == nil then reply[2] = 'disabled' end
 for i = 0, (tiers and p.n or 0) - 1 do
   p.pop.token = string.format('%s%04x', p.token_base, i)
   local r = pop_task(p.pop, now, tiers, p.room)
-  if r[1] ~= 'ok' then break end
+  if r[1] ~= 'ok' then
+    if i == 0 then reply[3] = r[2] end
+    break
+  end
   reply[2] = 'ok'
   table.remove(r, 1)
   reply[#reply + 1] = r

@@ -108,6 +108,15 @@ local function release_due_holds(now)
   end
 end
 
+-- the reply of a pop that found nothing: {'empty'}, and while a tenant is held, in how
+-- many ms its hold is due. Holds are let go only by pops, so an idle worker sleeps
+-- until then rather than a whole poll interval (a rate-limited tenant alone keeps its rate)
+local function empty_reply(now)
+  local first = redis.call('ZRANGE', K.held, 0, 0, 'WITHSCORES')
+  if first[2] then return {'empty', int(math.max(0, tonumber(first[2]) - now))} end
+  return {'empty'}
+end
+
 -- task `id` of the tenant started: count it, spend a token; hold the tenant at once
 -- when it has reached its cap or has no token left, so no pop looks at it meanwhile
 local function limits_taken(user, id, c, now)

@@ -109,7 +109,8 @@ local function take(id, user, from_crit, p, now, rec, extra)
   return rec
 end
 
--- reply: {'ok', field, value, ...} (POP_FIELDS) | {'empty'} | {'disabled'};
+-- reply: {'ok', field, value, ...} (POP_FIELDS) | {'empty'[, ms to the next hold's end]}
+-- (lib/limits empty_reply) | {'disabled'};
 -- tiers: the worker's, when the caller read them already (a batch of pops);
 -- room: what kinds of task there is room for (no_room), nil: any
 local function pop_task(p, now, tiers, room)
@@ -120,7 +121,7 @@ local function pop_task(p, now, tiers, room)
   local tries = 0  -- skips for want of room do not count: skip_tenant bounds them
   while tries < MAX_SKIPS do
     local user, set, score = next_tenant(tiers, room)
-    if not user then return {'empty'} end
+    if not user then return empty_reply(now) end
     local c = tenant_cfg(user)
     local wait = c.rate and rate_wait(c, now)
     local id, from_crit, lane_score, rec
@@ -137,7 +138,7 @@ local function pop_task(p, now, tiers, room)
       backlog_sync(user, true)
     elseif no_room(rec, room) then  -- back in its place; the tenant waits for a slot of that kind
       lane_unpop(user, id, from_crit, lane_score)
-      if skip_tenant(room, user) then return {'empty'} end
+      if skip_tenant(room, user) then return empty_reply(now) end
     else
       tries = tries + 1
       local charge = p.fair == 'time' and rec.state and pop_charge(user, rec, c.cost) or nil
@@ -166,5 +167,5 @@ local function pop_task(p, now, tiers, room)
       end
     end
   end
-  return {'empty'}
+  return empty_reply(now)
 end

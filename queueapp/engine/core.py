@@ -41,6 +41,14 @@ def raise_for(status: str, what: str) -> None:
         raise STATUS_ERRORS.get(status, InvalidState)(f"{what}: {status}")
 
 
+def hold_due(reply: list[Any], at: int) -> float | None:
+    """Seconds until the earliest hold ends, from an empty pop's reply (lib/limits empty_reply)."""
+    try:
+        return max(0.0, float(reply[at]) / 1000) if len(reply) > at else None
+    except (TypeError, ValueError):
+        return None
+
+
 def error_info(exc: BaseException | None, message: str | None = None) -> dict[str, str]:
     """{type, message, traceback} of an exception, JSON-safe."""
     if exc is None:
@@ -64,6 +72,9 @@ class Core(ConfigWrites, WorkflowWrites, BulkWrites):
         self.rng = rng or random.Random()
         self.reads = Reads(self.keys)
         self.fairness = Fairness(self.keys)
+        # from the last empty pop: seconds until the earliest held tenant (lib/limits) is
+        # due, None when none is held; an idle worker sleeps no longer than that
+        self.held_due_in: float | None = None
 
     def _script[T](self, name: str, params: dict[str, Any], parse: Callable[[Any], T]) -> Call[T]:
         return script(name, params, parse, self.config.prefix)
@@ -141,6 +152,7 @@ class Core(ConfigWrites, WorkflowWrites, BulkWrites):
 
     def _lease_from(self, reply: list[str], params: dict[str, Any]) -> Lease | Broken | None:
         if reply[0] in ("empty", "disabled"):
+            self.held_due_in = hold_due(reply, 1)
             return None
         return self._lease(reply, 1, params["token"], params["worker"])
 
@@ -235,8 +247,9 @@ class Core(ConfigWrites, WorkflowWrites, BulkWrites):
             params["room"] = {"s": n, "a": coroutines}
 
         def parse(reply: list[Any]) -> tuple[list[str], list[Lease | Broken], bool]:
-            records = reply[2:]  # one per token used, in order
+            records = reply[2:] if reply[1] == "ok" else []  # one per token used, in order
             popped = [self._lease(f, 0, f"{base}{i:04x}", worker) for i, f in enumerate(records)]
+            self.held_due_in = None if records else hold_due(reply, 2)
             return list(reply[0]), popped, reply[1] == "disabled"
 
         acked, popped, disabled = yield self._script("ack_and_pop_many", params, parse)
@@ -244,7 +257,7 @@ class Core(ConfigWrites, WorkflowWrites, BulkWrites):
         broken = [b for b in popped if isinstance(b, Broken)]
         if broken:  # dead-letter what Python cannot decode; the slots stay free for the next round
             yield [self._broken_call(b) for b in broken]
-        return Exchange(acked, leases, disabled)
+        return Exchange(acked, leases, disabled, self.held_due_in)
 
     # -- fail / release / heartbeat ---------------------------------------
     def fail_call(

@@ -30,6 +30,16 @@ from .lease import Ack, Lease
 
 log = logging.getLogger("fairqueue.worker")
 IDLE_FIRST = 0.005  # first pause after an empty round (doubles up to the poll interval)
+MIN_PAUSE = 0.001
+
+
+def idle_pause(idle: float, held_due_in: float | None) -> float:
+    """How long an idle worker sleeps: its backoff, but never past the end of a tenant's
+    hold (lib/limits): holds are let go by pops, so a worker that slept on would cost a
+    rate-limited tenant alone part of its rate."""
+    return idle if held_due_in is None else max(MIN_PAUSE, min(idle, held_due_in))
+
+
 STALE = "stale (lease lost: the task was handed to another worker)"
 
 TO_FAIL = "fail"  # a coroutine's failure: the dispatcher reports it
@@ -208,7 +218,7 @@ class Dispatcher:
                         continue
                     quiet = True
                     continue
-                self._collect(acks, wait=idle)
+                self._collect(acks, wait=idle_pause(idle, exchange.held_due_in))
                 idle = min(idle * 2, w.poll_interval)
         finally:
             for _ in self.runners:

@@ -61,6 +61,7 @@ class Exchange:
     acked: list[str]
     leases: list[Lease]
     disabled: bool = False  # the worker's stored configuration is disabled: nothing was popped
+    held_due_in: float | None = None  # nothing leased: seconds until a held tenant's hold ends
 
 
 @dataclass(frozen=True, slots=True)

@@ -120,6 +120,12 @@ class Operations:
     def ack_and_pop(self, lease: Lease, result: Any = None, lease_seconds: float | None = None) -> Lease | None:
         return self._run(self.core.ack_and_pop(lease, result, lease_seconds))
 
+    @property
+    def held_due_in(self) -> float | None:
+        """After a pop that found nothing: seconds until the earliest tenant held at its cap
+        or rate limit is due (an idle worker sleeps no longer), None when none is held."""
+        return self.core.held_due_in
+
     def ack_and_pop_many(
         self,
         acks: Sequence[Ack],

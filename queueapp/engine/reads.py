@@ -267,12 +267,17 @@ class Reads(WorkflowReads):
         return [(m, {k: int(v) for k, v in r.items()}) for m, r in zip(span, rows, strict=True)]
 
     def idle(self, within_ms: int) -> Plan[bool]:
-        """True when no task is running and none is due within `within_ms` (burst workers exit)."""
+        """True when no task is running and none is due within `within_ms` (burst workers exit):
+        neither a delayed task nor a tenant held at its cap or rate limit (lib/limits)."""
         running, now = yield [command("ZCARD", self.keys.running()), command("TIME")]
         if running:
             return False
-        due = yield command("ZRANGE", self.keys.delayed(), "-inf", _ms(now) + within_ms, "BYSCORE", "LIMIT", 0, 1)
-        return not due
+        until = _ms(now) + within_ms
+        due = yield [
+            command("ZRANGE", key, "-inf", until, "BYSCORE", "LIMIT", 0, 1)
+            for key in (self.keys.delayed(), self.keys.held())
+        ]
+        return not any(due)
 
     def workers(self, limit: int) -> Plan[list[WorkerReport]]:
         """Heartbeat reports, most recent first, read with Redis TIME (WorkerReport.is_alive)."""

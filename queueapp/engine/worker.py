@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 
 from .client import FairQueue
 from .coroutines import AsyncExecutor
-from .dispatch import Dispatcher
+from .dispatch import Dispatcher, idle_pause
 from .errors import InvalidTask, StaleLease, TaskNotFound
 from .execution import Executor, Outcome, run_task
 from .lease import Lease
@@ -243,7 +243,7 @@ class Worker:
                             break
                         quiet = True
                         continue
-                    self.stopping.wait(idle)
+                    self.stopping.wait(idle_pause(idle, queue.held_due_in))
                     idle = min(idle * 2, self.poll_interval)
                     continue
                 idle, quiet = 0.005, False

@@ -185,3 +185,17 @@ def test_repair_leaves_a_held_tenant_held(queue, rclient, config):
     queue.repair_ready()
     assert rclient.zscore(config.keys.ready_all(), "c") is None
     assert pops(queue, 3) == []
+
+
+def test_an_empty_pop_says_when_the_next_hold_ends(queue, rclient, config):
+    assert queue.pop("w") is None and queue.held_due_in is None  # nothing held: no hint
+    queue.set_tenant(TenantSettings("r", rate=4, burst=1))
+    fill(queue, "r", 3)
+    assert len(pops(queue, 3)) == 1  # the token is spent: the tenant is held for 1/4 s
+    assert 0.05 < queue.held_due_in <= 0.25
+    exchange = queue.ack_and_pop_many([], "w", 4, None, None)
+    assert exchange.leases == [] and 0.05 < exchange.held_due_in <= 0.25
+    rclient.zadd(config.keys.held(), {"r": "-inf"})  # a hand edit: due now, but the bucket is not
+    assert queue.pop("w") is None and 0 < queue.held_due_in <= 0.25  # held again until its token
+    time.sleep(queue.held_due_in)
+    assert queue.pop("w").task.user == "r"
