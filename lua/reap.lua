@@ -2,7 +2,8 @@
   or to the DLQ (reason lease_expired) once it has been delivered
   max_deliveries times: a task that kills its worker cannot loop forever.
   Idempotent and bounded per call; any worker may run it. Also takes up to 20
-  expired pipeline runs out of the indexes (lib/deps pipelines_prune).
+  expired pipeline runs out of the indexes (lib/deps pipelines_prune), and
+  rewrites when the earliest hold is due (lib/limits due_resync).
   KEYS[1]  prefix
   ARGV[1]  {"limit": max leases handled}
   Reply    {requeued count, dead-lettered count}
@@ -11,6 +12,7 @@
 --- @include "lib/lease"
 --- @include "lib/dead"
 --- @include "lib/deps"
+--- @include "lib/limits"
 
 local p = params()
 local now = now_ms()
@@ -38,4 +40,5 @@ for _, id in ipairs(ids) do
   end
 end
 pipelines_prune(now, 20)
+due_resync()  -- lib/limits
 return flush({requeued, dead})

@@ -46,8 +46,12 @@ if not deleting then
   end
 end
 -- look again with the new limits: still at its cap (or out of tokens) it stays held
-local wait = not deleting and limit_wait(p.user, tenant_cfg(p.user), now_ms())
-if wait then hold(p.user, wait) else redis.call('ZREM', K.held, p.user) end
+local wait, cap = false, false
+if not deleting then wait, cap = limit_wait(p.user, tenant_cfg(p.user), now_ms()) end
+if wait then hold(p.user, wait, cap) else
+  redis.call('ZREM', K.held, p.user)
+  redis.call('SREM', K.running_of(p.user), CAP_MARK)
+end
 if opt(p.paused, false) and not deleting then
   redis.call('SADD', K.paused, p.user)
   ready_remove(p.user)

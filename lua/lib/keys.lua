@@ -7,16 +7,32 @@
 --- @include "lib/call"
 local P, K
 local K_BY_PREFIX, K_CACHED = {}, 0
+local MEMO_MAX = 4096
+-- a key builder that remembers (per prefix, across calls: a Functions library outlives its
+-- calls) the names it built: a tenant's or a minute's keys are built by every call, and
+-- building a string costs about as much as a cheap Redis command. Bounded: a full cache
+-- starts again. Not for task ids, which are seen once or twice each.
+local function memo(build)
+  local cache, n = {}, 0
+  return function(x)
+    local key = cache[x]
+    if key then return key end
+    if n >= MEMO_MAX then cache, n = {}, 0 end
+    key = build(x)
+    cache[x], n = key, n + 1
+    return key
+  end
+end
 local function build_keys()
   return {
   task = function(id) return P .. ':task:' .. id end,
-  crit = function(user) return P .. ':q:' .. user .. ':crit' end,
-  norm = function(user) return P .. ':q:' .. user .. ':norm' end,
+  crit = memo(function(user) return P .. ':q:' .. user .. ':crit' end),
+  norm = memo(function(user) return P .. ':q:' .. user .. ':norm' end),
   ready_all = P .. ':ready:all',
-  ready_assigned = function(worker) return P .. ':ready:' .. worker .. ':assigned' end,
-  ready_steal = function(worker) return P .. ':ready:' .. worker .. ':steal' end,
-  tsets = function(user) return P .. ':tsets:' .. user end,
-  worker_cfg = function(worker) return P .. ':cfg:worker:' .. worker end,
+  ready_assigned = memo(function(worker) return P .. ':ready:' .. worker .. ':assigned' end),
+  ready_steal = memo(function(worker) return P .. ':ready:' .. worker .. ':steal' end),
+  tsets = memo(function(user) return P .. ':tsets:' .. user end),
+  worker_cfg = memo(function(worker) return P .. ':cfg:worker:' .. worker end),
   weights = P .. ':cfg:weights',
   paused = P .. ':cfg:paused',
   registered = P .. ':cfg:tenants',
@@ -30,23 +46,23 @@ local function build_keys()
   fire = function(key) return P .. ':sched:fire:' .. key end,
   scheduler_leader = P .. ':sched:leader',
   tenants_lex = P .. ':tenants:lex',
-  recent = function(user) return P .. ':recent:' .. user end,
-  subs = function(user) return P .. ':subs:' .. user end,
-  fair_served = function(minute) return P .. ':fair:n:' .. minute end,
-  fair_wait = function(minute) return P .. ':fair:w:' .. minute end,
-  fair_time = function(minute) return P .. ':fair:t:' .. minute end,
+  recent = memo(function(user) return P .. ':recent:' .. user end),
+  subs = memo(function(user) return P .. ':subs:' .. user end),
+  fair_served = memo(function(minute) return P .. ':fair:n:' .. minute end),
+  fair_wait = memo(function(minute) return P .. ':fair:w:' .. minute end),
+  fair_ms = memo(function(minute) return P .. ':fair:ms:' .. minute end),
   running = P .. ':running',
   held = P .. ':held',
-  running_of = function(user) return P .. ':running:t:' .. user end,
+  running_of = memo(function(user) return P .. ':running:t:' .. user end),
   delayed = P .. ':delayed',
   dlq = P .. ':dlq',
-  dlq_user = function(user) return P .. ':dlq:' .. user end,
+  dlq_user = memo(function(user) return P .. ':dlq:' .. user end),
   backlog = P .. ':backlog',
   tenants = P .. ':tenants',
-  stats_user = function(user) return P .. ':stats:t:' .. user end,
-  stats_prio = function(prio) return P .. ':stats:p:' .. prio end,
+  stats_user = memo(function(user) return P .. ':stats:t:' .. user end),
+  stats_prio = memo(function(prio) return P .. ':stats:p:' .. prio end),
   stats_func = P .. ':stats:f',
-  throughput = function(minute) return P .. ':tp:' .. minute end,
+  throughput = memo(function(minute) return P .. ':tp:' .. minute end),
   workers = P .. ':workers',
   worker_info = function(worker) return P .. ':worker:' .. worker end,
   deps_waiting = function(id) return P .. ':deps:waiting:' .. id end,

@@ -20,8 +20,5 @@ end
 local function lease_end(id, user, prio, capped)
   redis.call('ZREM', K.running, id)
   stat_add(user, prio, 'running', -1)
-  if capped and user then
-    redis.call('SREM', K.running_of(user), id)
-    unhold(user)
-  end
+  if capped and user then cap_slot_freed(user, id) end
 end

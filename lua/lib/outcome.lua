@@ -16,7 +16,7 @@ local function ack_task(a, now)
   if v[1] ~= 'running' or v[2] ~= a.token then return 'stale' end
   local user, prio = v[3], tonumber(v[4])
   lease_end(a.id, user, prio, v[11])
-  if v[12] then charge_settle(user, {v[12], v[13], v[14], v[15], v[16]}, now) end
+  if v[12] then charge_settle(user, v[12], v[13], v[14], now) end
   local h = {history = v[6], history_n = v[7]}
   history_push(h, now, 'succeeded')
   redis.call('HSET', key, 'state', 'succeeded', 'finished_at', int(now), 'result', opt(a.result, 'null'),
@@ -38,7 +38,7 @@ local function fail_task(f, now)
   lease_end(id, user, prio, rec.capped)
   local key = K.task(id)
   local v = redis.call('HMGET', key, 'failures', 'max_retries', 'errors', 'errors_n', unpack(CHARGE_FIELDS))
-  if v[5] then charge_settle(user, {v[5], v[6], v[7], v[8], v[9]}, now) end
+  if v[5] then charge_settle(user, v[5], v[6], v[7], now) end
   local failures, max_retries = (tonumber(v[1]) or 0) + 1, tonumber(v[2]) or 0
   local err = opt(f.error, '{}')
   local errs = {errors = v[3], errors_n = v[4]}

@@ -117,12 +117,13 @@ local function pop_task(p, now, tiers, room)
   charge_flush()  -- this call's acks settled their tenants: the choice below sees it
   tiers = tiers or worker_tiers(p.worker)
   if not tiers then return {'disabled'} end
-  release_due_holds(now)
   local tries = 0  -- skips for want of room do not count: skip_tenant bounds them
   while tries < MAX_SKIPS do
     local user, set, score = next_tenant(tiers, room)
+    if not user and released_when_empty(now) then user, set, score = next_tenant(tiers, room) end
     if not user then return empty_reply(now) end
     local c = tenant_cfg(user)
+    release_if_due(now)  -- the holds let go join the ready sets: from the next pop on
     local wait = c.rate and rate_wait(c, now)
     local id, from_crit, lane_score, rec
     if not wait then
@@ -131,7 +132,7 @@ local function pop_task(p, now, tiers, room)
     end
     if wait then  -- out of tokens: held; the pop goes on to the next tenant
       tries = tries + 1
-      hold(user, wait)
+      hold(user, wait, false)
     elseif not id then  -- lanes empty: the tenant was ready by mistake
       tries = tries + 1
       ready_remove(user)
@@ -141,11 +142,12 @@ local function pop_task(p, now, tiers, room)
       if skip_tenant(room, user) then return empty_reply(now) end
     else
       tries = tries + 1
-      local charge = p.fair == 'time' and rec.state and pop_charge(user, rec, c.cost) or nil
-      local weight = ready_advance(set, user, score, charge, c.weight)
+      local charge, mark
+      if p.fair == 'time' and rec.state then charge, mark = pop_charge(user, rec, c.cost, c.weight) end
+      ready_advance(set, user, score, charge, c.weight)
       local extra = NO_EXTRA
       if charge or c.cap then
-        extra = charge and {'charge', tostring(charge), 'cw', tostring(weight), 'cset', set} or {}
+        extra = charge and {'ch', charge_mark(mark, set)} or {}
         if c.cap then extra[#extra + 1] = 'capped'; extra[#extra + 1] = '1' end
       end
       rec = take(id, user, from_crit, p, now, rec, extra)

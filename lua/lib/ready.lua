@@ -42,10 +42,9 @@ end
 
 -- served one task: move the tenant back by one stride, charge / weight (charge 1:
 -- count-fair; time-fair charges the task's cost in ms, lib/charge); weight_text: the
--- weight as stored (the pop reads it with the tenant's limits, lib/limits tenant_cfg); returns the weight
+-- weight as stored (the pop reads it with the tenant's limits, lib/limits tenant_cfg)
 local function ready_advance(set, user, score, charge, weight_text)
   local weight = tonumber(weight_text)
   if not weight or weight <= 0 then weight = 1 end  -- a hand edit must not stop the rotation
   redis.call('ZADD', set, 'XX', score + (charge or 1) / weight, user)
-  return weight
 end

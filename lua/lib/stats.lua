@@ -22,30 +22,20 @@ local function acc(tbl, key, field, n)
   h[field] = (h[field] or 0) + n
 end
 
--- key names built once per call
-local USER_KEYS, PRIO_KEYS, TP_KEYS
-per_call(function()
-  STATS, TP, FAIR = {}, {}, {}
-  USER_KEYS, PRIO_KEYS, TP_KEYS = {}, {}, {}
-end)
-local function cached(cache, build, x)
-  local key = cache[x]
-  if not key then key = build(x); cache[x] = key end
-  return key
-end
+per_call(function() STATS, TP, FAIR = {}, {}, {} end)
 
 -- user nil (a record too broken to know it) skips the per-tenant hash; a priority
 -- that is not 1..CRITICAL counts under 0, so the totals (the sum over 0..CRITICAL) see it
 local function stat_add(user, prio, field, n)
-  if user then acc(STATS, cached(USER_KEYS, K.stats_user, user), field, n) end
+  if user then acc(STATS, K.stats_user(user), field, n) end
   if not (prio and prio >= 1 and prio <= CRITICAL and prio % 1 == 0) then prio = 0 end
-  acc(STATS, cached(PRIO_KEYS, K.stats_prio, prio), field, n)
+  acc(STATS, K.stats_prio(prio), field, n)
 end
 
 -- a counter event: totals plus the throughput bucket of this minute
 local function stat_event(user, prio, field, now)
   stat_add(user, prio, field, 1)
-  acc(TP, cached(TP_KEYS, K.throughput, int(math.floor(now / 60000))), field, 1)
+  acc(TP, K.throughput(minute_of(now)), field, 1)
 end
 
 -- a task's terminal outcome ('succeeded', 'failed', 'dead') per task function: one hash for the
@@ -61,7 +51,7 @@ end
 local LOG2 = 0.69314718055994531  -- math.log(2); math is not loaded yet when Redis loads a Functions library
 local FAIR_MAX_BUCKET = 80  -- 2^(81/4) ms is about 20 minutes: longer waits share the last bucket
 local function fair_add(user, wait_ms, now)
-  local minute = int(math.floor(now / 60000))
+  local minute = minute_of(now)
   local bucket = math.min(FAIR_MAX_BUCKET, math.floor(4 * math.log(math.max(wait_ms, 0) + 1) / LOG2))
   local m = FAIR[minute]
   if not m then m = {n = {}, w = {}}; FAIR[minute] = m end

@@ -22,6 +22,24 @@ local function int(n)
   return string.format('%d', n)
 end
 
+-- the epoch minute of `now` (ms) as text, the name of the per-minute buckets; the last one
+-- is kept across calls (a Functions library outlives them): formatting costs as much as a command
+local MINUTE_FROM, MINUTE_TEXT = 0, nil
+local function minute_of(now)
+  if not (now >= MINUTE_FROM and now < MINUTE_FROM + 60000) then
+    local m = math.floor(now / 60000)
+    MINUTE_FROM, MINUTE_TEXT = m * 60000, int(m)
+  end
+  return MINUTE_TEXT
+end
+
+-- a stored number that is usable: nil for what a hand edit can leave (NaN, 0, inf, text)
+local function positive(x)
+  x = tonumber(x)
+  if x and x > 0 and x < math.huge then return x end
+  return nil
+end
+
 local function hgetall_table(key)
   local flat = redis.call('HGETALL', key)
   local t = {}

@@ -29,10 +29,11 @@ so every script touches a single Redis Cluster slot. Layout::
     {fq}:subs:<user>              hash   sub-key -> its last fair-queueing tag, "~max" -> the largest
     {fq}:fair:n:<epoch minute>    zset   tasks served per tenant that minute (expires)
     {fq}:fair:w:<epoch minute>    hash   "<user>:<bucket>" -> waits in that quarter-octave bucket (expires)
-    {fq}:fair:t:<epoch minute>    zset   worker time (ms) per tenant that minute, time-fair mode only (expires)
+    {fq}:fair:ms:<epoch minute>   hash   worker time (whole ms) per tenant that minute, time-fair mode only (expires)
     {fq}:running                  zset   task id -> lease deadline (ms)
     {fq}:held                     zset   tenants held at their cap or rate limit -> when to look again (ms)
-    {fq}:running:t:<user>         set    a capped tenant's running task ids (its cap counts them)
+    {fq}:running:t:<user>         set    a capped tenant's running task ids (its cap counts them), and
+                                         "|held" while the tenant is held at its cap (lib/limits CAP_MARK)
     {fq}:delayed                  zset   task id -> due time (ms)
     {fq}:dlq, {fq}:dlq:<user>     zset   dead letters -> time of death (ms)
     {fq}:backlog                  zset   tenant -> number of queued tasks (> 0 only)
@@ -59,6 +60,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+CAP_MARK = "|held"  # in running:t:<user> while the tenant is held at its cap (lua/lib/limits.lua)
 _TAG = re.compile(r"\{([^{}]+)\}")
 
 
@@ -155,8 +157,8 @@ class Keys:
     def fair_wait(self, minute: int) -> str:
         return self._k("fair", "w", minute)
 
-    def fair_time(self, minute: int) -> str:
-        return self._k("fair", "t", minute)
+    def fair_ms(self, minute: int) -> str:
+        return self._k("fair", "ms", minute)
 
     def held(self) -> str:
         return self._k("held")

@@ -14,7 +14,7 @@ from typing import Any
 
 from .call import Plan, command
 from .fairness import score_pairs
-from .keys import Keys
+from .keys import CAP_MARK, Keys
 from .settings import ScheduleSpec, TenantSettings, WorkerReport, WorkerSettings
 from .task import Priority, Task
 from .workflows import WorkflowReads
@@ -218,7 +218,7 @@ class Reads(WorkflowReads):
     def tenant_rows(self, users: list[str]) -> Plan[dict[str, dict[str, int]]]:
         """Per tenant: its counters, the CRITICAL and normal lane lengths, and its limits'
         state (lib/limits): held_until (epoch ms, 0: not held) and capped_running (the
-        running tasks its cap counts)."""
+        running tasks its cap counts: the set's members but CAP_MARK)."""
         k = self.keys
         replies = yield [
             c
@@ -229,11 +229,13 @@ class Reads(WorkflowReads):
                 command("ZCARD", k.norm(u)),
                 command("ZSCORE", k.held(), u),
                 command("SCARD", k.running_of(u)),
+                command("SISMEMBER", k.running_of(u), CAP_MARK),
             )
         ]
         rows = {}
         for i, u in enumerate(users):
-            stats, crit, norm, held, capped = replies[5 * i : 5 * i + 5]
+            stats, crit, norm, held, members, marked = replies[6 * i : 6 * i + 6]
+            capped = members - int(marked)
             rows[u] = {
                 **stats,
                 "crit": crit,

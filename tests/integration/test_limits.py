@@ -199,3 +199,62 @@ def test_an_empty_pop_says_when_the_next_hold_ends(queue, rclient, config):
     assert queue.pop("w") is None and 0 < queue.held_due_in <= 0.25  # held again until its token
     time.sleep(queue.held_due_in)
     assert queue.pop("w").task.user == "r"
+
+
+def test_holds_are_let_go_while_other_tenants_keep_the_workers_busy(queue, rclient, config):
+    """The pop finds due holds through "|due" in cfg:weights (read with the tenant's settings)."""
+    queue.set_tenant(TenantSettings("r", rate=5, burst=1))
+    fill(queue, "r", 5)
+    fill(queue, "busy", 200)
+    assert users(pops(queue, 4)).count("r") == 1
+    assert int(rclient.hget(config.keys.weights(), "|due")) == int(rclient.zscore(config.keys.held(), "r"))
+    time.sleep(0.25)  # one token at 5/s
+    assert users(pops(queue, 4)).count("r") == 1  # let go, though "busy" always had work
+
+
+@pytest.mark.parametrize("edit", ["lost", "late"])
+def test_a_lost_or_late_due_mark_strands_no_tenant(queue, rclient, config, edit):
+    """A hand edit or a partial restore drops "|due" (or sets it late): the next reap writes
+    it again from `held`, so the held tenant is served while the others still have work."""
+    queue.set_tenant(TenantSettings("r", rate=5, burst=1))
+    fill(queue, "r", 5)
+    fill(queue, "busy", 200)
+    assert users(pops(queue, 2)).count("r") == 1
+    if edit == "lost":
+        rclient.hdel(config.keys.weights(), "|due")
+    else:
+        rclient.hset(config.keys.weights(), "|due", "99999999999999")
+    time.sleep(0.25)
+    assert users(pops(queue, 4)).count("r") == 0  # nothing tells the pop the hold has come
+    queue.reap()
+    assert users(pops(queue, 4)).count("r") == 1
+
+
+def test_a_stale_due_mark_costs_one_look_and_is_cleared(queue, rclient, config):
+    rclient.hset(config.keys.weights(), "|due", "1")  # nothing is held
+    fill(queue, "a", 3)
+    assert len(pops(queue, 2)) == 2
+    assert rclient.hget(config.keys.weights(), "|due") is None
+
+
+def test_a_cap_hold_is_marked_and_the_mark_is_not_counted(queue, rclient, config):
+    queue.set_tenant(TenantSettings("c", max_running=2))
+    fill(queue, "c", 6)
+    first = pops(queue, 5)
+    assert len(first) == 2
+    running = config.keys.running_of("c")
+    assert rclient.sismember(running, "|held")
+    queue.set_tenant(TenantSettings("c", max_running=3))  # a change looks again: 2 running < 3
+    assert not rclient.sismember(running, "|held")
+    assert len(pops(queue, 5)) == 1  # the third slot, and held again at 3
+    first[0].ack(None)  # the lease end takes the task and the mark out with one SREM: let go
+    assert len(pops(queue, 5)) == 1
+
+
+def test_a_rate_hold_is_not_let_go_by_the_end_of_a_task(queue):
+    queue.set_tenant(TenantSettings("c", max_running=5, rate=2, burst=1))
+    fill(queue, "c", 4)
+    first = pops(queue, 4)
+    assert len(first) == 1
+    first[0].ack(None)  # a cap slot is free, but there is no token before 0.5 s
+    assert pops(queue, 4) == []

@@ -177,10 +177,12 @@ def test_local_functions_are_defined_before_first_use(real, name):
 
 def _lua_key_functions() -> dict[str, tuple[list[str], str]]:
     """K.<name> -> (args, key expression) from lua/lib/keys.lua, written as
-    `function K.name(arg) ... end`, a `name = function(arg) ... end,` table field, or (a key
-    without parts) a `name = P .. '...',` string field."""
+    `function K.name(arg) ... end`, a `name = function(arg) ... end,` table field (or the
+    same wrapped in memo(...)), or (a key without parts) a `name = P .. '...',` string field."""
     text = (REAL / "lib" / "keys.lua").read_text()
-    found = re.findall(r"^\s*(?:function K\.(\w+)|(\w+) = function)\(([^)]*)\) return (.+) end,?$", text, re.M)
+    found = re.findall(
+        r"^\s*(?:function K\.(\w+)|(\w+) = (?:memo\()?function)\(([^)]*)\) return (.+?) end\)?,?$", text, re.M
+    )
     keys = {a or b: ([x for x in args.split(",") if x.strip()], expr) for a, b, args, expr in found}
     keys.update({name: ([], expr) for name, expr in re.findall(r"^\s*(\w+) = (P \.\. '[^']*'),$", text, re.M)})
     return keys
