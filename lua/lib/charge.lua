@@ -20,7 +20,13 @@
 --- @include "lib/call"
 local COST_SMOOTHING = 0.25  -- weight of the newest measurement in the running average
 local CHARGE_FIELDS = {'ch', 'cost', 'started_at'}
-local AVG_SLACK = 0.05
+-- the average is rewritten when it moved by more than 5 % and by more than 0.2 ms: run
+-- times are measured in whole ms, so a ~1.5 ms task measures 1 or 2 and each measurement
+-- moves the average by 0.125 ms, which is no news. A smaller move is kept by one ack in
+-- AVG_SAMPLE (by the clock), so a slow drift still arrives: an update not written is lost,
+-- the next ack going on from the stored average again. The charge is only the pop's
+-- estimate: the ack settles the exact cost either way.
+local AVG_SLACK, AVG_SLACK_MS, AVG_SAMPLE = 0.05, 0.2, 16
 local SPENT_TTL = 1200  -- the per-minute worker-time buckets live as long as the fairness ones (lib/stats)
 -- per call: each tenant's average as read or updated (false: none stored); the text it was
 -- read as, while this call has not changed it (the pop copies it into `ch`: formatting a
@@ -82,13 +88,16 @@ local function charge_settle(user, ch, cost_text, started_at, now)
     actual = math.max(1, now - (tonumber(started_at) or now))
     -- the record's average is the one the pop rounded, when nothing of this call knows
     -- better: no read here. The average is only the pop's estimate (the ack settles the
-    -- exact cost), so it is rewritten when it moved by more than AVG_SLACK, not on every ack.
+    -- exact cost), so it is rewritten when it moved by more than the slack, not on every ack.
     local known = positive(a) or charge
     local avg = AVG[user] or known
     local new = avg + COST_SMOOTHING * (actual - avg)
     AVG[user], AVG_TEXT[user] = new, nil
     local stored = STORED_AVG[user] or known
-    if math.abs(new - stored) > AVG_SLACK * stored then AVG_DIRTY[user] = true end
+    local moved = math.abs(new - stored)
+    if moved > math.max(AVG_SLACK * stored, AVG_SLACK_MS) or (moved > 0 and now % AVG_SAMPLE == 0) then
+      AVG_DIRTY[user] = true
+    end
   end
   SPENT_AT = SPENT_AT or now
   SPENT[user] = (SPENT[user] or 0) + actual

@@ -74,14 +74,14 @@ def test_measured_run_time_is_charged_and_averaged(timeq, rclient, config):
 
 
 def test_the_average_comes_down_from_where_the_pop_left_it(timeq, rclient, config):
-    """The ack goes on from the exact average the pop rounded (record `ca`), not the rounded
+    """The ack goes on from the exact average the pop rounded (in the record's `ch`), not the rounded
     charge: from 1.75 (charged 2) tasks measuring 1 ms bring it down, where going on from
     the charge would keep it at 1.75 for ever, with a write and a move on every ack."""
     rclient.hset(config.keys.weights(), "t|cost", "1.75")
-    fill(timeq, "t", 60)
+    fill(timeq, "t", 400)
     lease = timeq.pop("w")
     assert rclient.hget(config.keys.task(lease.id), "ch") == "2:1:1.75:all"  # charge:weight:average:set
-    drain(timeq, 60)  # noop tasks acked at once: each measures 1 ms (0 counts as 1)
+    drain(timeq, 400)  # noop tasks acked at once: each measures 1 ms (0 counts as 1)
     assert float(rclient.hget(config.keys.weights(), "t|cost")) < 1.3
 
 
