@@ -1,0 +1,142 @@
+"""Instructions the Redis server executes per task on the hot path, counted by valgrind's
+callgrind: the same on every run, where this 2-core machine's timings drift by 10-20 %
+between runs (too much to see a 5 % change). Not a CI gate.
+
+    python -m tests.perf.redis_instructions [--lua OTHER_TREE/lua] [--modes count,time,caps] [--n 300]
+
+--lua compares another tree's scripts (e.g. a `git worktree` of the commit before a change)
+with this tree's, in the same run. Tasks declare cost=1 so time-fair mode writes nothing that
+depends on the clock: under valgrind a task "takes" ~50x longer, which would make the
+measured-cost path settle and rewrite averages far more often than it does for real.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+from queueapp.engine import Ack, EngineConfig, FairQueue, Task
+from queueapp.engine.scripts import ScriptSet
+from queueapp.engine.settings import TenantSettings
+from tests.redis_server import free_port
+
+MODES = {
+    "count": ({}, {}),
+    "time": ({"fairness": "time"}, {}),
+    "caps": ({"fairness": "time"}, {"max_running": 1000}),
+    "rates": ({"fairness": "time"}, {"max_running": 1000, "rate": 1e5}),
+}
+
+
+def tasks(n: int) -> list[Task]:
+    return [Task("demo.noop", args=[i], user=f"u{i % 10}", cost=1) for i in range(n)]
+
+
+def fused(q: FairQueue) -> None:
+    lease = q.pop("w1")
+    while lease is not None:
+        lease = lease.ack_and_pop(None)
+
+
+def pooled(q: FairQueue) -> None:
+    exchange = q.ack_and_pop_many([], "w1", 8)
+    while exchange.leases:
+        exchange = q.ack_and_pop_many([Ack.of(le, None) for le in exchange.leases], "w1", 8)
+
+
+class Callgrind:
+    """redis-server under callgrind; count() zeroes the counters, runs fn, dumps, returns Ir."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="fq-callgrind-"))
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={self.dir}/cg.%p", "redis-server",
+             "--port", str(self.port), "--save", "", "--appendonly", "no", "--dir", str(self.dir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = redis.Redis(port=self.port)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise SystemExit("redis-server under valgrind did not start") from None
+                time.sleep(0.2)
+
+    def count(self, fn) -> int:
+        pid = str(self.proc.pid)
+        subprocess.run(["callgrind_control", "-z", pid], check=True, capture_output=True)
+        fn()
+        subprocess.run(["callgrind_control", "-d", "measured", pid], check=True, capture_output=True)
+        for _ in range(100):
+            dumps = sorted(glob.glob(f"{self.dir}/cg.{pid}.*"), key=os.path.getmtime)
+            text = Path(dumps[-1]).read_text() if dumps else ""
+            if m := re.search(r"^(?:summary|totals): (\d+)", text, re.M):
+                for d in dumps:
+                    os.remove(d)
+                return int(m.group(1))
+            time.sleep(0.1)
+        raise SystemExit("callgrind wrote no dump")
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(60)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def measure(lua: str | None, mode: str, n: int) -> dict[str, float]:
+    cfg, limits = MODES[mode]
+    server = Callgrind()
+    try:
+        client = redis.Redis(port=server.port, decode_responses=True)
+        q = FairQueue(client, EngineConfig(prefix="{ir}", **cfg), ScriptSet(lua) if lua else None)
+        if limits:
+            q.set_tenants([TenantSettings(f"u{i}", **limits) for i in range(10)])
+        d = q.dedicated()
+        out = {}
+        for name, loop in (("fused ack-and-pop", fused), ("ack_and_pop_many x8", pooled)):
+            q.push_many(tasks(50))
+            loop(d)  # warm: the library loaded, the keys made
+            q.push_many(tasks(n))
+            out[name] = server.count(lambda loop=loop: loop(d)) / n
+        return out
+    finally:
+        server.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lua", help="another tree's lua/ directory to compare (its count mode and yours)")
+    parser.add_argument("--modes", default="count,time,caps", help=f"of {', '.join(MODES)}")
+    parser.add_argument("--n", type=int, default=300, help="tasks per loop (valgrind is ~50x slower)")
+    args = parser.parse_args()
+    if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
+        sys.exit("valgrind is not installed: apt-get install valgrind")
+    rows = []
+    if args.lua:
+        rows.append((f"{args.lua}, count", measure(args.lua, "count", args.n)))
+    rows += [(f"this tree, {m}", measure(None, m, args.n)) for m in args.modes.split(",")]
+    base = rows[0][1]
+    print(f"\nRedis server instructions per task (callgrind, n={args.n}, ratio to the first row)")
+    print(f"{'scripts, mode':<40} {'fused ack-and-pop':>24} {'ack_and_pop_many x8':>24}")
+    print("-" * 90)
+    for label, r in rows:
+        cells = [f"{r[k] / 1000:8.1f}k  {r[k] / base[k]:5.3f}" for k in ("fused ack-and-pop", "ack_and_pop_many x8")]
+        print(f"{label:<40} {cells[0]:>24} {cells[1]:>24}")
+
+
+if __name__ == "__main__":
+    main()
