@@ -36,6 +36,13 @@ class LoopbackCluster:
         self.nodes = [RedisServer(*options, port=cluster_port()) for _ in range(primaries)]
 
     def start(self, timeout: float = 30.0) -> LoopbackCluster:
+        try:
+            return self._start(timeout)
+        except BaseException:
+            self.cleanup()  # no node left running when the cluster could not be made
+            raise
+
+    def _start(self, timeout: float) -> LoopbackCluster:
         cli = shutil.which("redis-cli")
         if cli is None:
             raise RuntimeError("redis-cli was not found (Debian's redis-tools package)")
