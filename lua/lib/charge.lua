@@ -32,11 +32,9 @@ local SPENT_TTL = 1200  -- the per-minute worker-time buckets live as long as th
 -- read as, while this call has not changed it (the pop copies it into `ch`: formatting a
 -- number costs more than the rest of the charge); the averages as stored, and the ones to
 -- write; the settlements, summed per ready set and tenant; each tenant's worker time (ms)
--- and the call's clock (one minute bucket per call); ready set -> its name after ":ready:"
-local AVG, AVG_TEXT, STORED_AVG, AVG_DIRTY, MOVES, SPENT, SPENT_AT, SET_SUFFIX
-per_call(function()
-  AVG, AVG_TEXT, STORED_AVG, AVG_DIRTY, MOVES, SPENT, SPENT_AT, SET_SUFFIX = {}, {}, {}, {}, {}, {}, nil, {}
-end)
+-- and the call's clock (one minute bucket per call)
+local AVG, AVG_TEXT, STORED_AVG, AVG_DIRTY, MOVES, SPENT, SPENT_AT
+per_call(function() AVG, AVG_TEXT, STORED_AVG, AVG_DIRTY, MOVES, SPENT, SPENT_AT = {}, {}, {}, {}, {}, {}, nil end)
 
 -- the average lives beside the weight, in cfg:weights under "<user>|cost" ('|' is in no
 -- tenant name), so the pop reads both with the one HMGET it needs for the weight anyway
@@ -51,11 +49,12 @@ end
 
 -- what a pop in time mode charges for `rec` (a table of the record's fields): the
 -- average in whole ms, so a steady tenant's ack usually finds nothing to settle. Returns
--- it, and the record's `ch` for it (charge_mark) but the ready set; cost_text: the stored
--- average as the pop read it, weight_text: the weight (lib/limits tenant_cfg)
-local function pop_charge(user, rec, cost_text, weight_text)
+-- it and the record's `ch`; cost_text: the stored average as the pop read it, weight_text:
+-- the weight (lib/limits tenant_cfg), set: the ready set the pop advances
+local function pop_charge(user, rec, cost_text, weight_text, set)
+  local suffix = string.sub(set, #P + 8)  -- after "<prefix>:ready:"
   local declared = tonumber(rec.cost)
-  if declared and declared > 0 then return declared, rec.cost .. ':' .. weight_text .. '::' end
+  if declared and declared > 0 then return declared, rec.cost .. ':' .. weight_text .. '::' .. suffix end
   local avg = AVG[user]
   if avg == nil then avg = seed_average(user, cost_text) end
   local text = AVG_TEXT[user]
@@ -64,17 +63,7 @@ local function pop_charge(user, rec, cost_text, weight_text)
     AVG_TEXT[user] = text
   end
   local charge = math.max(1, math.floor((avg or 1) + 0.5))
-  return charge, int(charge) .. ':' .. weight_text .. ':' .. text .. ':'
-end
-
--- the record's `ch`: what pop_charge gave and the ready set advanced
-local function charge_mark(head, set)
-  local suffix = SET_SUFFIX[set]
-  if not suffix then
-    suffix = string.sub(set, #P + 8)
-    SET_SUFFIX[set] = suffix
-  end
-  return head .. suffix
+  return charge, int(charge) .. ':' .. weight_text .. ':' .. text .. ':' .. suffix
 end
 
 -- settle a finished attempt from the record's CHARGE_FIELDS

@@ -81,15 +81,23 @@ local function due_read()
   return DUE
 end
 
--- "|due" from `held` itself (first: its first entry and score, as ZRANGE WITHSCORES gives them)
-local function due_write(first)
-  if first[2] then
-    DUE = tonumber(first[2])
-    redis.call('HSET', K.weights, DUE_FIELD, int(DUE))
-  else
-    DUE = false
-    redis.call('HDEL', K.weights, DUE_FIELD)
-  end
+-- "|due" = ms (nil: no hold)
+local function due_set(ms)
+  DUE = ms or false
+  if ms then redis.call('HSET', K.weights, DUE_FIELD, int(ms)) else redis.call('HDEL', K.weights, DUE_FIELD) end
+end
+
+-- the first entry of `held` and its score (nil, nil: none)
+local function held_head()
+  local first = redis.call('ZRANGE', K.held, 0, 0, 'WITHSCORES')
+  return first[1], tonumber(first[2])
+end
+
+-- "|due" from `held` itself: after the pop let holds go, and at every reap, so a lost or
+-- hand-edited one strands no tenant for long
+local function due_resync()
+  local _, at = held_head()
+  due_set(at)
 end
 
 -- cap: held for its cap (CAP_MARK goes into its running set), else for its rate
@@ -98,7 +106,7 @@ local function hold(user, until_ms, cap)
   redis.call('ZADD', K.held, until_ms, user)
   if cap then redis.call('SADD', K.running_of(user), CAP_MARK) end
   local due = due_read()
-  if not due or until_ms < due then due_write({user, until_ms}) end
+  if not due or until_ms < due then due_set(until_ms) end
 end
 
 -- back into the ready sets when its lanes hold work (ready_add leaves a paused tenant out);
@@ -143,7 +151,7 @@ local function release_due_holds(now)
       unhold(user)
     end
   end
-  due_write(first[1] and redis.call('ZRANGE', K.held, 0, 0, 'WITHSCORES') or first)
+  due_resync()
 end
 
 -- the pop read "|due" with the tenant's settings: let go the holds once it has come
@@ -154,48 +162,46 @@ end
 -- the reply of a pop that found nothing: {'empty'}, and while a tenant is held, in how
 -- many ms its hold is due. Holds are let go only by pops, so an idle worker sleeps
 -- until then rather than a whole poll interval (a rate-limited tenant alone keeps its rate)
-local function empty_reply(now)
-  local first = redis.call('ZRANGE', K.held, 0, 0, 'WITHSCORES')
-  if first[2] then return {'empty', int(math.max(0, tonumber(first[2]) - now))} end
+local function empty_at(at, now)
+  if at then return {'empty', int(math.max(0, at - now))} end
   return {'empty'}
 end
 
--- a pop that found no tenant: when a hold has come (whatever "|due" says: this heals a
--- lost one) let the due holds go and say so, so the pop looks once more
-local function released_when_empty(now)
-  if RELEASED then return false end
-  local first = redis.call('ZRANGE', K.held, 0, 0, 'WITHSCORES')
-  if not (first[2] and tonumber(first[2]) <= now) then return false end
-  release_due_holds(now)
-  return true
+local function empty_reply(now)
+  local _, at = held_head()
+  return empty_at(at, now)
+end
+
+-- a pop that found no tenant: nil when a hold had come (whatever "|due" said: this heals a
+-- lost one) and the due holds were let go, so the pop looks once more; else its reply
+local function empty_unless_released(now)
+  local _, at = held_head()
+  if at and at <= now and not RELEASED then
+    release_due_holds(now)
+    return nil
+  end
+  return empty_at(at, now)
 end
 
 -- task `id` of the tenant started: count it, spend a token; hold the tenant at once
 -- when it has reached its cap or has no token left, so no pop looks at it meanwhile
 local function limits_taken(user, id, c, now)
-  local wait
+  local full = false
   if c.cap then
     local key = K.running_of(user)
     redis.call('SADD', key, id)
-    if redis.call('SCARD', key) >= c.cap then wait = now + RECHECK_MS end
+    full = redis.call('SCARD', key) >= c.cap
   end
   if c.rate then
     local t = tokens_now(c, now) - 1
     c.tb = tostring(t) .. ':' .. int(now)
     redis.call('HSET', K.weights, user .. '|tb', c.tb)
   end
-  if wait then hold(user, wait, true) else
-    wait = rate_wait(c, now)
-    if wait then hold(user, wait, false) end
-  end
+  local wait = full and now + RECHECK_MS or rate_wait(c, now)
+  if wait then hold(user, wait, full) end
 end
 
 -- the end of a capped tenant's task (its record's `capped`): one of its cap's slots is free
 local function cap_slot_freed(user, id)
   if redis.call('SREM', K.running_of(user), id, CAP_MARK) == 2 then unhold(user, true) end
-end
-
--- reap (every few seconds): "|due" from `held` again, so a lost one strands no tenant for long
-local function due_resync()
-  due_write(redis.call('ZRANGE', K.held, 0, 0, 'WITHSCORES'))
 end

@@ -120,8 +120,12 @@ local function pop_task(p, now, tiers, room)
   local tries = 0  -- skips for want of room do not count: skip_tenant bounds them
   while tries < MAX_SKIPS do
     local user, set, score = next_tenant(tiers, room)
-    if not user and released_when_empty(now) then user, set, score = next_tenant(tiers, room) end
-    if not user then return empty_reply(now) end
+    if not user then
+      local reply = empty_unless_released(now)
+      if reply then return reply end
+      user, set, score = next_tenant(tiers, room)
+      if not user then return empty_reply(now) end
+    end
     local c = tenant_cfg(user)
     release_if_due(now)  -- the holds let go join the ready sets: from the next pop on
     local wait = c.rate and rate_wait(c, now)
@@ -143,11 +147,11 @@ local function pop_task(p, now, tiers, room)
     else
       tries = tries + 1
       local charge, mark
-      if p.fair == 'time' and rec.state then charge, mark = pop_charge(user, rec, c.cost, c.weight) end
+      if p.fair == 'time' and rec.state then charge, mark = pop_charge(user, rec, c.cost, c.weight, set) end
       ready_advance(set, user, score, charge, c.weight)
       local extra = NO_EXTRA
       if charge or c.cap then
-        extra = charge and {'ch', charge_mark(mark, set)} or {}
+        extra = charge and {'ch', mark} or {}
         if c.cap then extra[#extra + 1] = 'capped'; extra[#extra + 1] = '1' end
       end
       rec = take(id, user, from_crit, p, now, rec, extra)

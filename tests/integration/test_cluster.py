@@ -49,8 +49,7 @@ def test_push_pop_ack_fail_and_the_dlq_on_a_cluster(cclient, config):
         else:
             lease = lease.ack_and_pop(None)
     assert sorted(served) == sorted(["t0"] * 4 + ["t1"] * 3 + ["t2"] * 3)
-    assert served[:3] in (["t0", "t1", "t2"], ["t0", "t2", "t1"], ["t1", "t0", "t2"], ["t1", "t2", "t0"],
-                          ["t2", "t0", "t1"], ["t2", "t1", "t0"])  # fmt: skip  # round-robin over tenants
+    assert sorted(served[:3]) == ["t0", "t1", "t2"]  # round-robin over the tenants
     stats = q.stats()
     assert stats["succeeded"] == 9 and stats["dead"] == 1 and stats["queued"] == 0
     assert q.dead_letters().total == 1

@@ -21,13 +21,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import redis
 
-from queueapp.engine import Ack, EngineConfig, FairQueue, Task
+from queueapp.engine import EngineConfig, FairQueue, Task
 from queueapp.engine.scripts import ScriptSet
 from queueapp.engine.settings import TenantSettings
+from tests.perf.bench_engine import drain_fused, many_loop
 from tests.redis_server import free_port
 
 MODES = {
@@ -40,18 +42,6 @@ MODES = {
 
 def tasks(n: int) -> list[Task]:
     return [Task("demo.noop", args=[i], user=f"u{i % 10}", cost=1) for i in range(n)]
-
-
-def fused(q: FairQueue) -> None:
-    lease = q.pop("w1")
-    while lease is not None:
-        lease = lease.ack_and_pop(None)
-
-
-def pooled(q: FairQueue) -> None:
-    exchange = q.ack_and_pop_many([], "w1", 8)
-    while exchange.leases:
-        exchange = q.ack_and_pop_many([Ack.of(le, None) for le in exchange.leases], "w1", 8)
 
 
 class Callgrind:
@@ -107,7 +97,7 @@ def measure(lua: str | None, mode: str, n: int) -> dict[str, float]:
             q.set_tenants([TenantSettings(f"u{i}", **limits) for i in range(10)])
         d = q.dedicated()
         out = {}
-        for name, loop in (("fused ack-and-pop", fused), ("ack_and_pop_many x8", pooled)):
+        for name, loop in (("fused ack-and-pop", drain_fused), ("ack_and_pop_many x8", partial(many_loop, k=8))):
             q.push_many(tasks(50))
             loop(d)  # warm: the library loaded, the keys made
             q.push_many(tasks(n))
