@@ -16,6 +16,7 @@ from django.core import checks
 from .engine import AsyncFairQueue, EngineConfig, FairQueue, RedisOptions, connect, connect_async
 from .engine.errors import LuaIncludeError, QueueUnavailable
 from .engine.scripts import default_scripts
+from .engine.shards import ShardedQueue, shard_configs, threaded
 
 DEFAULT_TASK_MODULES = ("queueapp.demo",)
 DEFAULT_ASYNC_CONCURRENCY = 100
@@ -26,7 +27,7 @@ def fairqueue_settings() -> dict:
 
 
 def engine_config() -> EngineConfig:
-    ignored = {"REDIS", "TASK_MODULES", "ASYNC_CONCURRENCY"}  # not engine settings
+    ignored = {"REDIS", "TASK_MODULES", "ASYNC_CONCURRENCY", "SHARDS"}  # not engine settings
     return EngineConfig.from_mapping({k: v for k, v in fairqueue_settings().items() if k.upper() not in ignored})
 
 
@@ -48,9 +49,17 @@ def async_concurrency() -> int:
     return value
 
 
+def shards() -> int:
+    """FAIRQUEUE["SHARDS"]: fair queues (hash tags {fq:0}..{fq:N-1}) the tenants spread over."""
+    value = fairqueue_settings().get("SHARDS", 1)
+    shard_configs(EngineConfig(), value)  # the one check of the value (ConfigError)
+    return value
+
+
 @cache
 def get_queue() -> FairQueue:
-    return FairQueue(connect(redis_options()), engine_config())
+    """One client per process: a FairQueue, or with SHARDS > 1 a ShardedQueue (the same surface)."""
+    return ShardedQueue.over(connect(redis_options()), engine_config(), shards())  # type: ignore[return-value]
 
 
 _async_queues: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -61,7 +70,10 @@ def get_async_queue() -> AsyncFairQueue:
     loop = asyncio.get_running_loop()
     queue = _async_queues.get(loop)
     if queue is None:
-        queue = _async_queues[loop] = AsyncFairQueue(connect_async(redis_options()), engine_config())
+        if shards() > 1:  # the sharded client is sync: its calls run in a thread (asgiref)
+            queue = _async_queues[loop] = threaded(get_queue())
+        else:
+            queue = _async_queues[loop] = AsyncFairQueue(connect_async(redis_options()), engine_config())
     return queue
 
 

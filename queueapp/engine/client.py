@@ -32,6 +32,7 @@ class FairQueue(Operations):
         self._scripts = {name: client.register_script(self._source[name]) for name in self._source.names()}
         self._library = self._source.library()
         self._mode = Mode(self.config.redis_functions)
+        self._owns_client = False  # dedicated() copies hold their own connection
 
     @classmethod
     def from_url(cls, url: str, config: EngineConfig | None = None, **options: Any) -> FairQueue:
@@ -43,12 +44,26 @@ class FairQueue(Operations):
         Sentinel: redis-py re-resolves the master only when a connection is checked out
         (SentinelManagedConnection.connect); a held one reconnects to its old address, the
         demoted master, on every retry (tests/faults/test_sentinel.py, T13)."""
-        pool = self.redis.connection_pool
+        pool = getattr(self.redis, "connection_pool", None)
+        if pool is None:  # a RedisCluster: a pool per node, routed per call; share it
+            return self.sibling(self.config)
         hold = not isinstance(pool, SentinelConnectionPool)
         client = redis.Redis(connection_pool=pool, single_connection_client=hold)
         copy = FairQueue(client, self.config, self._source)
         copy._mode = self._mode
+        copy._owns_client = True
         return copy
+
+    def sibling(self, config: EngineConfig) -> FairQueue:
+        """Another queue (another shard's prefix) on this same client, scripts and mode."""
+        copy = FairQueue(self.redis, config, self._source)
+        copy._mode = self._mode
+        return copy
+
+    def close(self) -> None:
+        """Let go of a dedicated() copy's connection; a shared client stays open."""
+        if self._owns_client:
+            self.redis.close()
 
     # -- execution: the only I/O ------------------------------------------
     def _send(self, call: Call[Any], target: Any) -> Any:

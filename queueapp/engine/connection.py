@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import redis
 import redis.asyncio
-from redis.backoff import ExponentialWithJitterBackoff
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 from redis.retry import Retry
 
@@ -38,6 +38,7 @@ class RedisOptions:
     backoff_base: float = 0.05
     backoff_cap: float = 2.0
     max_connections: int | None = None
+    cluster: bool | None = None  # a Redis Cluster (redis-py RedisCluster); None: ask the server (INFO cluster)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -89,10 +90,38 @@ def _pool_kwargs(options: RedisOptions, parse: Callable[[str], Mapping[str, Any]
 
 
 def connect(options: RedisOptions) -> redis.Redis:
+    """A client for options.url: a RedisCluster when the server says it is a cluster node
+    (or options.cluster is True), else one pool to that one server."""
     from redis.connection import parse_url
 
-    pool = redis.ConnectionPool(**_pool_kwargs(options, parse_url))
-    return redis.Redis(connection_pool=pool)
+    kw = _pool_kwargs(options, parse_url)
+    if options.cluster or (options.cluster is None and _is_cluster_node(kw)):
+        return connect_cluster(options)  # type: ignore[no-any-return]  # RedisCluster: the same commands
+    return redis.Redis(connection_pool=redis.ConnectionPool(**kw))
+
+
+def _is_cluster_node(kw: dict[str, Any]) -> bool:
+    """One INFO at start-up, not retried: a server that cannot answer now is taken as a single
+    one (its first real command then reports the outage, as without this probe; set
+    REDIS["CLUSTER"] to True or False to skip it)."""
+    probe = redis.Redis(connection_pool=redis.ConnectionPool(**{**kw, "retry": Retry(NoBackoff(), 0)}))
+    try:
+        return str(probe.info("cluster").get("cluster_enabled", 0)) == "1"
+    except redis.RedisError:
+        return False
+    finally:
+        probe.connection_pool.disconnect()
+
+
+def connect_cluster(options: RedisOptions) -> Any:
+    """redis-py's RedisCluster from one node's URL: it reads the slot map and follows MOVED
+    and failovers itself; the same TLS, ACL, timeouts and Retry as a single server."""
+    from redis.cluster import RedisCluster
+
+    kw = options.client_kwargs()
+    kw.pop("health_check_interval", None)
+    retry = kw.pop("retry")
+    return RedisCluster.from_url(options.url, retry=retry, **kw)
 
 
 def connect_async(options: RedisOptions) -> redis.asyncio.Redis:

@@ -223,7 +223,7 @@ class Dispatcher:
         finally:
             for _ in self.runners:
                 self.work.put(None)
-            queue.redis.close()
+            queue.close()
 
     def _loop_found(self, found: bool) -> None:
         if found:

@@ -18,7 +18,8 @@ class Lease:
     task: Task
     token: str
     worker: str
-    queue: Any = None  # the FairQueue / AsyncFairQueue that popped it
+    queue: Any = None  # the FairQueue / AsyncFairQueue (or ShardedQueue) that popped it
+    shard: int = 0  # the shard it was leased from (shards.py); 0 without shards
 
     @property
     def id(self) -> str:

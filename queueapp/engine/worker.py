@@ -254,7 +254,7 @@ class Worker:
         if lease is not None:  # popped as the stop began: give it back unrun
             self._call(self._quiet, lease.release)
             self.current.pop(lease.token, None)
-        queue.redis.close()
+        queue.close()
 
     def prepare_task(self) -> None:
         """before_task (Django closes stale DB connections), never fatal to the slot: a slot

@@ -7,8 +7,9 @@ import inspect
 
 from queueapp.engine import AsyncFairQueue, FairQueue
 from queueapp.engine.operations import Operations
+from queueapp.engine.shards import ShardedQueue
 
-CONSTRUCTION = {"from_url", "dedicated", "aclose"}  # how a client is made or closed, not operations
+CONSTRUCTION = {"from_url", "dedicated", "aclose", "sibling", "close"}  # how a client is made or closed, not operations
 
 
 def public(cls: type) -> dict[str, inspect.Signature]:
@@ -76,3 +77,18 @@ def test_every_operation_returns_what_run_returns():
         body = ast.parse(textwrap.dedent(inspect.getsource(fn))).body[0].body
         last = body[-1]
         assert isinstance(last, ast.Return) and "self._run(" in ast.unparse(last), f"{name} must return self._run(...)"
+
+
+def shape(sig: inspect.Signature) -> list[tuple[str, object, object]]:
+    return [(p.name, p.kind, p.default) for p in sig.parameters.values()]
+
+
+def test_the_sharded_queue_offers_every_operation_with_the_same_parameters():
+    """A caller (the dashboard, a worker, a command) cannot tell SHARDS=3 from SHARDS=1."""
+    declared = public(Operations)
+    sharded = public(ShardedQueue)
+    missing = sorted(set(declared) - set(sharded))
+    assert missing == [], f"ShardedQueue lacks {missing}"
+    differ = [n for n in declared if shape(declared[n]) != shape(sharded[n])[: len(shape(declared[n]))]]
+    assert differ == [], f"ShardedQueue's parameters differ for {differ}"
+    assert isinstance(inspect.getattr_static(ShardedQueue, "held_due_in"), property)

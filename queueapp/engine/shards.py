@@ -1,0 +1,417 @@
+"""Shards: N complete fair queues, one hash tag each, behind the one client surface.
+
+One Redis primary runs Lua on one core; past it, tenants spread over hash tags
+(`{fq:0}`, `{fq:1}`, ...) that Redis Cluster places on different primaries. Each
+shard is a whole FairQueue (lanes, ready sets, leases, DLQ, stats), so every
+script still touches one slot and fairness inside a shard is exact. This module
+only routes: a tenant to its shard by a stable hash (or an operator's pin), a
+task id to its shard by the `@<shard>` suffix every pushed id gets, a worker's
+pops over the shards in turn. Reads over all shards are merged in shard_reads.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from .client import FairQueue
+from .config import EngineConfig
+from .errors import ConfigError, TaskNotFound
+from .keys import hash_tag_of
+from .lease import Ack, Exchange, FailOutcome, Lease, PushResult, Repair
+from .operations import BULK_BATCH, REPAIR_BATCH, Name, Progress
+from .settings import ScheduleSpec, TenantSettings, WorkerReport, WorkerSettings
+from .shard_reads import ShardReads
+from .task import Task
+from .workflows import WaitingRepair
+
+SHARD_MARK = "@"  # a pushed task id ends with "@<shard>" (ids allow '@'; tenants' own ids keep theirs)
+MAX_SHARDS = 1024
+TURN = 8  # tasks a worker leases from one shard in a row while the next shard has work too
+
+
+def shard_prefix(prefix: str, shard: int) -> str:
+    """'{fq}' -> '{fq:2}', 'app:{fq}' -> 'app:{fq:2}': the shard's own hash tag."""
+    tag = hash_tag_of(prefix)
+    return prefix.replace("{" + tag + "}", "{" + f"{tag}:{shard}" + "}")
+
+
+def shard_configs(config: EngineConfig, shards: int) -> list[EngineConfig]:
+    """One config per shard: SHARDS=1 keeps the prefix (and every key name) as it was."""
+    if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= MAX_SHARDS:
+        raise ConfigError(f"FAIRQUEUE['SHARDS'] must be an integer 1..{MAX_SHARDS}, got {shards!r}")
+    if shards == 1:
+        return [config]
+    return [dataclasses.replace(config, prefix=shard_prefix(config.prefix, i)) for i in range(shards)]
+
+
+def shard_of_user(user: str, shards: int) -> int:
+    """Stable across processes and Python versions (CRC-32, not hash())."""
+    return zlib.crc32(user.encode()) % shards
+
+
+def shard_of_id(task_id: str, shards: int) -> int | None:
+    """The shard an id names by its suffix, None for an id without one."""
+    _, mark, tail = task_id.rpartition(SHARD_MARK)
+    if mark and tail.isdigit() and int(tail) < shards:
+        return int(tail)
+    return None
+
+
+def marked(task_id: str, shard: int) -> str:
+    return task_id if task_id.endswith(f"{SHARD_MARK}{shard}") else f"{task_id}{SHARD_MARK}{shard}"
+
+
+class ShardedQueue(ShardReads):
+    """The FairQueue surface over `shards` (FairQueue objects, shard i = prefix {tag:i}).
+    Leases it hands out come back to it (lease.queue) and carry their shard (lease.shard)."""
+
+    def __init__(self, shards: Sequence[FairQueue], pins: Mapping[str, int] | None = None) -> None:
+        if len(shards) < 2:
+            raise ConfigError("a ShardedQueue needs at least two shards (SHARDS=1 is a plain FairQueue)")
+        self.shards = list(shards)
+        self.n = len(self.shards)
+        self.pins = dict(pins or {})  # tenant -> shard, the operator's override of the hash
+        self.config = self.shards[0].config  # shard 0 holds the scheduler's leader lock
+        self.redis = self.shards[0].redis
+        self.core = self.shards[0].core
+        self._turn, self._streak = 0, 0
+        self._held: list[float | None] = [None] * self.n
+        self._schedule_shard: dict[str, int] = {}
+
+    @classmethod
+    def over(cls, client: Any, config: EngineConfig, shards: int, **kwargs: Any) -> ShardedQueue | FairQueue:
+        """SHARDS queues on one client (a RedisCluster, or one Redis for all shards)."""
+        configs = shard_configs(config, shards)
+        if len(configs) == 1:
+            return FairQueue(client, config)
+        first = FairQueue(client, configs[0])
+        return cls([first, *(first.sibling(c) for c in configs[1:])], **kwargs)
+
+    def dedicated(self) -> ShardedQueue:
+        first = self.shards[0].dedicated()
+        copy = ShardedQueue([first, *(first.sibling(s.config) for s in self.shards[1:])], self.pins)
+        copy._turn = self._turn
+        return copy
+
+    def close(self) -> None:
+        self.shards[0].close()
+
+    # -- routing -------------------------------------------------------------
+    def shard_of(self, user: str) -> int:
+        pin = self.pins.get(user)
+        return pin if pin is not None and 0 <= pin < self.n else shard_of_user(user, self.n)
+
+    def for_user(self, user: str) -> FairQueue:
+        return self.shards[self.shard_of(user)]
+
+    def _id_shards(self, task_id: str) -> list[int]:
+        """The shard an id names; every shard for an id without a mark (pushed by SHARDS=1, say)."""
+        i = shard_of_id(task_id, self.n)
+        return list(range(self.n)) if i is None else [i]
+
+    def _by_id[T](self, task_id: str, read: Callable[[FairQueue], T | None]) -> T | None:
+        for i in self._id_shards(task_id):
+            found = read(self.shards[i])
+            if found is not None:
+                return found
+        return None
+
+    def _group_ids(self, ids: Iterable[str]) -> dict[int, list[str]]:
+        groups: dict[int, list[str]] = {}
+        for task_id in ids:
+            for i in self._id_shards(task_id):
+                groups.setdefault(i, []).append(task_id)
+        return groups
+
+    def _mark(self, tasks: Sequence[Task]) -> dict[int, list[tuple[int, Task]]]:
+        """Tasks by shard, ids marked with it; a dependency on a task of the same batch follows
+        its new id (a pipeline's edges are ids made before its tenant's shard was known)."""
+        renamed: dict[str, str] = {}
+        groups: dict[int, list[tuple[int, Task]]] = {}
+        for pos, task in enumerate(tasks):
+            i = self.shard_of(task.user)
+            new = marked(task.id, i)
+            renamed[task.id] = new
+            task.id = new
+            groups.setdefault(i, []).append((pos, task))
+        for task in tasks:
+            if task.depends_on:
+                task.depends_on = tuple(renamed.get(d, d) for d in task.depends_on)
+        return groups
+
+    # -- producer --------------------------------------------------------------
+    def push(self, task: Task) -> PushResult:
+        ((i, _),) = self._mark([task]).items()
+        return self.shards[i].push(task)
+
+    def push_many(self, tasks: Iterable[Task]) -> list[PushResult]:
+        """One round trip per shard touched; results in the order of `tasks`."""
+        tasks = list(tasks)
+        out: list[PushResult | None] = [None] * len(tasks)
+        for i, group in self._mark(tasks).items():
+            for (pos, _), result in zip(group, self.shards[i].push_many([t for _, t in group]), strict=True):
+                out[pos] = result
+        return out  # type: ignore[return-value]
+
+    def push_pipeline(self, run: str, user: str, name: str, tasks: Sequence[Task]) -> list[PushResult]:
+        """A pipeline is one tenant's: one shard, one atomic call as with SHARDS=1."""
+        for task in tasks:
+            task.user = user
+        self._mark(tasks)
+        return self.for_user(user).push_pipeline(run, user, name, tasks)
+
+    def cancel(self, task_id: str) -> None:
+        shards = self._id_shards(task_id)
+        for i in shards:
+            try:
+                return self.shards[i].cancel(task_id)
+            except TaskNotFound:
+                if i == shards[-1]:
+                    raise
+
+    def cancel_pipeline(self, run: str) -> int:
+        return sum(s.cancel_pipeline(run) for s in self.shards)
+
+    def xcom_push(self, user: str, ns: str, key: str, value: Any, ttl: int | None = None) -> None:
+        return self.for_user(user).xcom_push(user, ns, key, value, ttl)
+
+    def xcom_pull(self, user: str, ns: str, key: str) -> tuple[bool, Any]:
+        return self.for_user(user).xcom_pull(user, ns, key)
+
+    def xcom_values(self, user: str, ns: str) -> dict[str, Any]:
+        return self.for_user(user).xcom_values(user, ns)
+
+    def xcom_clear(self, user: str) -> int:
+        return self.for_user(user).xcom_clear(user)
+
+    # -- consumer: a worker's pops go round the shards ---------------------------
+    def _leased(self, lease: Lease | None, i: int) -> Lease | None:
+        if lease is None:
+            return None
+        lease.queue, lease.shard = self, i
+        streak = self._streak + 1 if i == self._turn else 1  # a shard found past empty ones takes the turn
+        self._turn, self._streak = (i, streak) if streak < TURN else ((i + 1) % self.n, 0)
+        return lease
+
+    def pop(self, worker: str, lease_seconds: float | None = None, skip: int | None = None) -> Lease | None:
+        """From the shard whose turn it is, else the next with work: a busy shard cannot keep a
+        worker from a quiet one for more than TURN tasks."""
+        for k in range(self.n):
+            i = (self._turn + k) % self.n
+            if i == skip:
+                continue
+            lease = self.shards[i].pop(worker, lease_seconds)
+            self._held[i] = self.shards[i].held_due_in
+            if lease is not None:
+                return self._leased(lease, i)
+        return None
+
+    @property
+    def held_due_in(self) -> float | None:
+        due = [d for d in self._held if d is not None]
+        return min(due) if due else None
+
+    def ack(self, lease: Lease, result: Any = None) -> None:
+        return self.shards[lease.shard].ack(lease, result)
+
+    def ack_and_pop(self, lease: Lease, result: Any = None, lease_seconds: float | None = None) -> Lease | None:
+        """Fused (one round trip) while the lease's shard has the turn; else the ack, then a pop
+        from the shard whose turn it is."""
+        i = lease.shard
+        if i != self._turn:
+            self.ack(lease, result)
+            return self.pop(lease.worker, lease_seconds)
+        nxt = self.shards[i].ack_and_pop(lease, result, lease_seconds)
+        self._held[i] = self.shards[i].held_due_in
+        if nxt is not None:
+            return self._leased(nxt, i)
+        return self.pop(lease.worker, lease_seconds, skip=i)
+
+    def ack_and_pop_many(
+        self,
+        acks: Sequence[Ack],
+        worker: str,
+        n: int,
+        lease_seconds: float | None = None,
+        coroutines: int | None = None,
+    ) -> Exchange:
+        """Each shard's acks in one call; the pops fused with the acks of the shard whose turn it
+        is, then the next shards for what it could not fill. One batch, one turn."""
+        by_shard: dict[int, list[int]] = {}
+        for pos, a in enumerate(acks):
+            by_shard.setdefault(a.lease.shard, []).append(pos)
+        statuses: list[str] = [""] * len(acks)
+        leases: list[Lease] = []
+        disabled = False
+        want_sync, want_async = n, coroutines or 0
+        start = self._turn
+        for k in range(self.n):
+            i = (start + k) % self.n
+            positions = by_shard.pop(i, [])
+            asks = (want_sync, want_async) if not disabled else (0, 0)
+            if not positions and not any(asks):
+                continue
+            ex = self.shards[i].ack_and_pop_many(
+                [acks[p] for p in positions], worker, asks[0], lease_seconds, asks[1] if coroutines else None
+            )
+            for p, status in zip(positions, ex.acked, strict=True):
+                statuses[p] = status
+            disabled = disabled or ex.disabled
+            self._held[i] = ex.held_due_in if not ex.leases else None
+            for lease in ex.leases:
+                lease.queue, lease.shard = self, i
+                leases.append(lease)
+                if lease.task.coroutine and coroutines:
+                    want_async -= 1
+                else:
+                    want_sync -= 1
+            if ex.leases and self._turn == start:
+                self._turn = (i + 1) % self.n
+        return Exchange(statuses, leases, disabled, None if leases else self.held_due_in)
+
+    def fail(self, lease: Lease, exc: BaseException | None = None, *, retry: bool = True, reason: str = "error",
+             message: str | None = None) -> FailOutcome | None:  # fmt: skip
+        return self.shards[lease.shard].fail(lease, exc, retry=retry, reason=reason, message=message)
+
+    def release(self, lease: Lease) -> None:
+        return self.shards[lease.shard].release(lease)
+
+    def heartbeat(
+        self,
+        worker: str,
+        leases: Iterable[Lease],
+        report: WorkerReport | None = None,
+        lease_seconds: float | None = None,
+    ) -> list[str]:
+        """Every shard: its leases renewed and the report stored (each shard's dashboard reads it)."""
+        held: list[list[Lease]] = [[] for _ in self.shards]
+        for lease in leases:
+            held[lease.shard].append(lease)
+        return [lost for i, s in enumerate(self.shards) for lost in s.heartbeat(worker, held[i], report, lease_seconds)]
+
+    # -- maintenance: every shard ------------------------------------------------
+    def reap(self, limit: int | None = None) -> tuple[int, int]:
+        done = [s.reap(limit) for s in self.shards]
+        return sum(r for r, _ in done), sum(d for _, d in done)
+
+    def promote(self, limit: int | None = None) -> int:
+        return max(s.promote(limit) for s in self.shards)  # the caller loops while one shard is full
+
+    def repair_ready(self, *, dry_run: bool = False, batch: int = REPAIR_BATCH) -> Repair:
+        found = [s.repair_ready(dry_run=dry_run, batch=batch) for s in self.shards]
+        return _summed(Repair, found)
+
+    def repair_waiting(self, dry_run: bool = False, batch: int = REPAIR_BATCH) -> WaitingRepair:
+        found = [s.repair_waiting(dry_run, batch) for s in self.shards]
+        return _summed(WaitingRepair, found)
+
+    def purge(self, user: str, reason: str = "purged", *, batch: int = BULK_BATCH, progress: Progress = None) -> int:
+        return self.for_user(user).purge(user, reason, batch=batch, progress=progress)
+
+    def dlq_requeue(self, ids: Sequence[str]) -> tuple[int, list[str]]:
+        return self._each_ids(ids, lambda s, part: s.dlq_requeue(part))
+
+    def dlq_delete(self, ids: Sequence[str], user: str | None = None) -> tuple[int, list[str]]:
+        return self._each_ids(ids, lambda s, part: s.dlq_delete(part, user))
+
+    def _each_ids(
+        self, ids: Sequence[str], op: Callable[[FairQueue, list[str]], tuple[int, list[str]]]
+    ) -> tuple[int, list[str]]:
+        """An unmarked id is tried on every shard: skipped where it is not, counted where it is."""
+        total, skipped = 0, list[str]()
+        for i, part in self._group_ids(ids).items():
+            n, missed = op(self.shards[i], part)
+            total += n
+            skipped.extend(missed)
+        done_somewhere = {t for t in ids if skipped.count(t) < len(self._id_shards(t))}
+        return total, list(dict.fromkeys(t for t in skipped if t not in done_somewhere))
+
+    def dlq_requeue_matching(self, *, user: Name = None, func: Name = None, batch: int = BULK_BATCH,
+                             progress: Progress = None) -> int:  # fmt: skip
+        return self._matching("dlq_requeue_matching", user, func, batch, progress)
+
+    def dlq_delete_matching(self, *, user: Name = None, func: Name = None, batch: int = BULK_BATCH,
+                            progress: Progress = None) -> int:  # fmt: skip
+        return self._matching("dlq_delete_matching", user, func, batch, progress)
+
+    def _matching(self, op: str, user: Name, func: Name, batch: int, progress: Progress) -> int:
+        shards = [self.for_user(user)] if user else self.shards
+        total = 0
+        for s in shards:
+            base = total
+            total += getattr(s, op)(
+                user=user, func=func, batch=batch, progress=(lambda n, b=base: progress(b + n)) if progress else None
+            )
+        return total
+
+    # -- configuration ---------------------------------------------------------
+    def set_worker_config(self, settings: WorkerSettings) -> None:
+        self.set_worker_configs([settings])
+
+    def delete_worker_config(self, worker: str) -> None:
+        self.set_worker_configs((), [worker])
+
+    def set_worker_configs(self, configs: Sequence[WorkerSettings], delete: Sequence[str] = ()) -> int:
+        """Every shard: a worker's assigned tenants may live on any of them."""
+        return max(s.set_worker_configs(configs, delete) for s in self.shards)
+
+    def set_tenant(self, settings: TenantSettings) -> None:
+        self.set_tenants([settings])
+
+    def delete_tenant(self, user: str) -> None:
+        self.set_tenants((), [user])
+
+    def set_tenants(self, tenants: Sequence[TenantSettings], delete: Sequence[str] = ()) -> int:
+        """A tenant's settings live in its shard only (its pops read them there)."""
+        sets: dict[int, list[TenantSettings]] = {}
+        gone: dict[int, list[str]] = {}
+        for t in tenants:
+            sets.setdefault(self.shard_of(t.user), []).append(t)
+        for user in delete:
+            gone.setdefault(self.shard_of(user), []).append(user)
+        return sum(self.shards[i].set_tenants(sets.get(i, []), gone.get(i, [])) for i in sorted({*sets, *gone}))
+
+    def set_schedule(self, name: str, spec: ScheduleSpec | None) -> None:
+        """In the shard of the schedule's tenant (its fires push there, atomically with the fire
+        key), and gone from every other (the tenant may have changed)."""
+        home = self.shard_of(spec.user) if spec is not None else None
+        for i, s in enumerate(self.shards):
+            s.set_schedule(name, spec if i == home else None)
+        if home is not None:
+            self._schedule_shard[name] = home
+
+    def fire_schedule(self, name: str, fires: list[tuple[str, int, Task]], next_ms: int | None, skipped: int = 0,
+                      key_ttl_ms: int | None = None) -> tuple[int, int]:  # fmt: skip
+        home = self._schedule_shard.get(name)
+        if home is None:
+            self.schedules()
+            home = self._schedule_shard.get(name)
+        if home is None:
+            home = self.shard_of(fires[0][2].user) if fires else 0
+        self._mark([task for _, _, task in fires])
+        return self.shards[home].fire_schedule(name, fires, next_ms, skipped, key_ttl_ms)
+
+    def mark_synced(self) -> None:
+        for s in self.shards:
+            s.mark_synced()
+
+
+def _summed[T](kind: type[T], values: list[Any]) -> T:
+    return kind(*(sum(getattr(v, f.name) for v in values) for f in dataclasses.fields(kind)))  # type: ignore[arg-type]
+
+
+class threaded:
+    """The async surface of a sync queue (get_async_queue with SHARDS > 1): each call runs in
+    a worker thread (asgiref's sync_to_async), so an event loop never blocks on Redis."""
+
+    def __init__(self, queue: Any) -> None:
+        self.queue = queue
+
+    def __getattr__(self, name: str) -> Any:
+        from asgiref.sync import sync_to_async
+
+        attr = getattr(self.queue, name)
+        return sync_to_async(attr, thread_sensitive=False) if callable(attr) else attr
