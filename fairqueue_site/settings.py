@@ -186,6 +186,7 @@ FAIRQUEUE = {
     "XCOM_TTL": int(os.environ.get("FAIRQUEUE_XCOM_TTL", "86400")),
     "XCOM_MAX_BYTES": int(os.environ.get("FAIRQUEUE_XCOM_MAX_BYTES", "65536")),
     "FAIRNESS": os.environ.get("FAIRQUEUE_FAIRNESS", "count"),  # or "time" (docs/fairness.md)
+    "SHARDS": int(os.environ.get("FAIRQUEUE_SHARDS", "1")),  # fair queues tenants spread over (docs/operations.md)
     # /metrics (docs/operations.md, Prometheus): bearer token, open to anyone, tenants with series
     "METRICS_TOKEN": os.environ.get("FAIRQUEUE_METRICS_TOKEN", ""),
     "METRICS_PUBLIC": env_bool("FAIRQUEUE_METRICS_PUBLIC", False),

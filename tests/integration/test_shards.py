@@ -1,0 +1,168 @@
+"""SHARDS=3: three complete fair queues behind one client, on one Redis and on a loopback
+Redis Cluster (3 primaries). Routing by tenant and by task id, the worker's turn over the
+shards, reads summed and merged, pipelines and schedules in their tenant's shard."""
+
+from __future__ import annotations
+
+import pytest
+
+from queueapp.engine import Ack, EngineConfig, FairQueue, Task
+from queueapp.engine.errors import TaskNotFound
+from queueapp.engine.settings import ScheduleSpec, TenantSettings
+from queueapp.engine.shards import TURN, ShardedQueue, shard_of_id, shard_prefix
+from tests.redis_cluster import LoopbackCluster
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = LoopbackCluster(3).start()
+    yield c
+    c.cleanup()
+
+
+@pytest.fixture(params=["one-redis", "cluster"])
+def sq(request, rclient, config) -> ShardedQueue:
+    if request.param == "one-redis":
+        client = rclient
+    else:
+        client = request.getfixturevalue("cluster").client()
+        request.addfinalizer(client.close)
+    q = ShardedQueue.over(client, config, 3)
+    assert isinstance(q, ShardedQueue)
+    return q
+
+
+def users_on(q: ShardedQueue, shard: int, n: int) -> list[str]:
+    """n tenant keys that hash to `shard`."""
+    out, i = [], 0
+    while len(out) < n:
+        if q.shard_of(f"u{i}") == shard:
+            out.append(f"u{i}")
+        i += 1
+    return out
+
+
+def test_shard_prefixes_and_one_shard_is_a_plain_queue(rclient):
+    assert shard_prefix("{fq}", 2) == "{fq:2}" and shard_prefix("app:{fq}", 0) == "app:{fq:0}"
+    one = ShardedQueue.over(rclient, EngineConfig(prefix="{fq}"), 1)
+    assert type(one) is FairQueue and one.config.prefix == "{fq}"  # SHARDS=1: key names unchanged
+
+
+def test_push_routes_by_tenant_and_ids_name_their_shard(sq):
+    tasks = [Task("demo.noop", args=[i], user=f"t{i % 7}") for i in range(70)]
+    results = sq.push_many(tasks)
+    assert [r.id for r in results] == [t.id for t in tasks]  # in order, ids as pushed
+    for t in tasks:
+        assert shard_of_id(t.id, 3) == sq.shard_of(t.user)
+        assert sq.shards[sq.shard_of(t.user)].get_task(t.id).user == t.user  # in that shard only
+        assert all(s.get_task(t.id) is None for i, s in enumerate(sq.shards) if i != sq.shard_of(t.user))
+    assert sq.stats()["queued"] == 70
+    assert sorted(sq.shards[i].stats()["queued"] for i in range(3)) != [0, 0, 70]  # spread
+    assert sq.get_task(tasks[5].id).args == [5]
+    sq.cancel(tasks[5].id)
+    assert sq.get_task(tasks[5].id).state == "cancelled"
+    with pytest.raises(TaskNotFound):
+        sq.cancel("no-such-task@1")
+    # an id without a mark (a record pushed before SHARDS was raised) is found on its shard
+    old = Task("demo.noop", user="t1")
+    sq.for_user("t1").push(old)
+    assert "@" not in old.id and sq.get_task(old.id).id == old.id
+
+
+def test_a_busy_shard_cannot_starve_a_quiet_one(sq):
+    (heavy,), quiet = users_on(sq, 0, 1), users_on(sq, 1, 2)
+    sq.push_many([Task("demo.noop", user=heavy) for _ in range(200)])
+    sq.push_many([Task("demo.noop", user=u) for u in quiet for _ in range(3)])
+    served, lease = [], sq.pop("w1")
+    while lease is not None:
+        served.append(lease.task.user)
+        lease = lease.ack_and_pop(None)
+    assert len(served) == 206
+    last_quiet = max(i for i, u in enumerate(served) if u in quiet)
+    assert last_quiet < 2 * TURN + 6  # the quiet shard's 6 tasks come in its first turns
+    assert sq.stats()["succeeded"] == 206
+
+
+def test_prefetch_acks_each_shard_and_fills_from_the_next(sq):
+    users = [u for i in range(3) for u in users_on(sq, i, 1)]
+    for u in users:
+        sq.push_many([Task("demo.noop", user=u) for _ in range(2)])
+    first = sq.ack_and_pop_many([], "w1", 4)
+    assert len(first.leases) == 4 and len({le.shard for le in first.leases}) >= 2  # one shard had 2
+    second = sq.ack_and_pop_many([Ack.of(le, le.id) for le in first.leases], "w1", 4)
+    assert second.acked == ["ok"] * 4 and len(second.leases) == 2
+    third = sq.ack_and_pop_many([Ack.of(le, None) for le in second.leases], "w1", 4)
+    assert third.acked == ["ok", "ok"] and third.leases == []
+    assert sq.stats()["succeeded"] == 6 and sq.idle()
+    assert sq.get_task(first.leases[0].id).result == f'"{first.leases[0].id}"'
+
+
+def test_failures_dead_letters_and_requeue_across_shards(sq):
+    users = [u for i in range(3) for u in users_on(sq, i, 1)]
+    ids = [r.id for r in sq.push_many([Task("demo.noop", user=u, max_retries=0) for u in users])]
+    for _ in users:
+        lease = sq.pop("w1")
+        assert sq.fail(lease, RuntimeError("boom"), retry=False).outcome == "dead"
+    page = sq.dead_letters()
+    assert page.total == 3 and sorted(t.id for t in page.items) == sorted(ids)
+    assert sq.dead_letters(user=users[1]).total == 1
+    assert [t.finished_at for t in page.items] == sorted((t.finished_at for t in page.items), reverse=True)
+    assert sq.dlq_requeue(ids + ["gone@2"]) == (3, ["gone@2"])
+    assert sq.stats()["queued"] == 3 and sq.dead_letters().total == 0
+    backlog = sq.tenants_with_backlog()
+    assert backlog.total == 3 and sorted(u for u, _ in backlog.items) == sorted(users)
+    assert sq.dlq_delete_matching(user=users[0]) == 0  # nothing dead any more
+
+
+def test_heartbeat_renews_each_shard_and_a_lost_lease_comes_back(sq, rclient):
+    users = [u for i in range(3) for u in users_on(sq, i, 1)]
+    sq.push_many([Task("demo.noop", user=u) for u in users])
+    leases = sq.ack_and_pop_many([], "w1", 3, lease_seconds=30).leases
+    assert len(leases) == 3 and sq.running().total == 3
+    assert sq.heartbeat("w1", leases, lease_seconds=30) == []
+    gone = leases[1]
+    sq.shards[gone.shard].release(gone)  # as if another worker had taken it over
+    assert sq.heartbeat("w1", leases, lease_seconds=30) == [gone.id]
+    assert [t.lease_deadline for t in sq.running().items] == sorted(t.lease_deadline for t in sq.running().items)
+
+
+def test_a_pipeline_runs_in_its_tenants_shard_with_its_edges(sq):
+    a, b = Task("demo.noop", user="acme"), Task("demo.noop", user="acme")
+    b.depends_on = (a.id,)
+    sq.push_pipeline("run1", "acme", "etl", [a, b])
+    home = sq.shard_of("acme")
+    assert a.id.endswith(f"@{home}") and b.depends_on == (a.id,)
+    lease = sq.pop("w1")
+    assert lease.id == a.id and sq.pop("w1") is None  # b waits for a
+    nxt = lease.ack_and_pop(None)
+    assert nxt is not None and nxt.id == b.id
+    nxt.ack(None)
+    run = sq.pipeline("run1")
+    assert run is not None and run.done == 2 and sq.pipelines()[1] == 1
+
+
+def test_schedules_live_and_fire_in_their_tenants_shard(sq):
+    spec = ScheduleSpec("nightly", "0 3 * * *", "demo.noop", user="acme")
+    sq.set_schedule("nightly", spec)
+    version, rows = sq.schedules()
+    assert version and list(rows) == ["nightly"]
+    home = sq.shard_of("acme")
+    assert list(sq.shards[home].schedules()[1]) == ["nightly"]
+    fired, dupes = sq.fire_schedule("nightly", [("nightly:1", 1, spec.task())], 2)
+    assert (fired, dupes) == (1, 0) and sq.shards[home].stats()["queued"] == 1
+    assert sq.fire_schedule("nightly", [("nightly:1", 1, spec.task())], 2) == (0, 1)  # once per fire key
+    sq.set_schedule("nightly", None)
+    assert sq.schedules()[1] == {}
+
+
+def test_tenant_settings_and_rows_come_from_the_tenants_shard(sq):
+    sq.set_tenants([TenantSettings("acme", weight=3), TenantSettings("beta", max_running=1)])
+    sq.push(Task("demo.noop", user="acme"))
+    snap = sq.config_snapshot()
+    assert snap.tenants["acme"].weight == 3 and snap.tenants["beta"].max_running == 1
+    assert sq.shards[sq.shard_of("acme")].config_snapshot().tenants["acme"].weight == 3
+    rows = sq.tenant_rows(["acme", "beta"])
+    assert rows["acme"]["shard"] == sq.shard_of("acme") and rows["acme"]["queued"] == 1
+    assert sq.tenant_keys().total == 2
+    sq.delete_tenant("beta")
+    assert "beta" not in sq.config_snapshot().tenants

@@ -1,0 +1,74 @@
+"""The dashboard with SHARDS=3: every page renders from all three shards, a tenant's page
+from its own, a task's detail and its retry from the shard its id names."""
+
+from __future__ import annotations
+
+import pytest
+
+from queueapp import conf
+from queueapp.engine import Task
+from queueapp.engine.settings import WorkerReport
+from queueapp.engine.shards import ShardedQueue
+from queueapp.models import Schedule, Tenant, WorkerConfig
+from tests.web.test_pages import PAGES
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def sharded(fq_settings):
+    fq_settings.FAIRQUEUE = {**fq_settings.FAIRQUEUE, "SHARDS": 3}
+    conf.get_queue.cache_clear()
+    queue = conf.get_queue()
+    assert isinstance(queue, ShardedQueue) and queue.n == 3
+    return queue
+
+
+def users_on_every_shard(queue: ShardedQueue) -> list[str]:
+    found: dict[int, str] = {}
+    i = 0
+    while len(found) < 3:
+        found.setdefault(queue.shard_of(f"tenant{i}"), f"tenant{i}")
+        i += 1
+    return [found[s] for s in range(3)]
+
+
+def test_every_page_shows_every_shard(sharded, admin):
+    users = users_on_every_shard(sharded)
+    Tenant.objects.create(key=users[0], name="First", weight=2)
+    WorkerConfig.objects.create(worker_id="w1")
+    Schedule.objects.create(name="nightly", cron="30 2 * * *", task="queueapp.demo.noop")
+    sharded.push_many([Task("queueapp.demo.echo", args=[u], user=u) for u in users for _ in range(2)])
+    sharded.push(Task("queueapp.demo.fail", user=users[2], max_retries=0))
+    dead = None
+    for _ in range(7):
+        lease = sharded.pop("w9")  # w1 is configured with no tenants: it serves none
+        if lease.task.func == "queueapp.demo.fail":
+            dead = lease
+            lease.fail(ValueError("shard boom"), retry=False)
+            break
+        lease.ack(None)
+    assert dead is not None and dead.shard == 2
+    sharded.heartbeat("w1", [], WorkerReport("w1", 0, 0, host="h", pid=1, ttl_seconds=60))
+    for url in PAGES + [f"/users/{u}/" for u in users] + [f"/tasks/{dead.id}/"]:
+        response = admin.get(url)
+        assert response.status_code == 200, url
+    users_page = admin.get("/users/").content.decode()
+    assert all(u in users_page for u in users)
+    assert dead.id in admin.get("/dead-letters/").content.decode()
+    assert "shard boom" in admin.get(f"/tasks/{dead.id}/").content.decode()
+    assert admin.post(f"/tasks/{dead.id}/retry/").status_code in (200, 302)
+    assert sharded.get_task(dead.id).state == "queued" and sharded.dead_letters().total == 0
+
+
+def test_the_backend_enqueues_and_reads_results_through_the_shards(sharded):
+    from queueapp.demo import echo
+
+    results = [echo.using(user=u).enqueue(u) for u in users_on_every_shard(sharded)]
+    assert sorted(r.id.rsplit("@", 1)[1] for r in results) == ["0", "1", "2"]
+    for _ in results:
+        lease = sharded.pop("w1")
+        lease.ack(lease.task.args[0])
+    for r in results:
+        r.refresh()
+        assert r.status == "SUCCESSFUL" and r.return_value == r.args[0]
