@@ -54,7 +54,10 @@ def test_every_page_shows_every_shard(sharded, admin):
         response = admin.get(url)
         assert response.status_code == 200, url
     users_page = admin.get("/users/").content.decode()
-    assert all(u in users_page for u in users)
+    assert all(u in users_page for u in users) and ">Shard</th>" in users_page
+    for shard, user in enumerate(users):  # each row shows its tenant's shard
+        row = users_page.split(f">{user}</a>", 1)[1].split("</tr>", 1)[0]
+        assert f'<td class="num">{shard}</td>' in row.split("badge", 1)[0]
     assert dead.id in admin.get("/dead-letters/").content.decode()
     assert "shard boom" in admin.get(f"/tasks/{dead.id}/").content.decode()
     assert admin.post(f"/tasks/{dead.id}/retry/").status_code in (200, 302)
