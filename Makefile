@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help install run test test-fast test-faults screenshots bench race fairness lint check clean
+.PHONY: help install run test test-fast test-cluster test-faults screenshots bench race fairness lint check clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -24,6 +24,11 @@ test: install ## the whole suite but the long fault tests (private redis-server,
 	@scripts/ensure-postgres.sh
 	$(PY) -m pytest -m "not faults" $(PYTEST_ARGS)
 	$(PY) -m tests.postgres_server env FAIRQUEUE_EXPECT_DB=postgresql $(PY) -m pytest tests/site tests/web -q
+	FAIRQUEUE_TEST_TOPOLOGY=cluster3 $(PY) -m pytest tests/integration -q
+
+test-cluster: install ## the engine's integration tests on a loopback Redis Cluster (3 primaries), queues of 3 shards
+	@scripts/ensure-redis-server.sh
+	FAIRQUEUE_TEST_TOPOLOGY=cluster3 $(PY) -m pytest tests/integration -q $(PYTEST_ARGS)
 
 test-fast: install ## the suite without slow tests
 	@scripts/ensure-redis-server.sh

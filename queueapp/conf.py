@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core import checks
 
 from .engine import AsyncFairQueue, EngineConfig, FairQueue, RedisOptions, connect, connect_async
+from .engine.connection import is_cluster
 from .engine.errors import LuaIncludeError, QueueUnavailable
 from .engine.scripts import default_scripts
 from .engine.shards import ShardedQueue, shard_configs, threaded
@@ -70,7 +71,7 @@ def get_async_queue() -> AsyncFairQueue:
     loop = asyncio.get_running_loop()
     queue = _async_queues.get(loop)
     if queue is None:
-        if shards() > 1:  # the sharded client is sync: its calls run in a thread (asgiref)
+        if shards() > 1 or is_cluster(get_queue().redis):  # the sync client's calls, in a thread
             queue = _async_queues[loop] = threaded(get_queue())
         else:
             queue = _async_queues[loop] = AsyncFairQueue(connect_async(redis_options()), engine_config())

@@ -12,6 +12,7 @@ import subprocess
 
 import pytest
 import redis
+from redis.cluster import RedisCluster
 
 from queueapp.engine import (
     AsyncFairQueue,
@@ -22,17 +23,66 @@ from queueapp.engine import (
     connect,
     connect_async,
 )
+from queueapp.engine.shards import ShardedQueue, threaded
 from tests.processes import start_command, worker_env
+from tests.redis_cluster import LoopbackCluster
 from tests.redis_server import RedisServer
+
+# FAIRQUEUE_TEST_TOPOLOGY=cluster3 (make test-cluster): the same tests against a loopback Redis Cluster
+# of 3 primaries, every `queue` a ShardedQueue of 3 shards; a test marked one_shard reads a queue's keys
+# by name, so its queue is one plain FairQueue on the cluster (one shard of it)
+TOPOLOGY = os.environ.get("FAIRQUEUE_TEST_TOPOLOGY", "")
+SHARDED = TOPOLOGY == "cluster3"
+
+
+_topology_counts: dict[str, int] = {}
+
+
+def pytest_terminal_summary(terminalreporter):
+    if SHARDED and _topology_counts:
+        c = _topology_counts
+        terminalreporter.write_line(
+            f"cluster3: {c['sharded']} tests on a ShardedQueue of 3 shards, {c['one_shard']} on one shard of the "
+            f"cluster (one_shard), {c['single_redis']} skipped (single_redis)"
+        )
 
 
 def pytest_collection_modifyitems(config, items):
-    """Browser tests last: they hold an event loop in the main thread while they run."""
+    """Browser tests last: they hold an event loop in the main thread while they run. On the
+    cluster, the tests that count one server's commands or change that server are skipped."""
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+    if SHARDED:
+        _topology_counts.update(sharded=0, one_shard=0, single_redis=0)
+        for item in items:
+            single = item.get_closest_marker("single_redis")
+            if single is not None:
+                item.add_marker(pytest.mark.skip(reason=f"one Redis only: {single.args[0] if single.args else ''}"))
+                _topology_counts["single_redis"] += 1
+            elif item.get_closest_marker("one_shard") is not None:
+                _topology_counts["one_shard"] += 1
+            else:
+                _topology_counts["sharded"] += 1
+
+
+def pytest_configure(config):
+    if TOPOLOGY not in ("", "cluster3"):
+        raise pytest.UsageError(f"FAIRQUEUE_TEST_TOPOLOGY must be empty or cluster3, got {TOPOLOGY!r}")
+
+
+def engine_queue(request, client, cfg: EngineConfig):
+    """What a test's `queue` is in this run's topology."""
+    if SHARDED and request.node.get_closest_marker("one_shard") is None:
+        return ShardedQueue.over(client, cfg, 3)
+    return FairQueue(client, cfg)
 
 
 @pytest.fixture(scope="session")
 def redis_url():
+    if SHARDED:
+        cluster = LoopbackCluster(3).start()
+        yield f"redis://127.0.0.1:{cluster.nodes[0].port}/0"
+        cluster.cleanup()
+        return
     url = os.environ.get("FAIRQUEUE_TEST_REDIS_URL")
     if url:
         yield url
@@ -62,22 +112,25 @@ def rclient(redis_url):
 
 
 @pytest.fixture
-def queue(rclient, config):
-    return FairQueue(rclient, config)
+def queue(request, rclient, config):
+    return engine_queue(request, rclient, config)
 
 
 @pytest.fixture
-def make_queue(rclient):
-    """Another FairQueue on the same Redis with a custom config."""
-    return lambda cfg: FairQueue(rclient, cfg)
+def make_queue(request, rclient):
+    """Another queue on the same Redis with a custom config."""
+    return lambda cfg: engine_queue(request, rclient, cfg)
 
 
 class AsyncRunner:
     """Runs an AsyncFairQueue from sync tests, so one scenario covers both clients."""
 
-    def __init__(self, redis_url: str, config: EngineConfig) -> None:
+    def __init__(self, redis_url: str, config: EngineConfig, request=None) -> None:
         self.loop = asyncio.new_event_loop()
-        self.queue = AsyncFairQueue(connect_async(RedisOptions(url=redis_url)), config)
+        if SHARDED:  # as get_async_queue on a cluster: the sync client's calls in a thread
+            self.queue = threaded(engine_queue(request, connect(RedisOptions(url=redis_url)), config))
+        else:
+            self.queue = AsyncFairQueue(connect_async(RedisOptions(url=redis_url)), config)
 
     def __getattr__(self, name):
         attr = getattr(self.queue, name)
@@ -103,27 +156,32 @@ class AsyncRunner:
 def anyqueue(request, redis_url, config, rclient):
     """The same scenario through FairQueue and AsyncFairQueue."""
     if request.param == "sync":
-        yield FairQueue(rclient, config)
+        yield engine_queue(request, rclient, config)
         return
-    runner = AsyncRunner(redis_url, config)
+    runner = AsyncRunner(redis_url, config, request)
     yield runner
     runner.close()
 
 
 @pytest.fixture
 def raw(redis_url):
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    if SHARDED:
+        client = RedisCluster.from_url(redis_url, decode_responses=True)
+    else:
+        client = redis.Redis.from_url(redis_url, decode_responses=True)
     yield client
     client.close()
 
 
 @pytest.fixture
-def fq_settings(settings, redis_url, prefix):
-    """Point the Django layer (backend, commands) at the test Redis and this test's prefix."""
+def fq_settings(request, settings, redis_url, prefix):
+    """Point the Django layer (backend, commands) at the test Redis and this test's prefix
+    (and its shards, as the test's `queue` has them)."""
     from queueapp import conf
 
     settings.REDIS_URL = redis_url
-    settings.FAIRQUEUE = {**settings.FAIRQUEUE, "PREFIX": prefix}
+    shards = 3 if SHARDED and request.node.get_closest_marker("one_shard") is None else 1
+    settings.FAIRQUEUE = {**settings.FAIRQUEUE, "PREFIX": prefix, "SHARDS": shards}
     conf.get_queue.cache_clear()
     yield settings
     conf.get_queue.cache_clear()

@@ -14,6 +14,7 @@ import uuid
 
 import redis
 
+from queueapp.engine.connection import RedisOptions, connect
 from queueapp.tasks_api import task
 
 _client = None
@@ -23,7 +24,7 @@ def ledger() -> tuple[redis.Redis, str]:
     global _client
     if _client is None:
         url = os.environ.get("FQ_LEDGER_URL") or os.environ["REDIS_URL"]
-        _client = redis.Redis.from_url(url, decode_responses=True)
+        _client = connect(RedisOptions(url=url))  # a RedisCluster when the URL names a cluster node
     return _client, os.environ.get("FQ_LEDGER", "ledger")
 
 

@@ -124,6 +124,12 @@ def connect_cluster(options: RedisOptions) -> Any:
     return RedisCluster.from_url(options.url, retry=retry, **kw)
 
 
+def is_cluster(client: Any) -> bool:
+    from redis.cluster import RedisCluster
+
+    return isinstance(client, RedisCluster)
+
+
 def connect_async(options: RedisOptions) -> redis.asyncio.Redis:
     from redis.asyncio.connection import parse_url
     from redis.asyncio.retry import Retry as AsyncRetry

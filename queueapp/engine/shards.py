@@ -12,13 +12,14 @@ pops over the shards in turn. Reads over all shards are merged in shard_reads.py
 from __future__ import annotations
 
 import dataclasses
+import re
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .client import FairQueue
 from .config import EngineConfig
-from .errors import ConfigError, TaskNotFound
+from .errors import ConfigError, InvalidTask, TaskNotFound
 from .keys import hash_tag_of
 from .lease import Ack, Exchange, FailOutcome, Lease, PushResult, Repair
 from .operations import BULK_BATCH, REPAIR_BATCH, Name, Progress
@@ -27,7 +28,8 @@ from .shard_reads import ShardReads
 from .task import Task
 from .workflows import WaitingRepair
 
-SHARD_MARK = "@"  # a pushed task id ends with "@<shard>" (ids allow '@'; tenants' own ids keep theirs)
+SHARD_MARK = "@"  # an id FairQueue made ends with "@<shard>" once pushed (task ids allow '@')
+_MADE_ID = re.compile(r"[0-9a-f]{28}")  # what new_task_id makes: ms (12 hex) + monotonic random (16)
 MAX_SHARDS = 1024
 TURN = 8  # tasks a worker leases from one shard in a row while the next shard has work too
 
@@ -61,7 +63,9 @@ def shard_of_id(task_id: str, shards: int) -> int | None:
 
 
 def marked(task_id: str, shard: int) -> str:
-    return task_id if task_id.endswith(f"{SHARD_MARK}{shard}") else f"{task_id}{SHARD_MARK}{shard}"
+    """An id FairQueue made (task.new_task_id) gets its shard; an id the caller chose is kept as
+    it is (they look it up by it, and depend on it), found by asking every shard."""
+    return f"{task_id}{SHARD_MARK}{shard}" if _MADE_ID.fullmatch(task_id) else task_id
 
 
 class ShardedQueue(ShardReads):
@@ -140,7 +144,20 @@ class ShardedQueue(ShardReads):
         for task in tasks:
             if task.depends_on:
                 task.depends_on = tuple(renamed.get(d, d) for d in task.depends_on)
+                self._same_shard(task)
         return groups
+
+    def _same_shard(self, task: Task) -> None:
+        """A dependent is released in the Lua call of its dependency's ack: both in one slot."""
+        home = self.shard_of(task.user)
+        for dep in task.depends_on:
+            there = shard_of_id(dep, self.n)
+            if there is not None and there != home:
+                raise InvalidTask(
+                    f"task {task.id!r} (tenant {task.user!r}, shard {home}) depends on {dep!r} of shard {there}: "
+                    "with SHARDS > 1 a task can depend only on tasks of its own shard (of its own tenant, "
+                    "or a tenant pinned to the same shard); nothing of this push was enqueued"
+                )
 
     # -- producer --------------------------------------------------------------
     def push(self, task: Task) -> PushResult:
@@ -409,6 +426,9 @@ class threaded:
 
     def __init__(self, queue: Any) -> None:
         self.queue = queue
+
+    async def aclose(self) -> None:
+        self.queue.redis.close()
 
     def __getattr__(self, name: str) -> Any:
         from asgiref.sync import sync_to_async

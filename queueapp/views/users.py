@@ -24,7 +24,14 @@ def user_list(request):
     query = request.GET.get("q", "").strip()
     sort = request.GET.get("sort", "key") if not query else "key"
     result, rows = dashboard.tenant_page(query, sort, offset_of(request), PAGE_SIZE)
-    context = {"page": result, "rows": rows, "q": query, "sort": sort, "sorts": dashboard.SORTS, "shards": conf.shards()}
+    context = {
+        "page": result,
+        "rows": rows,
+        "q": query,
+        "sort": sort,
+        "sorts": dashboard.SORTS,
+        "shards": conf.shards(),
+    }
     return page(request, "queueapp/users.html", context, partial="table")
 
 

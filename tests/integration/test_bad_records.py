@@ -28,6 +28,7 @@ CASES = {
 }
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 @pytest.mark.parametrize("case", CASES)
 def test_malformed_record_is_dead_lettered_and_pop_goes_on(queue, raw, prefix, case):
     mutate, reason = CASES[case]
@@ -43,6 +44,7 @@ def test_malformed_record_is_dead_lettered_and_pop_goes_on(queue, raw, prefix, c
     assert (stats["queued"], stats["running"], stats["dead"]) == (0, 1, 1)
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_oversized_record_planted_in_redis_is_dead_lettered(make_queue, config, raw, prefix):
     q = make_queue(dataclasses.replace(config, max_payload_bytes=100))
     bad = plant(q, raw, prefix, lambda r, k: r.hset(k, "payload", '{"args":["' + "x" * 500 + '"]}'))
@@ -50,6 +52,7 @@ def test_oversized_record_planted_in_redis_is_dead_lettered(make_queue, config, 
     assert raw.hget(f"{prefix}:task:{bad}", "dead_reason") == "oversized"
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_record_deleted_under_the_queue_is_dead_lettered_as_missing(queue, raw, prefix):
     """A lane entry whose record is gone is not dropped: a stub (id, tenant) goes to the DLQ."""
     bad = plant(queue, raw, prefix, lambda r, k: r.delete(k))
@@ -64,6 +67,7 @@ def test_record_deleted_under_the_queue_is_dead_lettered_as_missing(queue, raw, 
     assert queue.dlq_delete([bad])[0] == 1 and queue.stats()["dead"] == 0
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_record_without_state_is_dead_lettered_as_malformed(anyqueue, raw, prefix):
     """Issue 10, item 5: it was counted `missing` and silently dropped, its hash left behind."""
     bad = plant(anyqueue, raw, prefix, lambda r, k: r.hdel(k, "state"))
@@ -83,6 +87,7 @@ def test_record_without_state_is_dead_lettered_as_malformed(anyqueue, raw, prefi
     assert anyqueue.pop("w1").id == bad
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 @pytest.mark.parametrize("lane", ["crit", "norm"])
 def test_purge_dead_letters_lane_entries_without_a_usable_record(queue, raw, prefix, lane):
     prio = 6 if lane == "crit" else 3
@@ -99,6 +104,7 @@ def test_purge_dead_letters_lane_entries_without_a_usable_record(queue, raw, pre
     assert raw.zscore(f"{prefix}:backlog", "acme") is None
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_record_python_cannot_decode_is_dead_lettered_by_the_client(queue, raw, prefix):
     """Lua accepts the payload (an array is a table to cjson) but Python cannot use it."""
     bad = plant(queue, raw, prefix, lambda r, k: r.hset(k, "payload", "[1, 2]"))
@@ -109,6 +115,7 @@ def test_record_python_cannot_decode_is_dead_lettered_by_the_client(queue, raw, 
     assert task["state"] == State.DEAD and task["dead_reason"] == "decode_error"
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_a_queue_of_only_broken_records_returns_none(queue, raw, prefix):
     for _ in range(40):  # more than one pop's skip budget
         plant(queue, raw, prefix, lambda r, k: r.hset(k, "payload", "garbage"))
@@ -120,6 +127,7 @@ def test_a_queue_of_only_broken_records_returns_none(queue, raw, prefix):
     assert queue.dead_letters().total == 40
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_cancel_refuses_a_queued_record_that_names_no_lane(queue, raw, prefix):
     """Without user or priority the record's lane is unknown: a clear refusal, not a Lua error."""
     from queueapp.engine import InvalidState

@@ -156,6 +156,7 @@ def test_purge_dead_letters_waiting_tasks_and_leaves_no_dependency_keys(queue, r
     assert deps_keys(raw, prefix) == []
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_a_dependency_that_lost_its_flag_leaves_the_dependent_visible_and_cancellable(queue, raw, prefix):
     """A dependency whose record lost its 'dependents' flag (a partial restore): its ack
     releases nothing, and the dependent stays visible as waiting, to be cancelled (or
@@ -171,6 +172,7 @@ def test_a_dependency_that_lost_its_flag_leaves_the_dependent_visible_and_cancel
     assert deps_keys(raw, prefix) == []
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_stats_waiting_gauge_matches_the_waiting_set(queue, raw, prefix):
     queue.push(t("a"))
     for i in range(5):
@@ -205,6 +207,7 @@ def test_a_pipeline_push_is_one_script_call_and_atomic(queue):
     assert queue.get_task("s1") is None and queue.pipeline("run-x") is None
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_repair_waiting_releases_what_a_lost_flag_left_waiting(queue, raw, prefix):
     queue.push(t("a"))
     queue.push(t("b", depends_on=("a",)))
@@ -231,6 +234,7 @@ def test_a_deferred_record_in_no_set_can_still_be_cancelled(queue, raw, prefix):
     assert deps_keys(raw, prefix) == []
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_an_expired_pipeline_leaves_no_key_behind(make_queue, config, raw, prefix):
     """Result TTL expiry: a finished run's keys expire with its results, and the next reap
     takes it out of the indexes with its XCom; no dependency key is left at any point."""
@@ -249,6 +253,7 @@ def test_an_expired_pipeline_leaves_no_key_behind(make_queue, config, raw, prefi
     assert not [k for k in left if k.split(":")[1] in ("task", "deps", "waiting", "pipe", "pipes", "xcom")], left
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_block_waits_only_on_dead_letters_what_cannot_be_requeued_cancels(queue, raw, prefix):
     """A dependency that ends 'failed' (no DLQ) or is cancelled can never succeed: even a
     blocking dependent is cancelled, so nothing waits forever (its record would expire)."""
@@ -288,6 +293,7 @@ def test_a_tenant_named_like_an_index_cannot_break_the_reap(queue):
         queue.push_pipeline("a:b", "acme", "", [t("e2")])
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_a_purged_waiting_task_that_is_requeued_waits_again(queue, raw, prefix):
     queue.push(t("a", user="other"))
     queue.push(t("b", depends_on=("a",)))

@@ -23,12 +23,18 @@ def serve(q, worker, n):
     return users
 
 
+@pytest.mark.one_shard(
+    "exact order across tenants, a property of one shard (docs/operations.md, fairness across shards)"
+)
 def test_round_robin_across_tenants_that_have_work(anyqueue):
     for user in ("a", "b", "c"):
         fill(anyqueue, user, 3)
     assert serve(anyqueue, "w", 9) == ["a", "b", "c"] * 3
 
 
+@pytest.mark.one_shard(
+    "exact order across tenants, a property of one shard (docs/operations.md, fairness across shards)"
+)
 def test_quiet_tenant_is_not_stuck_behind_a_noisy_one(queue):
     fill(queue, "noisy", 5000)
     for user in ("q1", "q2", "q3"):
@@ -38,6 +44,9 @@ def test_quiet_tenant_is_not_stuck_behind_a_noisy_one(queue):
     assert sorted(served) == sorted(["noisy"] * 3 + ["q1", "q2", "q3"] * 3)
 
 
+@pytest.mark.one_shard(
+    "exact order across tenants, a property of one shard (docs/operations.md, fairness across shards)"
+)
 def test_a_tenant_that_arrives_late_is_served_within_one_round(queue):
     for user in ("a", "b", "c", "d"):
         fill(queue, user, 10)
@@ -46,6 +55,7 @@ def test_a_tenant_that_arrives_late_is_served_within_one_round(queue):
     assert "late" in serve(queue, "w", 5)
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_emptied_tenant_leaves_the_ready_set(queue, raw, prefix):
     fill(queue, "a", 1)
     fill(queue, "b", 2)
@@ -57,6 +67,9 @@ def test_emptied_tenant_leaves_the_ready_set(queue, raw, prefix):
     assert raw.zcard(f"{prefix}:backlog") == 0
 
 
+@pytest.mark.one_shard(
+    "exact order across tenants, a property of one shard (docs/operations.md, fairness across shards)"
+)
 def test_assigned_tenants_first_then_steal_targets(queue):
     queue.set_worker_config(WorkerSettings("w1", assigned=["a1", "a2"], steal=["s1"]))
     fill(queue, "s1", 3)
@@ -69,6 +82,9 @@ def test_assigned_tenants_first_then_steal_targets(queue):
     assert "other" not in served  # neither assigned nor a steal target
 
 
+@pytest.mark.one_shard(
+    "exact order across tenants, a property of one shard (docs/operations.md, fairness across shards)"
+)
 def test_assigned_work_arriving_preempts_stealing(queue):
     queue.set_worker_config(WorkerSettings("w1", assigned=["a"], steal=["s"]))
     fill(queue, "s", 5)
@@ -77,6 +93,9 @@ def test_assigned_work_arriving_preempts_stealing(queue):
     assert serve(queue, "w1", 2) == ["a", "s"]
 
 
+@pytest.mark.one_shard(
+    "exact order across tenants, a property of one shard (docs/operations.md, fairness across shards)"
+)
 def test_wildcard_steals_from_any_tenant_after_its_own(queue):
     queue.set_worker_config(WorkerSettings("w1", assigned=["mine"], steal_all=True))
     fill(queue, "orphan", 2)
@@ -93,6 +112,9 @@ def test_worker_without_configuration_serves_every_tenant(queue):
     assert sorted(serve(queue, "unconfigured", 5)) == ["a", "b"]
 
 
+@pytest.mark.one_shard(
+    "exact order across tenants, a property of one shard (docs/operations.md, fairness across shards)"
+)
 def test_two_workers_with_mirrored_configs(queue):
     queue.set_worker_config(WorkerSettings("w1", assigned=["u1", "u3"], steal=["u2", "u4"]))
     queue.set_worker_config(WorkerSettings("w2", assigned=["u2", "u4"], steal=["u1", "u3"]))

@@ -15,6 +15,8 @@ from queueapp.engine import AsyncFairQueue, FairQueue, RedisOptions, Task, conne
 from queueapp.engine.scripts import default_scripts
 from tests.conftest import AsyncRunner
 
+pytestmark = pytest.mark.single_redis("flushes one server's Functions library or sets its ACL")
+
 
 def calls(rclient, command):
     return rclient.info("commandstats").get(f"cmdstat_{command}", {}).get("calls", 0)
@@ -31,6 +33,7 @@ def test_the_library_is_one_load_with_every_operation():
     assert all(name.startswith(f"fq_{library.name.removeprefix('fairqueue_')}_") for name in library.functions.values())
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 @pytest.mark.parametrize("batch", [1, 1200], ids=["one call", "a pipeline"])
 def test_a_flushed_library_is_loaded_again_and_nothing_is_lost(anyqueue, rclient, batch):
     anyqueue.push(Task("demo.noop", user="warm"))
@@ -62,6 +65,7 @@ def no_functions_url(rclient, redis_url):
     rclient.execute_command("ACL", "DELUSER", user)
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 @pytest.mark.parametrize("client", ["sync", "async"])
 def test_an_acl_that_denies_functions_falls_back_to_evalsha(no_functions_url, config, rclient, client, caplog):
     if client == "sync":
@@ -81,6 +85,7 @@ def test_an_acl_that_denies_functions_falls_back_to_evalsha(no_functions_url, co
             queue.close()
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_an_async_client_runs_fcall(redis_url, config, rclient):
     runner = AsyncRunner(redis_url, config)
     try:

@@ -21,6 +21,7 @@ def push(q, user="acme", **kw):
     return q.push(Task("demo.noop", user=user, **kw)).id
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_pop_records_the_lease_in_the_same_step(queue, raw, prefix):
     task_id = push(queue)
     lease = queue.pop("w1")
@@ -67,6 +68,7 @@ def test_expired_lease_is_reaped_and_redelivered_with_a_new_token(short):
     assert task.return_value == "fresh" and task.worker_ids == ["w1", "w2"]
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_heartbeat_renews_leases_and_reports_lost_ones(queue, raw):
     """Both deadlines are set in the past, as after a long pause; only the renewed lease survives
     the reaper (no sleep shorter than a lease: that raced a loaded machine)."""
@@ -137,6 +139,7 @@ def test_reap_is_bounded_per_call(short):
     assert short.reap(limit=10) == (3, 0)
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_ack_stores_the_result_with_a_ttl(queue, raw, prefix):
     task_id = push(queue, result_ttl=60)
     queue.pop("w1").ack({"total": 3})
@@ -146,6 +149,8 @@ def test_ack_stores_the_result_with_a_ttl(queue, raw, prefix):
     assert raw.zscore(f"{prefix}:running", task_id) is None
 
 
+@pytest.mark.single_redis("counts commands in one server's INFO commandstats")
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_ack_and_pop_is_one_script_call(queue, rclient):
     """(Round trips are pinned in test_round_trips.py.)"""
     for _ in range(4):

@@ -78,6 +78,7 @@ def test_pooled_round_never_leases_past_the_cap(queue):
     assert users(exchange.leases).count("c") == 2
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_a_push_does_not_bring_a_held_tenant_back(queue, rclient, config):
     queue.set_tenant(TenantSettings("c", max_running=1))
     fill(queue, "c", 2)
@@ -99,6 +100,7 @@ def test_tasks_started_before_the_cap_do_not_strand_the_tenant(queue):
     assert users(got).count("c") == 1 and users(got).count("other") == 1
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_phantom_running_members_are_dropped_at_the_recheck(queue, rclient, config):
     queue.set_tenant(TenantSettings("c", max_running=2))
     fill(queue, "c", 5)
@@ -114,6 +116,9 @@ def test_phantom_running_members_are_dropped_at_the_recheck(queue, rclient, conf
     assert len(got) == 2  # the 1 s recheck found both members phantom
 
 
+@pytest.mark.one_shard(
+    "exact order across tenants, a property of one shard (docs/operations.md, fairness across shards)"
+)
 def test_rate_limit_spends_tokens_then_waits_for_the_next(queue):
     queue.set_tenant(TenantSettings("r", rate=4, burst=2))
     fill(queue, "r", 20)
@@ -187,6 +192,7 @@ def test_repair_leaves_a_held_tenant_held(queue, rclient, config):
     assert pops(queue, 3) == []
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_an_empty_pop_says_when_the_next_hold_ends(queue, rclient, config):
     assert queue.pop("w") is None and queue.held_due_in is None  # nothing held: no hint
     queue.set_tenant(TenantSettings("r", rate=0.5, burst=1))
@@ -202,6 +208,7 @@ def test_an_empty_pop_says_when_the_next_hold_ends(queue, rclient, config):
     assert queue.pop("w").task.user == "r"
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_holds_are_let_go_while_other_tenants_keep_the_workers_busy(queue, rclient, config):
     """The pop finds due holds through "|due" in cfg:weights (read with the tenant's settings)."""
     queue.set_tenant(TenantSettings("r", rate=5, burst=1))
@@ -213,6 +220,7 @@ def test_holds_are_let_go_while_other_tenants_keep_the_workers_busy(queue, rclie
     assert users(pops(queue, 4)).count("r") >= 1  # let go, though "busy" always had work
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 @pytest.mark.parametrize("edit", ["lost", "late"])
 def test_a_lost_or_late_due_mark_strands_no_tenant(queue, rclient, config, edit):
     """A hand edit or a partial restore drops "|due" (or sets it late): the next reap writes
@@ -231,6 +239,7 @@ def test_a_lost_or_late_due_mark_strands_no_tenant(queue, rclient, config, edit)
     assert users(pops(queue, 4)).count("r") >= 1
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_a_stale_due_mark_costs_one_look_and_is_cleared(queue, rclient, config):
     rclient.hset(config.keys.weights(), "|due", "1")  # nothing is held
     fill(queue, "a", 3)
@@ -238,6 +247,7 @@ def test_a_stale_due_mark_costs_one_look_and_is_cleared(queue, rclient, config):
     assert rclient.hget(config.keys.weights(), "|due") is None
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_a_cap_hold_is_marked_and_the_mark_is_not_counted(queue, rclient, config):
     queue.set_tenant(TenantSettings("c", max_running=2))
     fill(queue, "c", 6)

@@ -4,6 +4,8 @@ clients; the paths a hand edit or a lost lease take too."""
 
 from __future__ import annotations
 
+import pytest
+
 from queueapp.engine import Ack, State, Task
 from queueapp.engine.settings import WorkerSettings
 
@@ -12,6 +14,9 @@ def push(q, users, each=3):
     return [q.push(Task("demo.noop", args=[u, i], user=u)).id for i in range(each) for u in users]
 
 
+@pytest.mark.one_shard(
+    "exact order across tenants, a property of one shard (docs/operations.md, fairness across shards)"
+)
 def test_one_call_rotates_over_tenants_and_gives_each_task_its_own_lease(anyqueue):
     push(anyqueue, ["heavy"], each=20)
     push(anyqueue, ["a", "b", "c"], each=2)
@@ -53,6 +58,7 @@ def test_a_disabled_worker_acks_but_leases_nothing(anyqueue):
     assert anyqueue.get_task(lease.id).state == State.SUCCEEDED
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_a_record_python_cannot_read_is_dead_lettered_and_the_rest_are_leased(anyqueue, raw):
     ids = push(anyqueue, ["acme"], each=3)
     k = anyqueue.config.keys

@@ -51,6 +51,8 @@ def evalsha_calls(client):
     return sum(stats.get(f"cmdstat_{c}", {}).get("calls", 0) for c in ("fcall", "evalsha"))
 
 
+@pytest.mark.single_redis("counts commands in one server's INFO commandstats")
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_batch_push_in_one_round_trip_keeps_order(queue, rclient, monkeypatch):
     tasks = [t(args=[i]) for i in range(1200)]  # three chunks of 500
     executes = []
@@ -156,6 +158,7 @@ def test_big_numbers_keep_their_precision(anyqueue):
     assert anyqueue.get_task(lease.id).return_value == {"n": 2**70}
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_run_after_defers_until_promoted(anyqueue, raw):
     due = anyqueue.redis_time_ms() + 3_600_000
     task_id = anyqueue.push(t(run_after=due)).id
@@ -172,6 +175,8 @@ def test_run_after_in_the_past_is_queued_at_once(anyqueue):
     assert anyqueue.pop("w1") is not None
 
 
+@pytest.mark.single_redis("counts commands in one server's INFO commandstats")
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_a_single_push_is_one_round_trip(queue, rclient):
     queue.push(t())  # loads the script
     rclient.config_resetstat()

@@ -158,6 +158,7 @@ def test_cancelling_the_last_task_removes_the_tenant_from_the_ready_set(queue, r
     assert queue.tenants_with_backlog().total == 0
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_dead_letters_of_no_task_are_not_counted_per_function(anyqueue, raw):
     """stats:f (per-function outcomes for /metrics) must not grow by one field per hand-made path."""
     from queueapp.engine import Task

@@ -5,6 +5,8 @@ rotation. Real Redis, both clients; a record whose kind was edited by hand too."
 
 from __future__ import annotations
 
+import pytest
+
 from queueapp.engine import Ack, State, Task
 
 
@@ -16,6 +18,7 @@ def kinds(leases):
     return sorted(("a" if le.task.coroutine else "s", le.task.user) for le in leases)
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_the_kind_is_stored_and_popped(anyqueue, raw):
     (tid,) = push(anyqueue, "acme", 1, coroutine=True)
     assert raw.hget(anyqueue.config.keys.task(tid), "kind") == "a"
@@ -60,6 +63,7 @@ def test_critical_tasks_are_read_ahead_from_their_list(anyqueue):
     assert anyqueue.ack_and_pop_many([], "w1", 0, coroutines=1).leases == []  # next is sync
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_a_hand_edited_kind_counts_as_sync(anyqueue, raw):
     ids = push(anyqueue, "acme", 2, coroutine=True)
     raw.hset(anyqueue.config.keys.task(ids[0]), "kind", "zz")
@@ -69,6 +73,7 @@ def test_a_hand_edited_kind_counts_as_sync(anyqueue, raw):
     assert [le.id for le in got.leases] == ids and not got.leases[0].task.coroutine
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_a_missing_record_at_the_head_is_still_buried(anyqueue, raw):
     ids = push(anyqueue, "acme", 2, coroutine=True)
     raw.delete(anyqueue.config.keys.task(ids[0]))
@@ -92,6 +97,8 @@ def test_an_async_task_behind_40_sync_tenants_gets_a_free_coroutine_slot(anyqueu
     assert anyqueue.stats()["queued"] == 80 and anyqueue.stats()["running"] == 1
 
 
+@pytest.mark.single_redis("counts commands in one server's INFO commandstats")
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_the_tenants_skipped_per_call_are_bounded(anyqueue, rclient):
     for i in range(70):
         push(anyqueue, f"t{i:02d}", 1, coroutine=False)

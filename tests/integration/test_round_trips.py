@@ -12,6 +12,8 @@ import redis
 
 from queueapp.engine import Ack, FairQueue, Task
 
+pytestmark = pytest.mark.single_redis("counts round trips on one server's connection")
+
 
 def script_calls(client) -> int:
     stats = client.info("commandstats")
@@ -53,6 +55,7 @@ def tasks(n, users=4):
     return [Task("demo.noop", args=[i], user=f"u{i % users}") for i in range(n)]
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_push_pop_ack_are_one_round_trip_each(fq, rclient, monkeypatch):
     trips = Trips(monkeypatch)
     assert trips.of(lambda: fq.push(Task("demo.noop", user="a")), rclient)[:2] == (1, 1)
@@ -61,6 +64,7 @@ def test_push_pop_ack_are_one_round_trip_each(fq, rclient, monkeypatch):
     assert trips.of(lambda: fq.ack(lease, 1), rclient)[:2] == (1, 1)
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_push_many_is_one_round_trip_per_batch(fq, rclient, monkeypatch):
     trips = Trips(monkeypatch)
     trips_, calls, results = trips.of(lambda: fq.push_many(tasks(1200)), rclient)
@@ -68,6 +72,7 @@ def test_push_many_is_one_round_trip_per_batch(fq, rclient, monkeypatch):
     assert (trips_, calls) == (1 if fq.config.redis_functions else 2, 3) and len(results) == 1200
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_ack_and_pop_is_one_round_trip(fq, rclient, monkeypatch):
     fq.push_many(tasks(3))
     lease = fq.pop("w1")
@@ -77,6 +82,7 @@ def test_ack_and_pop_is_one_round_trip(fq, rclient, monkeypatch):
     assert fq.get_task(lease.id).return_value == "r"
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_ack_and_pop_many_is_one_round_trip_for_any_batch(fq, rclient, monkeypatch):
     fq.push_many(tasks(40))
     trips = Trips(monkeypatch)

@@ -81,6 +81,9 @@ def test_a_very_low_task_waits_at_most_four_aging_windows_behind_newer_work(make
     assert q.pop("w").id == "old"
 
 
+@pytest.mark.one_shard(
+    "exact order across tenants, a property of one shard (docs/operations.md, fairness across shards)"
+)
 def test_critical_is_strict_inside_its_tenant_only(queue):
     fill(queue, "t", 5)
     fill(queue, "t", 30, priority=Priority.CRITICAL)
@@ -95,6 +98,9 @@ def test_critical_is_strict_inside_its_tenant_only(queue):
     assert sum(1 for u, _ in order if u == "other") == 20  # the other tenant is not delayed
 
 
+@pytest.mark.one_shard(
+    "exact order across tenants, a property of one shard (docs/operations.md, fairness across shards)"
+)
 def test_a_held_tenant_delays_nobody(queue):
     queue.set_tenant(TenantSettings("capped", max_running=1))
     fill(queue, "capped", 50)

@@ -29,6 +29,7 @@ def lanes(raw, k, user):
     return raw.llen(k.crit(user)) + raw.zcard(k.norm(user))
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 @pytest.mark.parametrize("backlog", [None, 0, 42, 1])
 def test_a_tenant_stays_ready_while_its_lanes_hold_work_whatever_the_counter_says(anyqueue, raw, backlog):
     k = anyqueue.config.keys
@@ -42,6 +43,7 @@ def test_a_tenant_stays_ready_while_its_lanes_hold_work_whatever_the_counter_say
     assert raw.zscore(k.backlog(), "acme") is None and raw.zscore(k.ready_all(), "acme") is None
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 @pytest.mark.parametrize("counter", [99, 2.5, None])
 def test_the_counter_is_written_from_the_lanes(anyqueue, raw, counter):
     """A pop writes the backlog counter from the lanes, whatever a hand edit left (even a
@@ -102,6 +104,7 @@ def strand(raw, k, user, workers=()):
     raw.zrem(k.backlog(), user)
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_repair_re_readies_stranded_tenants_and_fixes_their_counters(anyqueue, raw):
     k = anyqueue.config.keys
     anyqueue.set_worker_config(WorkerSettings("w-acme", assigned=["acme"]))
@@ -122,6 +125,7 @@ def test_repair_re_readies_stranded_tenants_and_fixes_their_counters(anyqueue, r
     assert sorted(drain(anyqueue, "w-any")) == sorted(fine)
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_repair_fixes_the_queued_gauge_and_leaves_paused_tenants_unready(queue, raw):
     k = queue.config.keys
     push(queue, 4, user="acme")
@@ -138,6 +142,7 @@ def test_repair_fixes_the_queued_gauge_and_leaves_paused_tenants_unready(queue, 
     assert len(drain(queue)) == 4
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 @pytest.mark.django_db
 def test_syncqueue_repairs_and_reports_stranded_tenants(fq_settings, raw):
     from queueapp import conf
@@ -157,6 +162,7 @@ def test_syncqueue_repairs_and_reports_stranded_tenants(fq_settings, raw):
     assert "stranded" not in out
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 @pytest.mark.django_db
 def test_syncqueue_releases_tasks_a_lost_release_left_waiting(fq_settings, raw):
     from queueapp import conf

@@ -48,6 +48,9 @@ def test_many_sub_keys_gain_no_share_sybil(queue):
     assert abs(order.count("sybil") - order.count("honest")) <= 1
 
 
+@pytest.mark.one_shard(
+    "exact order across tenants, a property of one shard (docs/operations.md, fairness across shards)"
+)
 def test_weights_still_set_the_tenants_share(queue):
     queue.set_tenant(TenantSettings("gold", weight=3))
     for i in range(30):
@@ -76,6 +79,7 @@ def test_priorities_still_order_a_sub_keyed_tenant(queue):
     assert order == ["p3", "p3", "p2", "p2", "p2"]
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_retries_and_requeues_rejoin_the_rotation(queue, rclient, config):
     push(queue, "acme", 100, "bulk")
     queue.push(Task("demo.noop", id="flaky", user="acme", subkey="rare", max_retries=1))
@@ -102,6 +106,7 @@ def test_lost_or_garbled_tags_keep_a_sound_order(queue, rclient, config):
     assert order.index("p2") < 8 and order.index("p3") < 8
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_deleting_a_tenant_forgets_its_sub_keys(queue, rclient, config):
     queue.set_tenant(TenantSettings("acme"))
     push(queue, "acme", 2, "p1")

@@ -33,6 +33,9 @@ def drain(q, n, run=None):
     return users
 
 
+@pytest.mark.one_shard(
+    "exact order across tenants, a property of one shard (docs/operations.md, fairness across shards)"
+)
 def test_declared_costs_share_worker_time_not_task_counts(timeq):
     fill(timeq, "reports", 40, cost=100)
     fill(timeq, "webhooks", 2000, cost=1)
@@ -41,6 +44,9 @@ def test_declared_costs_share_worker_time_not_task_counts(timeq):
     assert served.count("webhooks") >= 998
 
 
+@pytest.mark.one_shard(
+    "exact order across tenants, a property of one shard (docs/operations.md, fairness across shards)"
+)
 def test_count_mode_ignores_cost(queue):
     fill(queue, "reports", 40, cost=100)
     fill(queue, "webhooks", 40, cost=1)
@@ -48,6 +54,9 @@ def test_count_mode_ignores_cost(queue):
     assert served.count("reports") == 20
 
 
+@pytest.mark.one_shard(
+    "exact order across tenants, a property of one shard (docs/operations.md, fairness across shards)"
+)
 def test_weights_divide_the_charge(timeq):
     timeq.set_tenant(TenantSettings("gold", weight=4))
     fill(timeq, "gold", 500, cost=10)
@@ -56,6 +65,7 @@ def test_weights_divide_the_charge(timeq):
     assert 3.8 <= served.count("gold") / served.count("basic") <= 4.2
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_measured_run_time_is_charged_and_averaged(timeq, rclient, config):
     fill(timeq, "slow", 20)
     fill(timeq, "fast", 400)
@@ -73,6 +83,7 @@ def test_measured_run_time_is_charged_and_averaged(timeq, rclient, config):
     assert float(rclient.hget(config.keys.weights(), "fast|cost") or 1) < avg
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_the_average_goes_on_from_the_exact_average_the_pop_rounded(timeq, rclient, config):
     """The ack folds its measurement into the exact average the pop rounded (carried in the
     record's `ch`), not into the rounded charge: going on from the charge, a tenant whose
@@ -87,6 +98,7 @@ def test_the_average_goes_on_from_the_exact_average_the_pop_rounded(timeq, rclie
     assert float(rclient.hget(config.keys.weights(), "t|cost")) == pytest.approx(10.4 + 0.25 * (actual - 10.4))
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_the_average_converges_to_what_the_tasks_take(timeq, rclient, config):
     rclient.hset(config.keys.weights(), "t|cost", "40")
     fill(timeq, "t", 60)
@@ -103,6 +115,7 @@ def test_a_hand_edited_exact_average_falls_back_to_the_charge(timeq, rclient, co
     assert 0 < float(rclient.hget(config.keys.weights(), "t|cost") or 1) < 100
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_a_batch_of_acks_of_one_unmeasured_tenant(timeq, rclient, config):
     fill(timeq, "solo", 20)
     exchange = timeq.ack_and_pop_many([], "w", 8)
@@ -113,6 +126,7 @@ def test_a_batch_of_acks_of_one_unmeasured_tenant(timeq, rclient, config):
     assert float(rclient.hget(config.keys.weights(), "solo|cost")) > 5  # 8 measurements of >= 20 ms
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_pop_writes_its_charge_and_count_mode_writes_none(timeq, queue, rclient, config):
     fill(timeq, "a", 1, cost=25)
     lease = timeq.pop("w")
@@ -123,6 +137,7 @@ def test_pop_writes_its_charge_and_count_mode_writes_none(timeq, queue, rclient,
     assert rclient.hget(config.keys.task(lease.id), "ch") is None
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_a_failed_attempt_is_settled_too(timeq, rclient, config):
     fill(timeq, "a", 3, max_retries=0)
     fill(timeq, "b", 3)
@@ -169,6 +184,7 @@ def test_broken_weight_or_cost_in_redis_keeps_the_rotation(timeq, rclient, confi
     assert sorted(drain(timeq, 8)) == ["a"] * 4 + ["b"] * 4
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_deleting_a_tenant_forgets_its_average(timeq, rclient, config):
     fill(timeq, "gone", 1)
     drain(timeq, 1, lambda lease: time.sleep(0.02))

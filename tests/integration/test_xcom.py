@@ -21,6 +21,7 @@ def test_values_are_scoped_by_tenant_and_namespace(queue):
     assert queue.xcom_values("acme", "run1") == {"k": {"a": [1, 2.5, None]}}
 
 
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_a_value_expires_after_its_ttl_even_when_its_namespace_lives_on(queue):
     queue.xcom_push("acme", "-", "short", 1, ttl=1)
     queue.xcom_push("acme", "-", "long", 2, ttl=60)
