@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help install run test test-fast test-cluster test-faults screenshots bench race fairness lint check clean
+.PHONY: help install run test test-fast test-cluster test-faults screenshots bench bench-shards race fairness lint check clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -42,6 +42,10 @@ screenshots: install ## retake docs/screenshots/*.png (the browser tests, in Chr
 	@scripts/ensure-redis-server.sh
 	@scripts/ensure-chromium.sh
 	FAIRQUEUE_SCREENSHOTS=docs/screenshots $(PY) -m pytest tests/browser -q
+
+bench-shards: install ## 1 shard vs 3 on a loopback Redis Cluster, 3 runworker processes (tests/perf/bench_shards.py)
+	@scripts/ensure-redis-server.sh
+	$(PY) -m tests.perf.bench_shards $(BENCH_ARGS)
 
 bench: install ## benchmarks (tests/perf): engine, worker and enqueue tables; not a CI gate
 	@scripts/ensure-redis-server.sh

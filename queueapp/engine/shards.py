@@ -209,9 +209,14 @@ class ShardedQueue(ShardReads):
         if lease is None:
             return None
         lease.queue, lease.shard = self, i
-        streak = self._streak + 1 if i == self._turn else 1  # a shard found past empty ones takes the turn
-        self._turn, self._streak = (i, streak) if streak < TURN else ((i + 1) % self.n, 0)
+        self._took(i, 1)
         return lease
+
+    def _took(self, i: int, leased: int) -> None:
+        """Shard i leased `leased` tasks: it keeps the turn until it has given TURN in a row (a
+        shard found past empty ones takes the turn)."""
+        streak = (self._streak if i == self._turn else 0) + leased
+        self._turn, self._streak = (i, streak) if streak < TURN else ((i + 1) % self.n, 0)
 
     def pop(self, worker: str, lease_seconds: float | None = None, skip: int | None = None) -> Lease | None:
         """From the shard whose turn it is, else the next with work: a busy shard cannot keep a
@@ -256,7 +261,7 @@ class ShardedQueue(ShardReads):
         coroutines: int | None = None,
     ) -> Exchange:
         """Each shard's acks in one call; the pops fused with the acks of the shard whose turn it
-        is, then the next shards for what it could not fill. One batch, one turn."""
+        is, then the next shards for what it could not fill (turns counted in tasks, as pop's)."""
         by_shard: dict[int, list[int]] = {}
         for pos, a in enumerate(acks):
             by_shard.setdefault(a.lease.shard, []).append(pos)
@@ -285,8 +290,8 @@ class ShardedQueue(ShardReads):
                     want_async -= 1
                 else:
                     want_sync -= 1
-            if ex.leases and self._turn == start:
-                self._turn = (i + 1) % self.n
+            if ex.leases:
+                self._took(i, len(ex.leases))
         return Exchange(statuses, leases, disabled, None if leases else self.held_due_in)
 
     def fail(self, lease: Lease, exc: BaseException | None = None, *, retry: bool = True, reason: str = "error",
