@@ -41,6 +41,8 @@ def idle_pause(idle: float, held_due_in: float | None) -> float:
 
 
 STALE = "stale (lease lost: the task was handed to another worker)"
+# ack statuses that are a success; "deferred": its shard is unreachable, the ack goes with the next call there
+ACKED = {"ok": "succeeded", "deferred": "succeeded (ack deferred: its shard is unreachable)"}
 
 TO_FAIL = "fail"  # a coroutine's failure: the dispatcher reports it
 type Finished = tuple[Lease, Outcome, Ack | str | None]  # None: the runner reported it (a failure)
@@ -190,7 +192,7 @@ class Dispatcher:
                     continue
                 statuses = iter(exchange.acked)
                 for lease, outcome, _ in acks:
-                    w._finished(lease, outcome, "succeeded" if next(statuses) == "ok" else STALE)
+                    w._finished(lease, outcome, ACKED.get(next(statuses), STALE))
                 acks = []
                 if free_loop:
                     self._loop_found(any(le.task.coroutine for le in exchange.leases))

@@ -55,6 +55,12 @@ class ShardReads:
     def _group_ids(self, ids: Sequence[str]) -> dict[int, list[str]]:
         raise NotImplementedError
 
+    def _each[T](self, op: Callable[[FairQueue], T]) -> list[tuple[int, T]]:
+        raise NotImplementedError
+
+    def _each_until_one[T](self, op: Callable[[FairQueue], T]) -> T:
+        raise NotImplementedError
+
     def _pages(self, op: str, offset: int, limit: int, *args: Any) -> list[Page]:
         return [getattr(s, op)(0, offset + limit, *args) for s in self.shards]
 
@@ -184,10 +190,13 @@ class ShardReads:
         return sorted(latest.values(), key=lambda r: -r.last_seen_ms)[:limit]
 
     def idle(self, within_ms: int = IDLE_WITHIN_MS) -> bool:
-        return all(s.idle(within_ms) for s in self.shards)
+        """Idle when every shard is; a shard that cannot be reached is not known to be."""
+        answers = self._each(lambda s: s.idle(within_ms))
+        return len(answers) == self.n and all(idle for _, idle in answers)
 
     def worker_config(self, worker: str) -> WorkerSettings | None:
-        return self.shards[0].worker_config(worker)
+        """Every shard has the same worker configurations: the first that answers."""
+        return self._each_until_one(lambda s: s.worker_config(worker))
 
     def metrics_snapshot(self, top: int = 50, minutes: int = 5, workers: int = REPORTS) -> MetricsSnapshot:
         parts = [s.metrics_snapshot(top, minutes, workers) for s in self.shards]

@@ -12,10 +12,14 @@ pops over the shards in turn. Reads over all shards are merged in shard_reads.py
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
+import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
+
+from redis import exceptions as rx
 
 from .client import FairQueue
 from .config import EngineConfig
@@ -32,6 +36,16 @@ SHARD_MARK = "@"  # an id FairQueue made ends with "@<shard>" once pushed (task 
 _MADE_ID = re.compile(r"[0-9a-f]{28}")  # what new_task_id makes: ms (12 hex) + monotonic random (16)
 MAX_SHARDS = 1024
 TURN = 8  # tasks a worker leases from one shard in a row while the next shard has work too
+DOWN_SECONDS = 1.0  # a shard that could not be reached is left out of pops this long, then tried again
+# what a shard's primary being gone (killed, failing over, demoted) looks like to a client
+OUTAGE = (rx.ConnectionError, rx.TimeoutError, rx.ClusterError, rx.TryAgainError, rx.ReadOnlyError,
+          rx.RedisClusterException)  # fmt: skip
+DEFERRED = "deferred"  # an ack status: its shard is unreachable; sent again with the next call there
+log = logging.getLogger("fairqueue.worker")
+
+
+class ShardsUnavailable(rx.ConnectionError):
+    """No shard could be reached (a RedisError: callers back off and retry as for one Redis)."""
 
 
 def shard_prefix(prefix: str, shard: int) -> str:
@@ -83,6 +97,8 @@ class ShardedQueue(ShardReads):
         self.core = self.shards[0].core
         self._turn, self._streak = 0, 0
         self._held: list[float | None] = [None] * self.n
+        self._down: list[float] = [0.0] * self.n  # monotonic time until which a shard is left out
+        self._owed: list[list[Ack]] = [[] for _ in range(self.n)]  # acks its outage kept back
         self._schedule_shard: dict[str, int] = {}
 
     @classmethod
@@ -221,15 +237,58 @@ class ShardedQueue(ShardReads):
     def pop(self, worker: str, lease_seconds: float | None = None, skip: int | None = None) -> Lease | None:
         """From the shard whose turn it is, else the next with work: a busy shard cannot keep a
         worker from a quiet one for more than TURN tasks."""
+        answered, failure = False, None
         for k in range(self.n):
             i = (self._turn + k) % self.n
             if i == skip:
+                answered = True
                 continue
-            lease = self.shards[i].pop(worker, lease_seconds)
+            if not self._up(i):
+                continue
+            try:
+                lease = self.shards[i].pop(worker, lease_seconds)
+            except OUTAGE as exc:
+                failure = self._failed(i, exc)
+                continue
+            answered = True
             self._held[i] = self.shards[i].held_due_in
             if lease is not None:
                 return self._leased(lease, i)
+        if not answered:
+            raise ShardsUnavailable(f"no shard of {self.n} could be reached ({failure or 'every one is down'})")
         return None
+
+    # -- outages: one shard's primary gone must not stop the others -------------------
+    def _up(self, i: int) -> bool:
+        return time.monotonic() >= self._down[i]
+
+    def _failed(self, i: int, exc: BaseException) -> BaseException:
+        if self._up(i):
+            log.warning("shard %d (%s) unreachable: %s; serving the other shards", i, self.shards[i].config.prefix, exc)
+        self._down[i] = time.monotonic() + DOWN_SECONDS
+        return exc
+
+    def _each_until_one[T](self, op: Callable[[FairQueue], T]) -> T:
+        """op on the first shard that answers (shard 0 first)."""
+        failure: BaseException | None = None
+        for i, s in enumerate(self.shards):
+            try:
+                return op(s)
+            except OUTAGE as exc:
+                failure = self._failed(i, exc)
+        raise ShardsUnavailable(f"no shard of {self.n} could be reached ({failure})")
+
+    def _each[T](self, op: Callable[[FairQueue], T]) -> list[tuple[int, T]]:
+        """op on every shard that answers; ShardsUnavailable when none does."""
+        done, failure = [], None
+        for i, s in enumerate(self.shards):
+            try:
+                done.append((i, op(s)))
+            except OUTAGE as exc:
+                failure = self._failed(i, exc)
+        if not done:
+            raise ShardsUnavailable(f"no shard of {self.n} could be reached ({failure})")
+        return done
 
     @property
     def held_due_in(self) -> float | None:
@@ -270,16 +329,32 @@ class ShardedQueue(ShardReads):
         disabled = False
         want_sync, want_async = n, coroutines or 0
         start = self._turn
+        answered, failure = False, None
         for k in range(self.n):
             i = (start + k) % self.n
             positions = by_shard.pop(i, [])
-            asks = (want_sync, want_async) if not disabled else (0, 0)
-            if not positions and not any(asks):
+            owed, sending = self._owed[i], [acks[p] for p in positions]
+            asks = (want_sync, want_async) if not disabled and self._up(i) else (0, 0)
+            if not (owed or sending or any(asks)):
                 continue
-            ex = self.shards[i].ack_and_pop_many(
-                [acks[p] for p in positions], worker, asks[0], lease_seconds, asks[1] if coroutines else None
-            )
-            for p, status in zip(positions, ex.acked, strict=True):
+            if not self._up(i):  # down: keep its acks for when it is back
+                self._owed[i] = owed + sending
+                for p in positions:
+                    statuses[p] = DEFERRED
+                continue
+            try:
+                ex = self.shards[i].ack_and_pop_many(
+                    owed + sending, worker, asks[0], lease_seconds, asks[1] if coroutines else None
+                )
+            except OUTAGE as exc:
+                failure = self._failed(i, exc)
+                self._owed[i] = owed + sending
+                for p in positions:
+                    statuses[p] = DEFERRED
+                continue
+            answered = True
+            self._owed[i] = []
+            for p, status in zip(positions, ex.acked[len(owed) :], strict=True):
                 statuses[p] = status
             disabled = disabled or ex.disabled
             self._held[i] = ex.held_due_in if not ex.leases else None
@@ -292,6 +367,8 @@ class ShardedQueue(ShardReads):
                     want_sync -= 1
             if ex.leases:
                 self._took(i, len(ex.leases))
+        if not answered and not acks:
+            raise ShardsUnavailable(f"no shard of {self.n} could be reached ({failure or 'every one is down'})")
         return Exchange(statuses, leases, disabled, None if leases else self.held_due_in)
 
     def fail(self, lease: Lease, exc: BaseException | None = None, *, retry: bool = True, reason: str = "error",
@@ -312,15 +389,16 @@ class ShardedQueue(ShardReads):
         held: list[list[Lease]] = [[] for _ in self.shards]
         for lease in leases:
             held[lease.shard].append(lease)
-        return [lost for i, s in enumerate(self.shards) for lost in s.heartbeat(worker, held[i], report, lease_seconds)]
+        renewed = self._each(lambda s: s.heartbeat(worker, held[self.shards.index(s)], report, lease_seconds))
+        return [lost for _, ids in renewed for lost in ids]
 
     # -- maintenance: every shard ------------------------------------------------
     def reap(self, limit: int | None = None) -> tuple[int, int]:
-        done = [s.reap(limit) for s in self.shards]
+        done = [r for _, r in self._each(lambda s: s.reap(limit))]
         return sum(r for r, _ in done), sum(d for _, d in done)
 
     def promote(self, limit: int | None = None) -> int:
-        return max(s.promote(limit) for s in self.shards)  # the caller loops while one shard is full
+        return max(n for _, n in self._each(lambda s: s.promote(limit)))  # the caller loops while one is full
 
     def repair_ready(self, *, dry_run: bool = False, batch: int = REPAIR_BATCH) -> Repair:
         found = [s.repair_ready(dry_run=dry_run, batch=batch) for s in self.shards]
