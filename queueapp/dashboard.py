@@ -210,6 +210,9 @@ def overview(with_chart: bool) -> dict[str, object]:
     }
     if with_chart:
         context["chart"] = chart(series)
+    shard_rows = getattr(conf.get_queue(), "shard_rows", None)  # SHARDS > 1: a ShardedQueue
+    if shard_rows is not None:
+        context["shards"] = shard_rows()
     return context
 
 

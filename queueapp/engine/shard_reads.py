@@ -12,9 +12,13 @@ import dataclasses
 import heapq
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from redis import exceptions as rx
+
 from .fairness import TenantService
+from .keys import hash_tag_of
 from .metrics_reads import MetricsSnapshot
 from .operations import FAIRNESS_MINUTES, FAIRNESS_TOP, IDLE_WITHIN_MS, PAGE, RECENT, REPORTS
 from .reads import ConfigSnapshot, Page
@@ -24,6 +28,36 @@ from .workflows import PipelineRun
 
 if TYPE_CHECKING:
     from .client import FairQueue
+
+# what a shard's primary being gone (killed, failing over, demoted) looks like to a client
+OUTAGE = (rx.ConnectionError, rx.TimeoutError, rx.ClusterError, rx.TryAgainError, rx.ReadOnlyError,
+          rx.RedisClusterException)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class ShardRow:
+    """One shard as the Overview shows it: its counts and the Redis node that holds it."""
+
+    index: int
+    prefix: str
+    node: str  # host:port of the primary serving the shard's slot ("" on one plain Redis)
+    queued: int = 0
+    running: int = 0
+    delayed: int = 0
+    tenants: int = 0  # tenants with queued work
+    memory: str = ""  # the node's used_memory_human (shared by the shards on one node)
+    ops_per_sec: int = 0  # the node's instantaneous_ops_per_sec
+    cpu_seconds: float = 0.0  # the node's used_cpu_user + used_cpu_sys since it started
+    error: str = ""  # why the shard could not be read
+
+
+def _node_info(client: Any, tag: str) -> tuple[str, dict[str, Any]]:
+    """(address, INFO) of the node serving `tag`'s slot: a cluster's primary, or the one server."""
+    get_node = getattr(client, "get_node_from_key", None)
+    if get_node is None:
+        return "", client.info()
+    node = get_node(tag)
+    return node.name, client.info(target_nodes=node)
 
 
 def _merged_page(pages: list[Page], offset: int, limit: int, key: Callable[[Any], Any]) -> Page:
@@ -248,6 +282,24 @@ class ShardReads:
     def schedules_version(self) -> str | None:
         versions = [s.schedules_version() or "" for s in self.shards]
         return "|".join(versions) if any(versions) else None
+
+    def shard_rows(self) -> list[ShardRow]:
+        """Per shard: backlog, running, tenants with work, and its node's memory, ops/s and CPU."""
+        rows = []
+        for i, s in enumerate(self.shards):
+            try:
+                stats = s.stats()
+                tenants = s.tenants_with_backlog(0, 1).total
+                node, info = _node_info(s.redis, "{" + hash_tag_of(s.config.prefix) + "}")
+            except OUTAGE as exc:
+                rows.append(ShardRow(i, s.config.prefix, "", error=f"unreachable: {exc}"))
+                continue
+            rows.append(ShardRow(
+                i, s.config.prefix, node, stats.get("queued", 0), stats.get("running", 0), stats.get("delayed", 0),
+                tenants, str(info.get("used_memory_human", "")), int(info.get("instantaneous_ops_per_sec", 0)),
+                float(info.get("used_cpu_user", 0)) + float(info.get("used_cpu_sys", 0)),
+            ))  # fmt: skip
+        return rows
 
     def redis_time_ms(self) -> int:
         return self.shards[0].redis_time_ms()

@@ -28,7 +28,7 @@ from .keys import hash_tag_of
 from .lease import Ack, Exchange, FailOutcome, Lease, PushResult, Repair
 from .operations import BULK_BATCH, REPAIR_BATCH, Name, Progress
 from .settings import ScheduleSpec, TenantSettings, WorkerReport, WorkerSettings
-from .shard_reads import ShardReads
+from .shard_reads import OUTAGE, ShardReads
 from .task import Task
 from .workflows import WaitingRepair
 
@@ -37,9 +37,6 @@ _MADE_ID = re.compile(r"[0-9a-f]{28}")  # what new_task_id makes: ms (12 hex) + 
 MAX_SHARDS = 1024
 TURN = 8  # tasks a worker leases from one shard in a row while the next shard has work too
 DOWN_SECONDS = 1.0  # a shard that could not be reached is left out of pops this long, then tried again
-# what a shard's primary being gone (killed, failing over, demoted) looks like to a client
-OUTAGE = (rx.ConnectionError, rx.TimeoutError, rx.ClusterError, rx.TryAgainError, rx.ReadOnlyError,
-          rx.RedisClusterException)  # fmt: skip
 DEFERRED = "deferred"  # an ack status: its shard is unreachable; sent again with the next call there
 log = logging.getLogger("fairqueue.worker")
 

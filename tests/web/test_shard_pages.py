@@ -53,6 +53,16 @@ def test_every_page_shows_every_shard(sharded, admin):
     for url in PAGES + [f"/users/{u}/" for u in users] + [f"/tasks/{dead.id}/"]:
         response = admin.get(url)
         assert response.status_code == 200, url
+    sharded.push_many([Task("queueapp.demo.noop", user=users[0]) for _ in range(3)])
+    sharded.push(Task("queueapp.demo.noop", user=users[1]))
+    waiting = {i: s.stats()["queued"] for i, s in enumerate(sharded.shards)}
+    assert [r.queued for r in sharded.shard_rows()] == [waiting[0], waiting[1], waiting[2]]
+    assert waiting[0] >= 3 and waiting[1] >= 1
+    overview = admin.get("/").content.decode()
+    table = overview.split('id="shards"', 1)[1].split("</table>", 1)[0]
+    for shard in range(3):  # a row per shard: its hash tag and its queued count
+        row = table.split(f"<code>{sharded.shards[shard].config.prefix}</code>", 1)[1].split("</tr>", 1)[0]
+        assert f'<td class="num">{waiting[shard]}</td>' in row
     users_page = admin.get("/users/").content.decode()
     assert all(u in users_page for u in users) and ">Shard</th>" in users_page
     for shard, user in enumerate(users):  # each row shows its tenant's shard
