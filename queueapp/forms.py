@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import forms
 
+from . import conf
 from .models import Schedule, Tenant, WorkerConfig, check_overlap
 from .scheduling import reference_errors
 
@@ -12,13 +13,18 @@ from .scheduling import reference_errors
 class TenantForm(forms.ModelForm):
     class Meta:
         model = Tenant
-        fields = ["key", "name", "weight", "paused", "max_running", "rate_limit", "rate_burst", "notes"]
+        fields = ["key", "name", "weight", "paused", "max_running", "rate_limit", "rate_burst", "shard", "notes"]
         widgets = {"notes": forms.Textarea(attrs={"rows": 2})}
 
     def clean(self):
         data = super().clean()
         if data.get("rate_burst") is not None and data.get("rate_limit") is None:
             self.add_error("rate_burst", "A burst needs a rate limit: set one, or leave the burst empty.")
+        shard, shards = data.get("shard"), conf.shards()
+        if shard is not None and shard >= shards:
+            self.add_error(
+                "shard", f"There are {shards} shard(s) (FAIRQUEUE['SHARDS']): pick 0..{shards - 1}, or leave it empty."
+            )
         return data
 
 

@@ -69,6 +69,12 @@ class Tenant(Stamped):
         validators=[MinValueValidator(1), MaxValueValidator(1_000_000)],
         help_text="Tasks that may start at once after a quiet spell (empty: one second's worth).",
     )
+    shard = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="With FAIRQUEUE['SHARDS'] > 1: keep this tenant's new tasks on this shard (0..SHARDS-1) "
+        "instead of the one its key hashes to; tasks already queued drain where they are (empty: the hash).",
+    )
     notes = models.TextField(blank=True)
 
     class Meta:

@@ -113,10 +113,33 @@ def expected() -> Expected:
 def push_tenant(key: str) -> None:
     tenant = Tenant.objects.filter(key=key).first()
     queue = conf.get_queue()
+    set_pins = getattr(queue, "set_pins", None)  # SHARDS > 1
     if tenant is None:
         queue.delete_tenant(key)
-    else:
-        queue.set_tenant(tenant_settings(key, *(getattr(tenant, c) for c in TENANT_COLUMNS.values())))
+        if set_pins:
+            set_pins({key: None})
+        return
+    if set_pins:  # first: the settings then go to the shards the pin makes its homes
+        set_pins({key: usable_pin(tenant.shard)})
+    queue.set_tenant(tenant_settings(key, *(getattr(tenant, c) for c in TENANT_COLUMNS.values())))
+
+
+def usable_pin(shard: int | None) -> int | None:
+    """A Tenant row's shard as a pin: one out of range (SHARDS lowered, a row saved without
+    full_clean) is no pin, logged, and the tenant goes by the hash."""
+    shards = conf.shards()
+    if shard is None or 0 <= shard < shards:
+        return shard
+    log.warning("tenant shard %s is not one of the %d shards: the tenant goes by the hash", shard, shards)
+    return None
+
+
+def db_pins() -> dict[str, int]:
+    return {
+        k: p
+        for k, s in Tenant.objects.exclude(shard=None).values_list("key", "shard")
+        if (p := usable_pin(s)) is not None
+    }
 
 
 def push_worker(worker_id: str) -> None:
@@ -248,6 +271,9 @@ def full_sync() -> SyncReport:
     report = SyncReport(skipped=dict(want.broken))
     stale = set(have.tenants) | set(have.unregistered_weights) | set(have.unregistered_paused)
     removed_tenants = sorted(stale - set(want.tenants) - want.broken_names("tenant"))
+    set_pins = getattr(queue, "set_pins", None)  # SHARDS > 1: the pins first (they decide each tenant's shards)
+    if set_pins:
+        set_pins(db_pins(), replace=True)
     report.tenants = queue.set_tenants(list(want.tenants.values()), removed_tenants) - len(removed_tenants)
     report.removed += [f"tenant {key}" for key in removed_tenants]
     removed_workers = sorted(set(have.workers) - set(want.workers) - want.broken_names("worker"))
@@ -291,6 +317,14 @@ def drift() -> list[str]:
                 lines.append(f"{kind} {key}: unreadable in Redis")
             elif db[key] != redis_copy[key]:
                 lines.append(f"{kind} {key}: {_differences(db[key], redis_copy[key])}")
+    stored_pins = getattr(conf.get_queue(), "stored_pins", None)
+    if stored_pins:
+        want_pins, have_pins = db_pins(), stored_pins()
+        for key in sorted(set(want_pins) | set(have_pins)):
+            if want_pins.get(key) != have_pins.get(key):
+                lines.append(
+                    f"tenant {key}: pinned to shard {want_pins.get(key)} in the DB, {have_pins.get(key)} in Redis"
+                )
     want_steal_all = want.snapshot().steal_all
     if want_steal_all != have.steal_all and not want.broken_names("worker"):
         lines.append(f"steal-all workers: {want_steal_all} in the DB, {have.steal_all} in Redis")

@@ -39,6 +39,8 @@ local function build_keys()
   configured = P .. ':cfg:workers',
   steal_all = P .. ':cfg:steal_all',
   synced = P .. ':cfg:synced',
+  -- pins: shards.py only (SHARDS > 1, read in shard 0); here so the mirror stays whole
+  pins = P .. ':cfg:pins',
   schedules = P .. ':sched:all',
   schedule = function(name) return P .. ':sched:cfg:' .. name end,
   schedule_state = function(name) return P .. ':sched:state:' .. name end,

@@ -18,6 +18,7 @@ so every script touches a single Redis Cluster slot. Layout::
     {fq}:cfg:workers              set    configured worker ids
     {fq}:cfg:steal_all            set    enabled workers whose steal targets include "*"
     {fq}:cfg:synced               string when the last full sync from the DB ran (ms)
+    {fq:0}:cfg:pins               hash   SHARDS > 1, in shard 0 only: tenant -> the shard an operator pinned it to
     {fq}:sched:all                set    schedule names
     {fq}:sched:cfg:<name>         hash   a schedule's configuration (synced)
     {fq}:sched:state:<name>       hash   next fire, last fire, last task, skipped count
@@ -123,6 +124,10 @@ class Keys:
 
     def synced(self) -> str:
         return self._k("cfg", "synced")
+
+    def pins(self) -> str:
+        """tenant -> shard, the operators' overrides of the hash (shards.py; read in shard 0 only)."""
+        return self._k("cfg", "pins")
 
     def schedules(self) -> str:
         return self._k("sched", "all")

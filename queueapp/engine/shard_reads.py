@@ -83,6 +83,12 @@ class ShardReads:
     def for_user(self, user: str) -> FairQueue:
         raise NotImplementedError
 
+    def homes(self, user: str) -> list[int]:
+        raise NotImplementedError
+
+    def _of_user(self, user: str) -> list[FairQueue]:
+        return [self.shards[i] for i in self.homes(user)]
+
     def _by_id[T](self, task_id: str, read: Callable[[FairQueue], T | None]) -> T | None:
         raise NotImplementedError
 
@@ -143,26 +149,39 @@ class ShardReads:
         return [u for s in self.shards for u in s.tenants_by(index, limit)][:limit]
 
     # -- one tenant ------------------------------------------------------------------
+    # (a tenant a pin moved has tasks in two shards until its old one drains: both are read)
     def tenant_queue(self, user: str, offset: int = 0, limit: int = PAGE) -> Page:
-        return self.for_user(user).tenant_queue(user, offset, limit)
+        shards = self._of_user(user)
+        if len(shards) == 1:
+            return shards[0].tenant_queue(user, offset, limit)
+        pages = [s.tenant_queue(user, 0, offset + limit) for s in shards]
+        return _merged_page(pages, offset, limit, lambda t: t.enqueued_at or 0)
 
     def subkeys(self, user: str, sample: int = 200) -> tuple[int, list[tuple[str, int]]]:
         return self.for_user(user).subkeys(user, sample)
 
     def recent(self, user: str, limit: int = RECENT) -> list[Task]:
-        return self.for_user(user).recent(user, limit)
+        done = [t for s in self._of_user(user) for t in s.recent(user, limit)]
+        return sorted(done, key=lambda t: -(t.finished_at or 0))[:limit]
 
     def tenant_stats(self, user: str) -> dict[str, int]:
-        return self.for_user(user).tenant_stats(user)
+        return _added([s.tenant_stats(user) for s in self._of_user(user)])
 
     def tenant_rows(self, users: list[str]) -> dict[str, dict[str, int]]:
+        """Each tenant's row, summed over its shards; "shard" is where its new tasks go."""
         groups: dict[int, list[str]] = {}
         for u in users:
-            groups.setdefault(self.shard_of(u), []).append(u)
+            for i in self.homes(u):
+                groups.setdefault(i, []).append(u)
         rows: dict[str, dict[str, int]] = {}
         for i, part in groups.items():
             for user, row in self.shards[i].tenant_rows(part).items():
-                rows[user] = {**row, "shard": i}
+                have = rows.get(user)
+                if have is None:
+                    rows[user] = {**row, "shard": self.shard_of(user)}
+                else:  # counts add up; a hold is the later of the two
+                    held = max(have.get("held_until", 0), row.get("held_until", 0))
+                    rows[user] = {**_added([have, row]), "held_until": held, "shard": self.shard_of(user)}
         return {u: rows[u] for u in users if u in rows}
 
     # -- listings over every shard -------------------------------------------------
@@ -174,8 +193,9 @@ class ShardReads:
 
     def dead_letters(self, offset: int = 0, limit: int = PAGE, user: str | None = None) -> Page:
         if user:
-            return self.for_user(user).dead_letters(offset, limit, user)
-        pages = self._pages("dead_letters", offset, limit)
+            pages = [s.dead_letters(0, offset + limit, user) for s in self._of_user(user)]
+        else:
+            pages = self._pages("dead_letters", offset, limit)
         return _merged_page(pages, offset, limit, lambda t: -(t.finished_at or 0))
 
     def tenants_with_backlog(self, offset: int = 0, limit: int = PAGE) -> Page:

@@ -36,6 +36,7 @@ SHARD_MARK = "@"  # an id FairQueue made ends with "@<shard>" once pushed (task 
 _MADE_ID = re.compile(r"[0-9a-f]{28}")  # what new_task_id makes: ms (12 hex) + monotonic random (16)
 MAX_SHARDS = 1024
 TURN = 8  # tasks a worker leases from one shard in a row while the next shard has work too
+PIN_REFRESH = 5.0  # seconds a process routes by the pins it read before reading them again
 DOWN_SECONDS = 1.0  # a shard that could not be reached is left out of pops this long, then tried again
 DEFERRED = "deferred"  # an ack status: its shard is unreachable; sent again with the next call there
 log = logging.getLogger("fairqueue.worker")
@@ -88,7 +89,9 @@ class ShardedQueue(ShardReads):
             raise ConfigError("a ShardedQueue needs at least two shards (SHARDS=1 is a plain FairQueue)")
         self.shards = list(shards)
         self.n = len(self.shards)
-        self.pins = dict(pins or {})  # tenant -> shard, the operator's override of the hash
+        self._given_pins = dict(pins or {})  # tenant -> shard from the caller, over the stored ones
+        self.pins = dict(self._given_pins)  # in effect: stored (cfg:pins of shard 0) and given
+        self._pins_read = -PIN_REFRESH  # monotonic time of the last read of the stored pins
         self.config = self.shards[0].config  # shard 0 holds the scheduler's leader lock
         self.redis = self.shards[0].redis
         self.core = self.shards[0].core
@@ -109,8 +112,8 @@ class ShardedQueue(ShardReads):
 
     def dedicated(self) -> ShardedQueue:
         first = self.shards[0].dedicated()
-        copy = ShardedQueue([first, *(first.sibling(s.config) for s in self.shards[1:])], self.pins)
-        copy._turn = self._turn
+        copy = ShardedQueue([first, *(first.sibling(s.config) for s in self.shards[1:])], self._given_pins)
+        copy._turn, copy.pins, copy._pins_read = self._turn, dict(self.pins), self._pins_read
         return copy
 
     def close(self) -> None:
@@ -118,11 +121,54 @@ class ShardedQueue(ShardReads):
 
     # -- routing -------------------------------------------------------------
     def shard_of(self, user: str) -> int:
+        """Where the tenant's new tasks go: its pin (a shard in range), else the hash."""
+        if time.monotonic() - self._pins_read >= PIN_REFRESH:
+            self._read_pins()
         pin = self.pins.get(user)
         return pin if pin is not None and 0 <= pin < self.n else shard_of_user(user, self.n)
 
+    def homes(self, user: str) -> list[int]:
+        """Every shard that may hold the tenant's tasks: where they go now, and the hash's shard
+        when a pin moved them (tasks queued before the move drain there)."""
+        now, hashed = self.shard_of(user), shard_of_user(user, self.n)
+        return [now] if now == hashed else [now, hashed]
+
     def for_user(self, user: str) -> FairQueue:
         return self.shards[self.shard_of(user)]
+
+    def _read_pins(self) -> None:
+        """The stored pins, every PIN_REFRESH s at most (one HGETALL); kept as they were when
+        shard 0 cannot be read (routing goes on with what it knew)."""
+        self._pins_read = time.monotonic()
+        try:
+            stored = self.shards[0].redis.hgetall(self.shards[0].config.keys.pins())
+        except OUTAGE:
+            return
+        pins = {str(u): int(v) for u, v in stored.items() if str(v).isdigit()}  # a hand edit's junk: no pin
+        self.pins = {**pins, **self._given_pins}
+
+    def set_pins(self, pins: Mapping[str, int | None], replace: bool = False) -> None:
+        """Pin tenants to shards (None: back to the hash); `replace`: these are all the pins.
+        Every process routes by them within PIN_REFRESH seconds."""
+        bad = {u: p for u, p in pins.items() if p is not None and not (isinstance(p, int) and 0 <= p < self.n)}
+        if bad:
+            raise ConfigError(f"a shard pin must be 0..{self.n - 1} (SHARDS={self.n}): {bad}")
+        client, key = self.shards[0].redis, self.shards[0].config.keys.pins()
+        pipe = client.pipeline(transaction=False)
+        if replace:
+            pipe.delete(key)
+        gone = [u for u, p in pins.items() if p is None]
+        if gone:
+            pipe.hdel(key, *gone)
+        for user, pin in pins.items():
+            if pin is not None:
+                pipe.hset(key, user, pin)
+        pipe.execute()
+        self._read_pins()
+
+    def stored_pins(self) -> dict[str, int]:
+        self._read_pins()
+        return {u: p for u, p in self.pins.items() if u not in self._given_pins}
 
     def _id_shards(self, task_id: str) -> list[int]:
         """The shard an id names; every shard for an id without a mark (pushed by SHARDS=1, say)."""
@@ -215,7 +261,7 @@ class ShardedQueue(ShardReads):
         return self.for_user(user).xcom_values(user, ns)
 
     def xcom_clear(self, user: str) -> int:
-        return self.for_user(user).xcom_clear(user)
+        return sum(self.shards[i].xcom_clear(user) for i in self.homes(user))
 
     # -- consumer: a worker's pops go round the shards ---------------------------
     def _leased(self, lease: Lease | None, i: int) -> Lease | None:
@@ -406,7 +452,10 @@ class ShardedQueue(ShardReads):
         return _summed(WaitingRepair, found)
 
     def purge(self, user: str, reason: str = "purged", *, batch: int = BULK_BATCH, progress: Progress = None) -> int:
-        return self.for_user(user).purge(user, reason, batch=batch, progress=progress)
+        total = 0
+        for i in self.homes(user):
+            total += self.shards[i].purge(user, reason, batch=batch, progress=_offset(progress, total))
+        return total
 
     def dlq_requeue(self, ids: Sequence[str]) -> tuple[int, list[str]]:
         return self._each_ids(ids, lambda s, part: s.dlq_requeue(part))
@@ -435,13 +484,11 @@ class ShardedQueue(ShardReads):
         return self._matching("dlq_delete_matching", user, func, batch, progress)
 
     def _matching(self, op: str, user: Name, func: Name, batch: int, progress: Progress) -> int:
-        shards = [self.for_user(user)] if user else self.shards
+        shards = [self.shards[i] for i in self.homes(user)] if user else self.shards
         total = 0
         for s in shards:
             base = total
-            total += getattr(s, op)(
-                user=user, func=func, batch=batch, progress=(lambda n, b=base: progress(b + n)) if progress else None
-            )
+            total += getattr(s, op)(user=user, func=func, batch=batch, progress=_offset(progress, base))
         return total
 
     # -- configuration ---------------------------------------------------------
@@ -465,11 +512,14 @@ class ShardedQueue(ShardReads):
         """A tenant's settings live in its shard only (its pops read them there)."""
         sets: dict[int, list[TenantSettings]] = {}
         gone: dict[int, list[str]] = {}
-        for t in tenants:
-            sets.setdefault(self.shard_of(t.user), []).append(t)
+        for t in tenants:  # both shards of a tenant that is moving: its old tasks still drain there
+            for i in self.homes(t.user):
+                sets.setdefault(i, []).append(t)
         for user in delete:
-            gone.setdefault(self.shard_of(user), []).append(user)
-        return sum(self.shards[i].set_tenants(sets.get(i, []), gone.get(i, [])) for i in sorted({*sets, *gone}))
+            for i in self.homes(user):
+                gone.setdefault(i, []).append(user)
+        done = [self.shards[i].set_tenants(sets.get(i, []), gone.get(i, [])) for i in sorted({*sets, *gone})]
+        return len(tenants) + len(delete) if done else 0
 
     def set_schedule(self, name: str, spec: ScheduleSpec | None) -> None:
         """In the shard of the schedule's tenant (its fires push there, atomically with the fire
@@ -515,3 +565,11 @@ class threaded:
 
         attr = getattr(self.queue, name)
         return sync_to_async(attr, thread_sensitive=False) if callable(attr) else attr
+
+
+def _offset(progress: Progress, base: int) -> Progress:
+    """A shard's progress callback, counting on from what the shards before it did."""
+    if progress is None:
+        return None
+    report = progress
+    return lambda n: report(base + n)

@@ -166,3 +166,38 @@ def test_tenant_settings_and_rows_come_from_the_tenants_shard(sq):
     assert sq.tenant_keys().total == 2
     sq.delete_tenant("beta")
     assert "beta" not in sq.config_snapshot().tenants
+
+
+def test_a_pinned_tenant_moves_and_its_queued_tasks_drain_where_they_are(sq):
+    user = users_on(sq, 0, 1)[0]
+    sq.set_tenant(TenantSettings(user, weight=2))
+    old = [r.id for r in sq.push_many([Task("demo.noop", user=user) for _ in range(5)])]
+    sq.set_pins({user: 2})
+    assert sq.shard_of(user) == 2 and sq.homes(user) == [2, 0]
+    sq.set_tenant(TenantSettings(user, weight=3))  # settings reach both of its shards
+    assert all(sq.shards[i].config_snapshot().tenants[user].weight == 3 for i in (0, 2))
+    new = [r.id for r in sq.push_many([Task("demo.noop", user=user) for _ in range(5)])]
+    assert {shard_of_id(i, 3) for i in old} == {0} and {shard_of_id(i, 3) for i in new} == {2}
+    page = sq.tenant_queue(user)
+    assert page.total == 10 and [t.id for t in page.items] == old + new  # both shards, in enqueue order
+    assert sq.tenant_rows([user])[user]["queued"] == 10 and sq.tenant_rows([user])[user]["shard"] == 2
+    served, lease = [], sq.pop("w1")
+    while lease is not None:
+        served.append(lease.id)
+        lease = lease.ack_and_pop(None)
+    assert sorted(served) == sorted(old + new)  # nothing stranded in the old shard
+    assert sq.tenant_stats(user)["succeeded"] == 10 and len(sq.recent(user)) == 10
+    # a second process reads the stored pin; an unpin sends the tenant back to its hash
+    other = ShardedQueue([sq.shards[0].sibling(s.config) for s in sq.shards])
+    assert other.shard_of(user) == 2 and other.stored_pins() == {user: 2}
+    sq.set_pins({user: None})
+    assert sq.shard_of(user) == 0 and sq.stored_pins() == {}
+    with pytest.raises(Exception, match="0..2"):
+        sq.set_pins({user: 3})
+
+
+def test_a_hand_edited_pin_that_is_no_shard_is_no_pin(sq):
+    user = users_on(sq, 1, 1)[0]
+    sq.redis.hset(sq.shards[0].config.keys.pins(), mapping={user: "9", "other": "x"})
+    fresh = ShardedQueue([sq.shards[0], *sq.shards[1:]])
+    assert fresh.shard_of(user) == 1 and fresh.shard_of("other") == fresh.homes("other")[0]
