@@ -75,6 +75,7 @@ def _added(rows: Sequence[dict[str, int]]) -> dict[str, int]:
 class ShardReads:
     shards: list[FairQueue]  # one per shard (shards.py)
     n: int
+    serving: list[int]  # the shards a worker pops from (ShardedQueue.only)
     _schedule_shard: dict[str, int]
 
     def shard_of(self, user: str) -> int:
@@ -244,9 +245,9 @@ class ShardReads:
         return sorted(latest.values(), key=lambda r: -r.last_seen_ms)[:limit]
 
     def idle(self, within_ms: int = IDLE_WITHIN_MS) -> bool:
-        """Idle when every shard is; a shard that cannot be reached is not known to be."""
+        """Idle when every served shard is; a shard that cannot be reached is not known to be."""
         answers = self._each(lambda s: s.idle(within_ms))
-        return len(answers) == self.n and all(idle for _, idle in answers)
+        return len(answers) == len(self.serving) and all(idle for _, idle in answers)
 
     def worker_config(self, worker: str) -> WorkerSettings | None:
         """Every shard has the same worker configurations: the first that answers."""

@@ -99,6 +99,7 @@ class ShardedQueue(ShardReads):
         self._held: list[float | None] = [None] * self.n
         self._down: list[float] = [0.0] * self.n  # monotonic time until which a shard is left out
         self._owed: list[list[Ack]] = [[] for _ in range(self.n)]  # acks its outage kept back
+        self.serving: list[int] = list(range(self.n))  # the shards this worker pops from (only())
         self._schedule_shard: dict[str, int] = {}
 
     @classmethod
@@ -110,10 +111,21 @@ class ShardedQueue(ShardReads):
         first = FairQueue(client, configs[0])
         return cls([first, *(first.sibling(c) for c in configs[1:])], **kwargs)
 
+    def only(self, shards: Sequence[int]) -> ShardedQueue:
+        """The same queue, its pops, heartbeats and maintenance on `shards` only (runworker
+        --shards); what a caller pushes or reads still goes anywhere."""
+        chosen = sorted(set(shards))
+        if not chosen or any(not 0 <= i < self.n for i in chosen):
+            raise ValueError(f"shards must be some of 0..{self.n - 1}, got {list(shards)}")
+        copy = ShardedQueue(self.shards, self._given_pins)
+        copy.serving, copy._turn = chosen, chosen[0]
+        return copy
+
     def dedicated(self) -> ShardedQueue:
         first = self.shards[0].dedicated()
         copy = ShardedQueue([first, *(first.sibling(s.config) for s in self.shards[1:])], self._given_pins)
         copy._turn, copy.pins, copy._pins_read = self._turn, dict(self.pins), self._pins_read
+        copy.serving = list(self.serving)
         return copy
 
     def close(self) -> None:
@@ -275,14 +287,22 @@ class ShardedQueue(ShardReads):
         """Shard i leased `leased` tasks: it keeps the turn until it has given TURN in a row (a
         shard found past empty ones takes the turn)."""
         streak = (self._streak if i == self._turn else 0) + leased
-        self._turn, self._streak = (i, streak) if streak < TURN else ((i + 1) % self.n, 0)
+        self._turn, self._streak = (i, streak) if streak < TURN else (self._after(i), 0)
+
+    def _after(self, i: int) -> int:
+        """The served shard after i."""
+        return next((j for j in self.serving if j > i), self.serving[0])
+
+    def _rotation(self) -> list[int]:
+        """The served shards, starting with the one whose turn it is."""
+        at = self.serving.index(self._turn) if self._turn in self.serving else 0
+        return self.serving[at:] + self.serving[:at]
 
     def pop(self, worker: str, lease_seconds: float | None = None, skip: int | None = None) -> Lease | None:
         """From the shard whose turn it is, else the next with work: a busy shard cannot keep a
         worker from a quiet one for more than TURN tasks."""
         answered, failure = False, None
-        for k in range(self.n):
-            i = (self._turn + k) % self.n
+        for i in self._rotation():
             if i == skip:
                 answered = True
                 continue
@@ -322,9 +342,10 @@ class ShardedQueue(ShardReads):
         raise ShardsUnavailable(f"no shard of {self.n} could be reached ({failure})")
 
     def _each[T](self, op: Callable[[FairQueue], T]) -> list[tuple[int, T]]:
-        """op on every shard that answers; ShardsUnavailable when none does."""
+        """op on every served shard that answers; ShardsUnavailable when none does."""
         done, failure = [], None
-        for i, s in enumerate(self.shards):
+        for i in self.serving:
+            s = self.shards[i]
             try:
                 done.append((i, op(s)))
             except OUTAGE as exc:
@@ -371,13 +392,11 @@ class ShardedQueue(ShardReads):
         leases: list[Lease] = []
         disabled = False
         want_sync, want_async = n, coroutines or 0
-        start = self._turn
         answered, failure = False, None
-        for k in range(self.n):
-            i = (start + k) % self.n
+        for i in self._rotation() + sorted(set(by_shard) - set(self.serving)):  # acks only, for the latter
             positions = by_shard.pop(i, [])
             owed, sending = self._owed[i], [acks[p] for p in positions]
-            asks = (want_sync, want_async) if not disabled and self._up(i) else (0, 0)
+            asks = (want_sync, want_async) if not disabled and self._up(i) and i in self.serving else (0, 0)
             if not (owed or sending or any(asks)):
                 continue
             if not self._up(i):  # down: keep its acks for when it is back

@@ -201,3 +201,17 @@ def test_a_hand_edited_pin_that_is_no_shard_is_no_pin(sq):
     sq.redis.hset(sq.shards[0].config.keys.pins(), mapping={user: "9", "other": "x"})
     fresh = ShardedQueue([sq.shards[0], *sq.shards[1:]])
     assert fresh.shard_of(user) == 1 and fresh.shard_of("other") == fresh.homes("other")[0]
+
+
+def test_a_worker_given_some_shards_serves_only_those(sq):
+    users = {i: users_on(sq, i, 1)[0] for i in range(3)}
+    for user in users.values():
+        sq.push_many([Task("demo.noop", user=user) for _ in range(4)])
+    mine = sq.only([0, 2])
+    leases = mine.ack_and_pop_many([], "w-02", 20).leases
+    assert sorted({le.shard for le in leases}) == [0, 2] and len(leases) == 8
+    assert mine.ack_and_pop_many([Ack.of(le, None) for le in leases], "w-02", 20).leases == []
+    assert mine.pop("w-02") is None and sq.shards[1].stats()["queued"] == 4  # shard 1 is not its
+    assert mine.heartbeat("w-02", []) == [] and {r.worker for r in sq.shards[1].workers()} == set()
+    with pytest.raises(ValueError, match="0..2"):
+        sq.only([3])

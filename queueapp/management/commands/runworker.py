@@ -1,4 +1,4 @@
-"""python manage.py runworker --worker-id ID [--concurrency N] [--async-concurrency N] [--burst]"""
+"""python manage.py runworker --worker-id ID [--concurrency N] [--async-concurrency N] [--burst] [--shards 0,2]"""
 
 from __future__ import annotations
 
@@ -50,6 +50,17 @@ def non_negative_int(value: str) -> int:
     return number
 
 
+def serving(queue, spec: str):
+    """The queue restricted to the shards of --shards ("0,2"); a clear error for a bad list."""
+    only = getattr(queue, "only", None)
+    if only is None:
+        raise CommandError("--shards needs FAIRQUEUE['SHARDS'] > 1 (this queue has one shard)")
+    try:
+        return only([int(part) for part in spec.split(",") if part.strip()])
+    except ValueError as exc:
+        raise CommandError(f"--shards {spec!r}: {exc}") from exc
+
+
 class Command(BaseCommand):
     help = "Run a FairQueue worker: pops tasks fairly across tenants and runs them."
     # not Django's whole suite before every start: FairQueue's own checks, once (queueapp/checks.py)
@@ -88,6 +99,11 @@ class Command(BaseCommand):
             help="seconds running tasks may take to finish after SIGTERM (default 30)",
         )
         parser.add_argument(
+            "--shards",
+            default=None,
+            help="with FAIRQUEUE['SHARDS'] > 1: the shards this worker serves, e.g. 0,2 (default: all)",
+        )
+        parser.add_argument(
             "--poll-interval",
             type=float,
             default=0.2,
@@ -118,6 +134,8 @@ class Command(BaseCommand):
         if not options["skip_checks"]:
             check_queue_start(self, self.say)  # the durability warnings among them
         queue = conf.get_queue()
+        if options["shards"] is not None:
+            queue = serving(queue, options["shards"])
         if options["skip_checks"]:  # lost tasks are still said, once
             for _, warning in conf.durability_warnings(queue.redis):
                 self.say.warning(f"warning: {warning}")
