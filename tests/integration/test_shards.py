@@ -215,3 +215,25 @@ def test_a_worker_given_some_shards_serves_only_those(sq):
     assert mine.heartbeat("w-02", []) == [] and {r.worker for r in sq.shards[1].workers()} == set()
     with pytest.raises(ValueError, match="0..2"):
         sq.only([3])
+
+
+def test_one_scheduler_leads_for_every_shard_and_fires_into_the_tenants_shard(sq):
+    from queueapp.engine.scheduler import Scheduler, fire_now
+
+    users = {i: users_on(sq, i, 1)[0] for i in (0, 2)}
+    for i, user in users.items():
+        sq.set_schedule(f"every-{i}", ScheduleSpec(f"every-{i}", "* * * * *", "demo.noop", user=user))
+    leader, standby = Scheduler(sq, lease_seconds=30), Scheduler(sq, lease_seconds=30)
+    assert leader.tick() == 0 and leader.leading  # loaded both; first fires set a minute ahead
+    assert standby.tick() == 0 and not standby.leading  # one leader for all shards (its lock in shard 0)
+    now = sq.redis_time_ms()
+    for name in leader.next_ms:
+        leader.next_ms[name] = now - 1_000  # as if that minute had come
+    assert leader.tick() == 2
+    for i, user in users.items():
+        assert sq.shards[i].tenant_stats(user)["queued"] == 1  # each fire in its tenant's shard
+    state = sq.shards[2].schedules()[1]["every-2"][1]
+    assert int(state["next_ms"]) > now and sq.shards[0].schedules()[1].keys() == {"every-0"}
+    task_id = fire_now(sq, ScheduleSpec("every-2", "* * * * *", "demo.noop", user=users[2]))
+    assert task_id.endswith("@2") and sq.get_task(task_id).user == users[2]
+    leader.release()
