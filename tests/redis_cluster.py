@@ -124,7 +124,10 @@ class LoopbackCluster:
             time.sleep(0.1)
 
     def client(self) -> RedisCluster:
-        return RedisCluster(host="127.0.0.1", port=self.nodes[0].port, decode_responses=True)
+        """The engine's own cluster client (connect() on a node's URL)."""
+        from queueapp.engine.connection import RedisOptions, connect
+
+        return connect(RedisOptions(url=self.url()))
 
     def cleanup(self) -> None:
         for node in self.nodes:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -116,12 +117,36 @@ def _is_cluster_node(kw: dict[str, Any]) -> bool:
 def connect_cluster(options: RedisOptions) -> Any:
     """redis-py's RedisCluster from one node's URL: it reads the slot map and follows MOVED
     and failovers itself; the same TLS, ACL, timeouts and Retry as a single server."""
-    from redis.cluster import RedisCluster
-
     kw = options.client_kwargs()
     kw.pop("health_check_interval", None)
     retry = kw.pop("retry")
-    return RedisCluster.from_url(options.url, retry=retry, **kw)
+    return _cluster_class().from_url(options.url, retry=retry, **kw)
+
+
+def _as_evalsha(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """FCALL name numkeys key... has EVALSHA's shape: its slot comes from its own keys."""
+    return ("EVALSHA", *args[1:]) if str(args[0]).upper() in ("FCALL", "FCALL_RO") else args
+
+
+@cache
+def _cluster_class() -> Any:
+    """RedisCluster, finding an FCALL's slot from its keys as it does for EVALSHA. redis-py asks
+    a node (COMMAND GETKEYS) for every other command it has no key table for, FCALL among them:
+    one more round trip per call, all on one node (5,352 of them for 6,000 tasks in
+    tests/perf/bench_shards.py, the busiest primary's CPU 27 % over the others')."""
+    from redis.cluster import RedisCluster
+
+    class FunctionsCluster(RedisCluster):
+        def determine_slot(self, *args: Any) -> Any:
+            return super().determine_slot(*_as_evalsha(args))
+
+        def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> Any:
+            pipe = super().pipeline(transaction, shard_hint)  # type: ignore[no-untyped-call]
+            plain = pipe.determine_slot
+            pipe.determine_slot = lambda *args: plain(*_as_evalsha(args))
+            return pipe
+
+    return FunctionsCluster
 
 
 def is_cluster(client: Any) -> bool:

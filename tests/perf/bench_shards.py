@@ -38,7 +38,7 @@ LOG_DIR = Path(tempfile.mkdtemp(prefix="fq-bench-shards-"))
 class Row:
     shards: int
     rate: float  # tasks/s, end to end
-    cpu: list[float]  # Redis CPU seconds per primary over the drain
+    cpu: list[float]  # Redis CPU seconds per primary over the drain, busiest first
     n: int
     commands: float  # commands per task, every node (a script call is one; includes the stats polls)
 
@@ -100,7 +100,7 @@ def drain(cluster: LoopbackCluster, shards: int, n: int, run: int) -> Row:
     finally:
         for proc in procs:
             stop_process(proc)
-    cpu = [a[0] - b[0] for a, b in zip(after, before, strict=True)]
+    cpu = sorted((a[0] - b[0] for a, b in zip(after, before, strict=True)), reverse=True)  # busiest first
     commands = sum(a[1] - b[1] for a, b in zip(after, before, strict=True))
     return Row(shards, n / elapsed, cpu, n, commands / n)
 
@@ -120,7 +120,7 @@ def main() -> None:
         cluster.cleanup()
     print(f"\n{args.n} no-op tasks, {TENANTS} tenants, {WORKERS} runworker x --concurrency {CONCURRENCY}, "
           f"loopback cluster of 3 primaries; medians of {args.runs} (min-max)")  # fmt: skip
-    print(f"{'shards':>6} | {'tasks/s':>22} | {'Redis CPU s per primary':>26} | {'µs/task':>8} | "
+    print(f"{'shards':>6} | {'tasks/s':>22} | {'Redis CPU s, busiest first':>26} | {'µs/task':>8} | "
           f"{'commands/task':>13} | {'ceiling tasks/s':>16}")  # fmt: skip
     med = {}
     for shards, rs in rows.items():
