@@ -406,7 +406,7 @@ class ShardedQueue(ShardReads):
                 continue
             try:
                 ex = self.shards[i].ack_and_pop_many(
-                    owed + sending, worker, asks[0], lease_seconds, asks[1] if coroutines else None
+                    owed + sending, worker, asks[0], lease_seconds, asks[1] if coroutines is not None else None
                 )
             except OUTAGE as exc:
                 failure = self._failed(i, exc)
@@ -423,7 +423,7 @@ class ShardedQueue(ShardReads):
             for lease in ex.leases:
                 lease.queue, lease.shard = self, i
                 leases.append(lease)
-                if lease.task.coroutine and coroutines:
+                if lease.task.coroutine and coroutines is not None:
                     want_async -= 1
                 else:
                     want_sync -= 1
