@@ -35,7 +35,8 @@ from .workflows import WaitingRepair
 SHARD_MARK = "@"  # an id FairQueue made ends with "@<shard>" once pushed (task ids allow '@')
 _MADE_ID = re.compile(r"[0-9a-f]{28}")  # what new_task_id makes: ms (12 hex) + monotonic random (16)
 MAX_SHARDS = 1024
-TURN = 8  # tasks a worker leases from one shard in a row while the next shard has work too
+TURN = 8  # a shard's turn, in tasks leased in a row, when every shard has as many tenants with work
+WEIGH_SECONDS = 1.0  # how often a worker re-reads each shard's number of tenants with work
 PIN_REFRESH = 5.0  # seconds a process routes by the pins it read before reading them again
 DOWN_SECONDS = 1.0  # a shard that could not be reached is left out of pops this long, then tried again
 DEFERRED = "deferred"  # an ack status: its shard is unreachable; sent again with the next call there
@@ -100,6 +101,8 @@ class ShardedQueue(ShardReads):
         self._down: list[float] = [0.0] * self.n  # monotonic time until which a shard is left out
         self._owed: list[list[Ack]] = [[] for _ in range(self.n)]  # acks its outage kept back
         self.serving: list[int] = list(range(self.n))  # the shards this worker pops from (only())
+        self._tenants_with_work: list[int] = [0] * self.n  # per shard, as last weighed (turn lengths)
+        self._weighed = -WEIGH_SECONDS
         self._schedule_shard: dict[str, int] = {}
 
     @classmethod
@@ -284,10 +287,35 @@ class ShardedQueue(ShardReads):
         return lease
 
     def _took(self, i: int, leased: int) -> None:
-        """Shard i leased `leased` tasks: it keeps the turn until it has given TURN in a row (a
-        shard found past empty ones takes the turn)."""
+        """Shard i leased `leased` tasks: it keeps the turn until it has given its turn's length
+        in a row (a shard found past empty ones takes the turn)."""
         streak = (self._streak if i == self._turn else 0) + leased
-        self._turn, self._streak = (i, streak) if streak < TURN else (self._after(i), 0)
+        self._turn, self._streak = (i, streak) if streak < self._turn_length(i) else (self._after(i), 0)
+
+    def _turn_length(self, i: int) -> int:
+        """Turns in proportion to the tenants with work in each shard, so a tenant alone on its
+        shard does not get a whole shard's share: TURN x (shards with work) x this shard's part
+        of their tenants, at least 1. A round of the shards stays TURN x shards tasks long, the
+        bound on how long a shard with work waits."""
+        if time.monotonic() - self._weighed >= WEIGH_SECONDS:
+            self._weigh()
+        tenants = self._tenants_with_work
+        total = sum(tenants[j] for j in self.serving)
+        if not total or not tenants[i]:
+            return TURN
+        busy = sum(1 for j in self.serving if tenants[j])
+        return max(1, round(TURN * busy * tenants[i] / total))
+
+    def _weigh(self) -> None:
+        """Each served shard's tenants with queued work (ZCARD backlog); a shard that cannot be
+        read keeps its last count."""
+        self._weighed = time.monotonic()
+        for i in self.serving:
+            s = self.shards[i]
+            try:
+                self._tenants_with_work[i] = int(s.redis.zcard(s.config.keys.backlog()))
+            except OUTAGE:
+                continue
 
     def _after(self, i: int) -> int:
         """The served shard after i."""
@@ -300,7 +328,7 @@ class ShardedQueue(ShardReads):
 
     def pop(self, worker: str, lease_seconds: float | None = None, skip: int | None = None) -> Lease | None:
         """From the shard whose turn it is, else the next with work: a busy shard cannot keep a
-        worker from a quiet one for more than TURN tasks."""
+        worker from a quiet one for more than a round of the shards (TURN x shards tasks)."""
         answered, failure = False, None
         for i in self._rotation():
             if i == skip:

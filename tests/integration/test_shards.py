@@ -237,3 +237,17 @@ def test_one_scheduler_leads_for_every_shard_and_fires_into_the_tenants_shard(sq
     task_id = fire_now(sq, ScheduleSpec("every-2", "* * * * *", "demo.noop", user=users[2]))
     assert task_id.endswith("@2") and sq.get_task(task_id).user == users[2]
     leader.release()
+
+
+def test_turns_follow_the_tenants_with_work_in_each_shard(sq):
+    """A tenant alone on its shard gets about a tenant's share, not a shard's (a third)."""
+    (alone,), crowd = users_on(sq, 0, 1), users_on(sq, 2, 9)
+    sq.push_many([Task("demo.noop", user=alone) for _ in range(300)])
+    sq.push_many([Task("demo.noop", user=u) for u in crowd for _ in range(60)])
+    served, lease = [], sq.pop("w1")
+    while lease is not None and len(served) < 200:
+        served.append(lease.task.user)
+        lease = lease.ack_and_pop(None)
+    fair = 200 / 10
+    assert served.count(alone) <= 2 * fair  # equal turns per shard gave it ~100 of 200
+    assert all(served.count(u) >= fair / 2 for u in crowd)
