@@ -199,16 +199,26 @@ class ShardReads:
             pages = self._pages("dead_letters", offset, limit)
         return _merged_page(pages, offset, limit, lambda t: -(t.finished_at or 0))
 
+    # A tenant a pin moved is listed by two shards until its old one drains: once here, its
+    # backlog summed (the totals subtract the repeats seen, exact while they are in the page).
     def tenants_with_backlog(self, offset: int = 0, limit: int = PAGE) -> Page:
         pages = self._pages("tenants_with_backlog", offset, limit)
-        return _merged_page(pages, offset, limit, lambda row: -row[1])
+        queued: Counter[str] = Counter()
+        for page in pages:
+            for user, n in page.items:
+                queued[user] += n
+        repeats = sum(len(p.items) for p in pages) - len(queued)
+        rows = sorted(queued.items(), key=lambda row: -row[1])
+        return Page(rows[offset : offset + limit], sum(p.total for p in pages) - repeats, offset, limit)
 
     def tenant_keys(self, offset: int = 0, limit: int = PAGE, prefix: str = "", by: str = "key") -> Page:
         if by == "backlog":
             page = self.tenants_with_backlog(offset, limit)
             return Page([u for u, _ in page.items], page.total, offset, limit)
         pages = [s.tenant_keys(0, offset + limit, prefix, by) for s in self.shards]
-        return _merged_page(pages, offset, limit, lambda user: user)
+        keys = list(dict.fromkeys(heapq.merge(*(p.items for p in pages))))
+        repeats = sum(len(p.items) for p in pages) - len(keys)
+        return Page(keys[offset : offset + limit], sum(p.total for p in pages) - repeats, offset, limit)
 
     def unregistered(self, limit: int = REPORTS) -> list[tuple[str, int]]:
         rows = [row for s in self.shards for row in s.unregistered(limit)]

@@ -181,6 +181,8 @@ def test_a_pinned_tenant_moves_and_its_queued_tasks_drain_where_they_are(sq):
     page = sq.tenant_queue(user)
     assert page.total == 10 and [t.id for t in page.items] == old + new  # both shards, in enqueue order
     assert sq.tenant_rows([user])[user]["queued"] == 10 and sq.tenant_rows([user])[user]["shard"] == 2
+    assert sq.tenant_keys().items.count(user) == 1 and sq.tenant_keys().total == 1  # listed once
+    assert sq.tenants_with_backlog().items == [(user, 10)] and sq.tenants_with_backlog().total == 1
     served, lease = [], sq.pop("w1")
     while lease is not None:
         served.append(lease.id)
