@@ -9,7 +9,8 @@ import pytest
 from queueapp.engine import Ack, EngineConfig, FairQueue, Task
 from queueapp.engine.errors import TaskNotFound
 from queueapp.engine.settings import ScheduleSpec, TenantSettings
-from queueapp.engine.shards import TURN, ShardedQueue, shard_of_id, shard_prefix
+from queueapp.engine.shard_consume import TURN
+from queueapp.engine.shards import ShardedQueue, shard_of_id, shard_prefix
 from tests.redis_cluster import LoopbackCluster
 
 
