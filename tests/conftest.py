@@ -187,6 +187,18 @@ def fq_settings(request, settings, redis_url, prefix):
     conf.get_queue.cache_clear()
 
 
+@pytest.fixture
+def sharded(fq_settings):
+    """The Django layer with FAIRQUEUE["SHARDS"] = 3: conf.get_queue() is a ShardedQueue."""
+    from queueapp import conf
+
+    fq_settings.FAIRQUEUE = {**fq_settings.FAIRQUEUE, "SHARDS": 3}
+    conf.get_queue.cache_clear()
+    queue = conf.get_queue()
+    assert isinstance(queue, ShardedQueue) and queue.n == 3
+    return queue
+
+
 # -- real worker and scheduler processes ---------------------------------------------------
 @pytest.fixture
 def env(redis_url, prefix, tmp_path):

@@ -132,13 +132,13 @@ class ShardConsumer:
                 failure = self._failed(i, exc)
         raise ShardsUnavailable(f"no shard of {self.n} could be reached ({failure})")
 
-    def _each[T](self, op: Callable[[FairQueue], T]) -> list[tuple[int, T]]:
-        """op on every served shard that answers; ShardsUnavailable when none does."""
+    def _each[T](self, op: Callable[[FairQueue, int], T]) -> list[tuple[int, T]]:
+        """op(shard, its index) on every served shard that answers; ShardsUnavailable when none does."""
         done, failure = [], None
         for i in self.serving:
             s = self.shards[i]
             try:
-                done.append((i, op(s)))
+                done.append((i, op(s, i)))
             except OUTAGE as exc:
                 failure = self._failed(i, exc)
         if not done:
@@ -242,5 +242,5 @@ class ShardConsumer:
         held: list[list[Lease]] = [[] for _ in self.shards]
         for lease in leases:
             held[lease.shard].append(lease)
-        renewed = self._each(lambda s: s.heartbeat(worker, held[self.shards.index(s)], report, lease_seconds))
+        renewed = self._each(lambda s, i: s.heartbeat(worker, held[i], report, lease_seconds))
         return [lost for _, ids in renewed for lost in ids]

@@ -96,7 +96,7 @@ class ShardReads:
     def _group_ids(self, ids: Sequence[str]) -> dict[int, list[str]]:
         raise NotImplementedError
 
-    def _each[T](self, op: Callable[[FairQueue], T]) -> list[tuple[int, T]]:
+    def _each[T](self, op: Callable[[FairQueue, int], T]) -> list[tuple[int, T]]:
         raise NotImplementedError
 
     def _each_until_one[T](self, op: Callable[[FairQueue], T]) -> T:
@@ -256,7 +256,7 @@ class ShardReads:
 
     def idle(self, within_ms: int = IDLE_WITHIN_MS) -> bool:
         """Idle when every served shard is; a shard that cannot be reached is not known to be."""
-        answers = self._each(lambda s: s.idle(within_ms))
+        answers = self._each(lambda s, _: s.idle(within_ms))
         return len(answers) == len(self.serving) and all(idle for _, idle in answers)
 
     def worker_config(self, worker: str) -> WorkerSettings | None:

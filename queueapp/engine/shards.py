@@ -269,11 +269,11 @@ class ShardedQueue(ShardConsumer, ShardReads):
 
     # -- maintenance: every shard ------------------------------------------------
     def reap(self, limit: int | None = None) -> tuple[int, int]:
-        done = [r for _, r in self._each(lambda s: s.reap(limit))]
+        done = [r for _, r in self._each(lambda s, _: s.reap(limit))]
         return sum(r for r, _ in done), sum(d for _, d in done)
 
     def promote(self, limit: int | None = None) -> int:
-        return max(n for _, n in self._each(lambda s: s.promote(limit)))  # the caller loops while one is full
+        return max(n for _, n in self._each(lambda s, _: s.promote(limit)))  # the caller loops while one is full
 
     def repair_ready(self, *, dry_run: bool = False, batch: int = REPAIR_BATCH) -> Repair:
         found = [s.repair_ready(dry_run=dry_run, batch=batch) for s in self.shards]

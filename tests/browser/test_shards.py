@@ -7,21 +7,11 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from queueapp import conf
 from queueapp.engine import Task
-from queueapp.engine.shards import ShardedQueue, shard_of_user
+from queueapp.engine.shards import shard_of_user
 from queueapp.models import Tenant
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-@pytest.fixture
-def sharded(fq_settings):
-    fq_settings.FAIRQUEUE = {**fq_settings.FAIRQUEUE, "SHARDS": 3}
-    conf.get_queue.cache_clear()
-    queue = conf.get_queue()
-    assert isinstance(queue, ShardedQueue)
-    return queue
 
 
 def test_the_shards_panel_and_a_pin_from_the_tenant_form(sharded, operator, site, shots):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from queueapp import conf
 from queueapp.engine import Task
 from queueapp.engine.settings import WorkerReport
 from queueapp.engine.shards import ShardedQueue
@@ -13,15 +12,6 @@ from queueapp.models import Schedule, Tenant, WorkerConfig
 from tests.web.test_pages import PAGES
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def sharded(fq_settings):
-    fq_settings.FAIRQUEUE = {**fq_settings.FAIRQUEUE, "SHARDS": 3}
-    conf.get_queue.cache_clear()
-    queue = conf.get_queue()
-    assert isinstance(queue, ShardedQueue) and queue.n == 3
-    return queue
 
 
 def users_on_every_shard(queue: ShardedQueue) -> list[str]:

@@ -8,22 +8,13 @@ import logging
 
 import pytest
 
-from queueapp import conf, sync
+from queueapp import sync
 from queueapp.engine import Task
-from queueapp.engine.shards import ShardedQueue, shard_of_user
+from queueapp.engine.shards import shard_of_user
 from queueapp.forms import TenantForm
 from queueapp.models import Tenant
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def sharded(fq_settings):
-    fq_settings.FAIRQUEUE = {**fq_settings.FAIRQUEUE, "SHARDS": 3}
-    conf.get_queue.cache_clear()
-    queue = conf.get_queue()
-    assert isinstance(queue, ShardedQueue)
-    return queue
 
 
 def other_shard(user: str) -> int:
