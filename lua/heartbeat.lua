@@ -1,6 +1,6 @@
 --[[ heartbeat: a worker renews the leases it holds and reports itself.
   KEYS[1]  prefix
-  ARGV[1]  {"worker", "lease_ms", "leases": [[id, token], ...],
+  ARGV[1]  {"worker", "lease_ms", "leases": [ [id, token], ... ],
             "info": {host, pid, started_at, ...} (optional), "info_ttl": s}
   Reply    {'ok', lost id, ...}: ids whose lease this worker no longer holds
   Clock    Redis TIME. ]]

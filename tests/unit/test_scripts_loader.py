@@ -149,6 +149,18 @@ def test_no_keyspace_scans(path):
     assert not commands & keyspace_scans
 
 
+LONG_BRACKET = re.compile(r"\[\[(.*?)\]\]", re.S)
+
+
+@pytest.mark.parametrize("path", sorted(REAL.rglob("*.lua")), ids=lambda p: p.stem)
+def test_no_nested_long_brackets(path):
+    """Redis's own Lua 5.1 (deps/lua, LUA_COMPAT_LSTR) refuses "[[" inside a --[[ ]] comment
+    ("nesting of [[...]] is deprecated"): the official builds, Docker images and managed
+    Redis could not load the library. Debian's Lua accepts it, so the suite's Redis never saw it."""
+    for body in LONG_BRACKET.findall(path.read_text()):
+        assert "[[" not in body, f"{path.name}: '[[' inside a long comment or string"
+
+
 def test_redis_call_pattern_sees_commands():
     """Guards the scan check above against a regex that never matches."""
     commands = {c.upper() for p in REAL.rglob("*.lua") for c in REDIS_CALL.findall(p.read_text())}
