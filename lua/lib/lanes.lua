@@ -62,7 +62,7 @@ local function backlog_sync(user, crit_empty)
   BACKLOG[user] = nil
   local n = lane_count(user, crit_empty)
   if n > 0 then
-    redis.call('ZADD', K.backlog, n, user)
+    redis.call('ZADD', K.backlog, int(n), user)
     return false
   end
   redis.call('ZREM', K.backlog, user)
@@ -71,6 +71,6 @@ end
 
 local function backlog_flush()
   for user, n in pairs(BACKLOG) do
-    if n ~= 0 then redis.call('ZINCRBY', K.backlog, n, user) end
+    if n ~= 0 then redis.call('ZINCRBY', K.backlog, int(n), user) end
   end
 end

@@ -21,7 +21,7 @@ local function ack_task(a, now)
   history_push(h, now, 'succeeded')
   redis.call('HSET', key, 'state', 'succeeded', 'finished_at', int(now), 'result', opt(a.result, 'null'),
     'history', h.history, 'history_n', h.history_n)
-  redis.call('EXPIRE', key, tonumber(v[5]) or DEFAULT_RESULT_TTL)
+  redis.call('EXPIRE', key, int(tonumber(v[5]) or DEFAULT_RESULT_TTL))
   stat_event(user, prio, 'succeeded', now)
   stat_func(v[10], 'succeeded')
   recent_add(user, a.id)

@@ -94,10 +94,9 @@ local function take(id, user, from_crit, p, now, rec, extra)
     dead_letter(id, user, prio, problem, now)
     return nil
   end
-  local deadline = now + p.lease_ms
-  redis.call('ZADD', K.running, deadline, id)
+  rec.lease_deadline, rec.started_at = int(now + p.lease_ms), int(now)
+  redis.call('ZADD', K.running, rec.lease_deadline, id)
   rec.state, rec.lease_token, rec.worker = 'running', p.token, p.worker
-  rec.lease_deadline, rec.started_at = int(deadline), int(now)
   rec.deliveries = int((tonumber(rec.deliveries) or 0) + 1)
   history_push_running(rec, now, p.worker)
   redis.call('HSET', K.task(id), 'state', 'running', 'lease_token', p.token, 'worker', p.worker,

@@ -56,32 +56,32 @@ local function fair_add(user, wait_ms, now)
   local m = FAIR[minute]
   if not m then m = {n = {}, w = {}}; FAIR[minute] = m end
   m.n[user] = (m.n[user] or 0) + 1
-  local field = user .. ':' .. bucket
+  local field = user .. ':' .. int(bucket)
   m.w[field] = (m.w[field] or 0) + 1
 end
 
 local function stats_flush()
   for key, fields in pairs(STATS) do
     for field, n in pairs(fields) do
-      if n ~= 0 then redis.call('HINCRBY', key, field, n) end
+      if n ~= 0 then redis.call('HINCRBY', key, field, int(n)) end
     end
   end
   -- per-minute keys: set the expiry when a write created the key's first count
   for key, fields in pairs(TP) do
     local fresh = false
-    for field, n in pairs(fields) do fresh = redis.call('HINCRBY', key, field, n) == n or fresh end
+    for field, n in pairs(fields) do fresh = redis.call('HINCRBY', key, field, int(n)) == n or fresh end
     if fresh then redis.call('EXPIRE', key, TP_TTL) end
   end
   for minute, m in pairs(FAIR) do
     local served, waits = K.fair_served(minute), K.fair_wait(minute)
     local total = 0
     for user, n in pairs(m.n) do
-      redis.call('ZINCRBY', served, n, user)
+      redis.call('ZINCRBY', served, int(n), user)
       total = total + n
     end
-    for field, n in pairs(m.w) do redis.call('HINCRBY', waits, field, n) end
+    for field, n in pairs(m.w) do redis.call('HINCRBY', waits, field, int(n)) end
     -- "*" (never a tenant name) holds the minute's total; its first count creates both keys
-    if tonumber(redis.call('ZINCRBY', served, total, '*')) == total then
+    if tonumber(redis.call('ZINCRBY', served, int(total), '*')) == total then
       redis.call('EXPIRE', served, FAIR_TTL)
       redis.call('EXPIRE', waits, FAIR_TTL)
     end
