@@ -20,6 +20,7 @@ class RQAdaptor(Adaptor):
     def setup(self, ctx: Context) -> None:
         super().setup(ctx)
         redis, rq, self.tasks = self.load("redis", "rq", "tests.perf.race.rq_tasks")
+        self.queue_class = rq.Queue
         self.queue = rq.Queue("default", connection=redis.Redis.from_url(ctx.url))
 
     def enqueue_single(self, n: int, phase: Phase) -> None:
