@@ -205,8 +205,10 @@ class FairQueueBackend(BaseTaskBackend):
             "subkey": getattr(task, "subkey", None),
         }
 
-    def _ready_result(self, task, engine_task: EngineTask) -> TaskResult:
-        result = ready_result(task, engine_task.id, engine_task.args, engine_task.kwargs, self.alias)
+    def _ready_result(
+        self, task, task_id: str, args: list, kwargs: dict, enqueued_at: datetime | None = None
+    ) -> TaskResult:
+        result = ready_result(task, task_id, args, kwargs, self.alias, enqueued_at)
         task_enqueued.send(type(self), task_result=result)
         return result
 
@@ -214,21 +216,23 @@ class FairQueueBackend(BaseTaskBackend):
         engine_task = self._engine_task(task, args, kwargs)
         with _as_invalid_task():
             conf.get_queue().push(engine_task)
-        return self._ready_result(task, engine_task)
+        return self._ready_result(task, engine_task.id, engine_task.args, engine_task.kwargs)
 
     def enqueue_many(self, task, calls: list[tuple[tuple, dict]]) -> list[TaskResult]:
-        """Enqueue one task with many argument sets in one pipelined round trip."""
-        fields = self._engine_fields(task)  # one task: validated once, not per argument set
-        engine_tasks = [EngineTask(args=list(args), kwargs=dict(kwargs), **fields) for args, kwargs in calls]
+        """Enqueue one task with many argument sets in one pipelined round trip: its options are
+        validated and encoded once (push_each), each argument set adds its id and payload."""
+        template = EngineTask(**self._engine_fields(task))
+        arg_sets = [(list(args), dict(kwargs)) for args, kwargs in calls]
         with _as_invalid_task():
-            conf.get_queue().push_many(engine_tasks)
-        return [self._ready_result(task, t) for t in engine_tasks]
+            pushed = conf.get_queue().push_each(template, arg_sets)
+        now = timezone.now()
+        return [self._ready_result(task, p.id, a, k, now) for p, (a, k) in zip(pushed, arg_sets, strict=True)]
 
     async def aenqueue(self, task, args, kwargs):
         engine_task = self._engine_task(task, args, kwargs)
         with _as_invalid_task():
             await conf.get_async_queue().push(engine_task)
-        return self._ready_result(task, engine_task)
+        return self._ready_result(task, engine_task.id, engine_task.args, engine_task.kwargs)
 
     # -- results ------------------------------------------------------------
     def get_result(self, result_id):
@@ -302,13 +306,15 @@ def _dt(ms: int | None) -> datetime | None:
     return datetime.fromtimestamp(ms / 1000, tz=UTC) if ms else None
 
 
-def ready_result(task, result_id: str, args: list, kwargs: dict, backend: str) -> TaskResult:
-    """The READY TaskResult enqueue returns."""
+def ready_result(
+    task, result_id: str, args: list, kwargs: dict, backend: str, enqueued_at: datetime | None = None
+) -> TaskResult:
+    """The READY TaskResult enqueue returns (enqueued_at: now, unless a batch passes its one time)."""
     return TaskResult(
         task=task,
         id=result_id,
         status=TaskResultStatus.READY,
-        enqueued_at=timezone.now(),
+        enqueued_at=enqueued_at or timezone.now(),
         started_at=None,
         last_attempted_at=None,
         finished_at=None,

@@ -235,7 +235,9 @@ class _Plan:
 
     def result(self) -> PipelineResult:
         ready = self.backend._ready_result  # type: ignore[attr-defined]
-        return PipelineResult(self.run, self.user, {name: ready(task, e) for name, task, e in self.steps})
+        return PipelineResult(
+            self.run, self.user, {name: ready(task, e.id, e.args, e.kwargs) for name, task, e in self.steps}
+        )
 
 
 @dataclass

@@ -25,7 +25,7 @@ local function lane_push(user, id, prio, score, front)
     if front then redis.call('LPUSH', K.crit(user), id)
     else redis.call('RPUSH', K.crit(user), id) end
   else
-    redis.call('ZADD', K.norm(user), score, id)
+    redis.call('ZADD', K.norm(user), (score % 1 == 0) and int(score) or score, id)  -- text: see int()
   end
   BACKLOG[user] = (BACKLOG[user] or 0) + 1
 end

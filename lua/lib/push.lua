@@ -75,7 +75,7 @@ local function push_task(t, now, aging_ms)
     recent_add(user, t.id)
     pipeline_count(t.pipeline, 'cancelled', 1, now)
   elseif waits > 0 then
-    redis.call('ZADD', K.waiting, now, t.id)
+    redis.call('ZADD', K.waiting, int(now), t.id)
     stat_add(user, prio, 'waiting', 1)
   elseif state == 'deferred' then
     place_delayed(t.id, user, prio, due)
@@ -84,7 +84,7 @@ local function push_task(t, now, aging_ms)
   end
   if not known and not TENANTS_SEEN[user] then
     TENANTS_SEEN[user] = true
-    redis.call('ZADD', K.tenants, 'NX', now, user)
+    redis.call('ZADD', K.tenants, 'NX', int(now), user)
     redis.call('ZADD', K.tenants_lex, 'NX', 0, user)
   end
   return 'created'

@@ -24,7 +24,7 @@ from .fairness import Fairness
 from .lease import Ack, Broken, Exchange, FailOutcome, Lease, PushResult, Repair
 from .reads import Reads
 from .settings import WorkerReport
-from .task import Task, check_name, encode_json
+from .task import Task, check_name, encode_json, encode_payload, new_task_id
 from .workflows import WorkflowWrites
 
 STATUS_ERRORS: dict[str, type[Exception]] = {
@@ -98,6 +98,22 @@ class Core(ConfigWrites, WorkflowWrites, BulkWrites):
     def push_many(self, tasks: Iterable[Task]) -> Plan[list[PushResult]]:
         """All chunks in one pipelined round trip."""
         chunks = yield self.push_calls(tasks)
+        return [r for chunk in chunks for r in chunk]
+
+    def push_each(self, task: Task, calls: Sequence[tuple[Sequence[Any], dict[str, Any]]]) -> Plan[list[PushResult]]:
+        """`task` once per (args, kwargs) of `calls`, each with an id of its own: the options are
+        validated and encoded once, each call adds only its id and payload (a batch of one task's
+        calls built no Task per call, and checked the same options once per task)."""
+        base = self._push_doc(task)
+        max_payload = self.config.max_payload_bytes
+        docs = []
+        for args, kwargs in calls:
+            doc = base.copy()
+            doc["id"] = new_task_id()
+            doc["payload"] = encode_payload(args, kwargs, max_payload)
+            docs.append(doc)
+        size = self.config.batch_chunk
+        chunks = yield [self._push_call(docs[i : i + size]) for i in range(0, len(docs), size)]
         return [r for chunk in chunks for r in chunk]
 
     def push(self, task: Task) -> Plan[PushResult]:

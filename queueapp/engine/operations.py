@@ -55,6 +55,11 @@ class Operations:
         """All tasks in one pipelined round trip (chunks of config.batch_chunk per script call)."""
         return self._run(self.core.push_many(tasks))
 
+    def push_each(self, task: Task, calls: Sequence[tuple[Sequence[Any], dict[str, Any]]]) -> list[PushResult]:
+        """`task` once per (args, kwargs) in `calls`, each with its own id (task.id is not used),
+        in one pipelined round trip: a batch of one task's calls at the cost of its payloads."""
+        return self._run(self.core.push_each(task, calls))
+
     def cancel(self, task_id: str) -> None:
         return self._run(self.core.cancel(task_id))
 

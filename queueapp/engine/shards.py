@@ -27,7 +27,7 @@ from .operations import BULK_BATCH, REPAIR_BATCH, Name, Progress
 from .settings import ScheduleSpec, TenantSettings, WorkerSettings
 from .shard_consume import WEIGH_SECONDS, ShardConsumer
 from .shard_reads import OUTAGE, ShardReads
-from .task import Task
+from .task import Task, new_task_id
 from .workflows import WaitingRepair
 
 SHARD_MARK = "@"  # an id FairQueue made ends with "@<shard>" once pushed (task ids allow '@')
@@ -235,6 +235,12 @@ class ShardedQueue(ShardConsumer, ShardReads):
             for (pos, _), result in zip(group, self.shards[i].push_many([t for _, t in group]), strict=True):
                 out[pos] = result
         return out  # type: ignore[return-value]
+
+    def push_each(self, task: Task, calls: Sequence[tuple[Sequence[Any], dict[str, Any]]]) -> list[PushResult]:
+        """One tenant's calls: its shard, one round trip (ids marked like push_many's)."""
+        return self.push_many(
+            [dataclasses.replace(task, id=new_task_id(), args=list(a), kwargs=dict(k)) for a, k in calls]
+        )
 
     def push_pipeline(self, run: str, user: str, name: str, tasks: Sequence[Task]) -> list[PushResult]:
         """A pipeline is one tenant's: one shard, one atomic call as with SHARDS=1."""

@@ -68,6 +68,26 @@ def test_batch_push_in_one_round_trip_keeps_order(queue, rclient, monkeypatch):
     assert [le.task.args[0] for le in drain(queue)] == list(range(1200))
 
 
+def test_push_each_gives_every_call_its_own_id_and_payload_with_the_task_options(anyqueue):
+    template = Task("demo.echo", user="acme", priority=Priority.HIGH, max_retries=7, timeout=9.5, queue="q2")
+    results = anyqueue.push_each(template, [([i], {"n": i}) for i in range(5)])
+    assert all(r.created for r in results) and len({r.id for r in results}) == 5
+    assert template.id not in {r.id for r in results}  # each call an id of its own
+    for i, r in enumerate(results):
+        stored = anyqueue.get_task(r.id)
+        assert (stored.args, stored.kwargs, stored.user, stored.func) == ([i], {"n": i}, "acme", "demo.echo")
+        assert (stored.priority, stored.max_retries, stored.timeout, stored.queue) == (Priority.HIGH, 7, 9.5, "q2")
+    assert [le.task.args[0] for le in drain(anyqueue)] == list(range(5))
+
+
+def test_push_each_refuses_a_bad_call_before_anything_is_pushed(anyqueue):
+    with pytest.raises(InvalidTask, match="JSON|serializable"):
+        anyqueue.push_each(t(), [([1], {}), ([object()], {})])
+    with pytest.raises(InvalidTask, match="user"):
+        anyqueue.push_each(t(user="bad user"), [([1], {})])
+    assert anyqueue.stats()["enqueued"] == 0 and anyqueue.pop("w1") is None
+
+
 def test_duplicate_ids_inside_one_batch_create_one_task(anyqueue):
     task = t()
     results = anyqueue.push_many([task, task])

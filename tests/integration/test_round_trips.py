@@ -65,6 +65,14 @@ def test_push_pop_ack_are_one_round_trip_each(fq, rclient, monkeypatch):
 
 
 @pytest.mark.one_shard("reads or plants its queue's keys by name")
+def test_push_each_is_one_round_trip_per_batch(fq, rclient, monkeypatch):
+    trips = Trips(monkeypatch)
+    calls_ = [([i], {}) for i in range(1200)]
+    trips_, calls, results = trips.of(lambda: fq.push_each(Task("demo.noop", user="u1"), calls_), rclient)
+    assert (trips_, calls) == (1 if fq.config.redis_functions else 2, 3) and len(results) == 1200
+
+
+@pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_push_many_is_one_round_trip_per_batch(fq, rclient, monkeypatch):
     trips = Trips(monkeypatch)
     trips_, calls, results = trips.of(lambda: fq.push_many(tasks(1200)), rclient)

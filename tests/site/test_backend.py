@@ -289,8 +289,8 @@ def test_aenqueue_and_aget_result_round_trip(fq_settings, queue):
 
 def test_enqueue_many_is_one_pipelined_push(fq_settings, queue, monkeypatch):
     engine, calls = conf.get_queue(), []
-    real = engine.push_many
-    monkeypatch.setattr(engine, "push_many", lambda tasks: calls.append(len(tasks)) or real(tasks))
+    real = engine.push_each
+    monkeypatch.setattr(engine, "push_each", lambda task, sets: calls.append(len(sets)) or real(task, sets))
     monkeypatch.setattr(engine, "push", lambda task: pytest.fail("push() called per task"))
     results = backend().enqueue_many(add, [((i, i), {}) for i in range(5)])
     assert calls == [5] and len({r.id for r in results}) == 5
