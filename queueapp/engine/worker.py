@@ -30,6 +30,7 @@ from .dispatch import Dispatcher, idle_pause
 from .errors import InvalidTask, StaleLease, TaskNotFound
 from .execution import Executor, Outcome, run_task
 from .lease import Lease
+from .lease_ahead import LeaseAhead
 from .settings import WorkerReport, WorkerSettings, report_ttl_seconds
 
 log = logging.getLogger("fairqueue.worker")
@@ -46,6 +47,7 @@ class WorkerOptions:
     poll_interval: float = 0.2  # longest sleep between empty pops (starts at 5 ms, doubles)
     lease_seconds: float | None = None  # None: the queue's EngineConfig.lease_seconds
     pooled: bool = True  # concurrency > 1: one dispatcher batches acks and pops (dispatch.py)
+    lease_ahead_ms: float = 20.0  # concurrency 1: lease the next task while tasks average below this (0: never)
     async_concurrency: int = 0  # coroutine tasks run at once on the event loop (0: in threads)
     promote_interval: float = 1.0
     reap_interval: float | None = None  # None: half a lease, at most 5 s
@@ -55,6 +57,8 @@ class WorkerOptions:
             raise ValueError("concurrency must be between 1 and 256")
         if not 0 <= self.async_concurrency <= 1000:
             raise ValueError("async concurrency must be between 0 and 1000")
+        if not 0 <= self.lease_ahead_ms <= 60_000:
+            raise ValueError("lease_ahead_ms must be between 0 and 60000")
         if self.grace_seconds < 0 or self.poll_interval <= 0:
             raise ValueError("grace_seconds must be >= 0 and poll_interval > 0")
 
@@ -231,6 +235,8 @@ class Worker:
         queue = self.queue.dedicated()
         idle, quiet = 0.005, False
         lease: Lease | None = None
+        ahead = LeaseAhead(self, queue, self.options.lease_ahead_ms) if self._leases_ahead() else None
+        running = threading.Event()  # set when the task the call in flight waits on has ended
         while not self.stopping.is_set() and slot not in self._retired:
             if lease is None and not self.enabled:
                 self.stopping.wait(self.poll_interval)
@@ -249,12 +255,39 @@ class Worker:
                 idle, quiet = 0.005, False
             self.current[lease.token] = lease
             self.prepare_task()
+            if ahead is not None and ahead.pending is None and ahead.wanted():
+                ahead.pop_ahead(running)
             outcome = run_task(self.execute, lease.task)
-            lease = self._report_outcome(lease, outcome)
+            running.set()
+            if ahead is None:
+                lease = self._report_outcome(lease, outcome)
+                continue
+            ahead.observe(outcome.duration)
+            running = threading.Event()
+            nxt = ahead.take()
+            if nxt is None:  # nothing leased ahead: ack and pop in one call, as without
+                lease = self._report_outcome(lease, outcome)
+            elif ahead.wanted():  # run the next at once; ack this one and lease one more meanwhile
+                ahead.report_ahead(lease, outcome, running)
+                lease = nxt
+            else:  # the tasks got long: ack this one alone, lease nothing more ahead
+                self._report_outcome(lease, outcome, fuse=False)
+                lease = nxt
+        if ahead is not None:
+            running.set()
+            ahead.close()
         if lease is not None:  # popped as the stop began: give it back unrun
-            self._call(self._quiet, lease.release)
-            self.current.pop(lease.token, None)
+            self._give_back(lease)
         queue.close()
+
+    def _leases_ahead(self) -> bool:
+        """A lone slot thread leases ahead (lease_ahead.py); the pooled mode leases per free slot."""
+        return self.options.lease_ahead_ms > 0 and self.options.concurrency == 1 and self._dispatcher is None
+
+    def _give_back(self, lease: Lease) -> None:
+        """A lease whose task did not start goes back to its place (no delivery counted)."""
+        self._call(self._quiet, lease.release)
+        self.current.pop(lease.token, None)
 
     def prepare_task(self) -> None:
         """before_task (Django closes stale DB connections), never fatal to the slot: a slot
@@ -264,7 +297,7 @@ class Worker:
         except Exception:
             log.exception("before_task failed; running the task anyway")
 
-    def _report_outcome(self, lease: Lease, outcome: Outcome) -> Lease | None:
+    def _report_outcome(self, lease: Lease, outcome: Outcome, fuse: bool = True) -> Lease | None:
         """Record the outcome; returns the next lease when it could fuse ack and pop."""
         nxt = None
         if self.current.get(lease.token) is not lease:  # released by a forced stop meanwhile
@@ -275,7 +308,9 @@ class Worker:
         try:
             if outcome.ok:
                 try:
-                    nxt = self._call(lease.ack if self.stopping.is_set() else lease.ack_and_pop, outcome.result)
+                    nxt = self._call(
+                        lease.ack_and_pop if fuse and not self.stopping.is_set() else lease.ack, outcome.result
+                    )
                     result = "succeeded"
                 except InvalidTask as exc:  # the return value is not JSON: found before any I/O
                     outcome = Outcome(False, error=exc, reason="invalid_result", retry=False, duration=outcome.duration)

@@ -104,6 +104,13 @@ class Command(BaseCommand):
             help="with FAIRQUEUE['SHARDS'] > 1: the shards this worker serves, e.g. 0,2 (default: all)",
         )
         parser.add_argument(
+            "--lease-ahead-ms",
+            type=float,
+            default=20.0,
+            help="with one slot: while tasks average under this many ms, lease the next task while one "
+            "runs, so the round trip overlaps it (default 20; 0: never)",
+        )
+        parser.add_argument(
             "--poll-interval",
             type=float,
             default=0.2,
@@ -123,6 +130,7 @@ class Command(BaseCommand):
                 burst=options["burst"],
                 grace_seconds=options["grace"],
                 poll_interval=options["poll_interval"],
+                lease_ahead_ms=options["lease_ahead_ms"],
             )
         except (InvalidTask, ValueError) as exc:
             raise CommandError(str(exc)) from exc

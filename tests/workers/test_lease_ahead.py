@@ -1,0 +1,114 @@
+"""Issue 11: a one-slot worker leases the next task while a short one runs (lease_ahead.py),
+so the round trip between tasks overlaps a task. Real Redis, the engine Worker in this
+process. Asserts what the queue holds: how many leases at once, every task once, nothing
+held behind a long task, nothing lost at a stop."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from queueapp.engine import Task
+from queueapp.engine.worker import Worker, WorkerOptions
+from tests.processes import wait_for
+
+
+def sampler(queue, stop: threading.Event, out: list[int]) -> threading.Thread:
+    """Records the running set's size (leases held) every ms while `stop` is clear."""
+
+    def loop():
+        while not stop.is_set():
+            out.append(queue.stats()["running"])
+            time.sleep(0.001)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_short_tasks_have_the_next_one_leased_while_they_run_and_run_once_each(queue):
+    queue.push_many([Task("demo.noop", args=[i], user=f"u{i % 4}") for i in range(200)])
+    ran: list[int] = []
+    held: list[int] = []
+    stop = threading.Event()
+    watch = sampler(queue, stop, held)
+
+    def execute(task):
+        ran.append(task.args[0])
+        time.sleep(0.003)
+
+    worker = Worker(queue, WorkerOptions("w-ahead", burst=True, lease_ahead_ms=50), execute)
+    assert worker.run() == 0
+    stop.set()
+    watch.join(10)
+    assert sorted(ran) == list(range(200))  # each task once
+    stats = queue.stats()
+    assert stats["succeeded"] == 200 and stats["running"] == 0 and stats["queued"] == 0
+    assert max(held) == 2  # the one running and the one leased ahead: never more
+    assert held.count(2) > len(held) // 4, held  # ... most of the time (3 ms tasks, < 50 ms)
+
+
+def test_without_lease_ahead_one_task_is_leased_at_a_time(queue):
+    queue.push_many([Task("demo.noop", args=[i], user="u") for i in range(60)])
+    held: list[int] = []
+    stop = threading.Event()
+    watch = sampler(queue, stop, held)
+    worker = Worker(queue, WorkerOptions("w-one", burst=True, lease_ahead_ms=0), lambda task: time.sleep(0.003))
+    assert worker.run() == 0
+    stop.set()
+    watch.join(10)
+    assert queue.stats()["succeeded"] == 60 and max(held) == 1
+
+
+def test_a_long_task_after_short_ones_gives_the_task_leased_ahead_back(queue):
+    """Tasks of 3 ms, then one of 2 s: the task leased behind it goes back to its lane within
+    the hold (10 x 20 ms), so another worker can take it while the long one runs."""
+    queue.push_many([Task("demo.noop", args=[i], user="a") for i in range(20)])
+    queue.push(Task("demo.noop", args=["long"], user="a"))
+    queue.push_many([Task("demo.noop", args=[f"after{i}"], user="a") for i in range(3)])
+    long_started = threading.Event()
+
+    def execute(task):
+        if task.args[0] == "long":
+            long_started.set()
+            time.sleep(2.0)
+        else:
+            time.sleep(0.003)
+
+    worker = Worker(queue, WorkerOptions("w-long", burst=True, lease_ahead_ms=20), execute)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    assert long_started.wait(30)
+    # while the long task runs: it alone is leased; the rest wait in the lane for any worker
+    wait_for(lambda: queue.stats()["running"] == 1, timeout=1.5, interval=0.01, what="the leased-ahead task back")
+    assert queue.stats()["queued"] == 3
+    other = queue.pop("w-other")
+    assert other is not None and other.task.args[0] == "after0" and other.task.deliveries == 1
+    queue.ack(other)
+    thread.join(60)
+    assert not thread.is_alive()
+    stats = queue.stats()
+    assert stats["succeeded"] == 24 and stats["running"] == 0 and stats["queued"] == 0
+
+
+def test_stop_sends_the_last_ack_and_gives_the_task_leased_ahead_back(queue):
+    queue.push_many([Task("demo.noop", args=[i], user=f"u{i % 3}") for i in range(300)])
+    ran: list[int] = []
+
+    def execute(task):
+        ran.append(task.args[0])
+        time.sleep(0.004)
+
+    worker = Worker(queue, WorkerOptions("w-stop", grace_seconds=30, lease_ahead_ms=50), execute)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    wait_for(lambda: len(ran) >= 40, timeout=30, what="40 tasks run")
+    worker.request_stop()
+    thread.join(60)
+    assert not thread.is_alive()
+    stats = queue.stats()
+    # every task that ran is acked, none is left leased, the rest wait in their lanes (lost = 0)
+    assert stats["succeeded"] == len(ran) and stats["running"] == 0
+    assert stats["queued"] == 300 - len(ran) and len(set(ran)) == len(ran)
+    lease = queue.pop("w-check")
+    assert lease is not None and lease.task.deliveries == 1  # the one leased ahead was released
