@@ -41,17 +41,22 @@ def fairqueue_values(table: str) -> dict[str, float]:
     return values
 
 
-def test_fairqueue_only_race_prints_positive_numbers():
+def run_race(library: str, tasks: int, heavy: int, timeout: float) -> subprocess.CompletedProcess:
+    """One run of the race for `library` at tiny sizes, on its own private Redis; nothing written."""
     env = {k: v for k, v in os.environ.items() if k != "FAIRQUEUE_BENCH_REDIS_URL"}  # always a private server
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.perf.race", "--only", "fairqueue", "--tasks", "50", "--runs", "1"]
-        + ["--heavy", "100", "--no-write"],
+    argv = ["--only", library, "--tasks", str(tasks), "--runs", "1", "--heavy", str(heavy), "--no-write"]
+    return subprocess.run(
+        [sys.executable, "-m", "tests.perf.race", *argv],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=100,
+        timeout=timeout,
     )
+
+
+def test_fairqueue_only_race_prints_positive_numbers():
+    proc = run_race("fairqueue", tasks=50, heavy=100, timeout=100)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "worker logs kept" not in proc.stdout, proc.stdout[-3000:]  # kept only when a measure failed
     values = fairqueue_values(proc.stdout)
@@ -66,15 +71,6 @@ def test_other_library_adaptor_runs_every_measure(library):
     this skips there): an adaptor that breaks shows as 'error' rows and kept worker logs
     (RQ's batch enqueue once lost an attribute it used, and nothing noticed for days)."""
     pytest.importorskip(library)
-    env = {k: v for k, v in os.environ.items() if k != "FAIRQUEUE_BENCH_REDIS_URL"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.perf.race", "--only", library, "--tasks", "30", "--runs", "1"]
-        + ["--heavy", "40", "--no-write"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=150,
-    )
+    proc = run_race(library, tasks=30, heavy=40, timeout=150)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "error:" not in proc.stdout and "worker logs kept" not in proc.stdout, proc.stdout[-3000:]
