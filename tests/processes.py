@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -48,6 +49,13 @@ def start_command(env: dict[str, str], command: str, *args: str, log: Path | Non
 
 def start_worker(env: dict[str, str], *args: str, log: Path | None = None) -> subprocess.Popen:
     return start_command(env, "runworker", *args, log=log)
+
+
+def run_in_thread(worker) -> threading.Thread:
+    """An engine Worker's run() in a daemon thread of this process (started)."""
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    return thread
 
 
 def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"):

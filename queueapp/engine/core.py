@@ -91,14 +91,19 @@ class Core(ConfigWrites, WorkflowWrites, BulkWrites):
     # -- push -------------------------------------------------------------
     def push_calls(self, tasks: Iterable[Task]) -> list[Call[list[PushResult]]]:
         """One push call per chunk of tasks; each parses to a list of PushResult."""
-        docs = [self._push_doc(t) for t in tasks]
+        return self._chunked([self._push_doc(t) for t in tasks])
+
+    def _chunked(self, docs: list[dict[str, Any]]) -> list[Call[list[PushResult]]]:
         size = self.config.batch_chunk
         return [self._push_call(docs[i : i + size]) for i in range(0, len(docs), size)]
 
-    def push_many(self, tasks: Iterable[Task]) -> Plan[list[PushResult]]:
-        """All chunks in one pipelined round trip."""
-        chunks = yield self.push_calls(tasks)
+    def _push_all(self, calls: list[Call[list[PushResult]]]) -> Plan[list[PushResult]]:
+        """All chunks in one pipelined round trip; the results in order."""
+        chunks = yield calls
         return [r for chunk in chunks for r in chunk]
+
+    def push_many(self, tasks: Iterable[Task]) -> Plan[list[PushResult]]:
+        return (yield from self._push_all(self.push_calls(tasks)))
 
     def push_each(self, task: Task, calls: Sequence[tuple[Sequence[Any], dict[str, Any]]]) -> Plan[list[PushResult]]:
         """`task` once per (args, kwargs) of `calls`, each with an id of its own: the options are
@@ -112,9 +117,7 @@ class Core(ConfigWrites, WorkflowWrites, BulkWrites):
             doc["id"] = new_task_id()
             doc["payload"] = encode_payload(args, kwargs, max_payload)
             docs.append(doc)
-        size = self.config.batch_chunk
-        chunks = yield [self._push_call(docs[i : i + size]) for i in range(0, len(docs), size)]
-        return [r for chunk in chunks for r in chunk]
+        return (yield from self._push_all(self._chunked(docs)))
 
     def push(self, task: Task) -> Plan[PushResult]:
         results: list[PushResult] = yield self._push_call([self._push_doc(task)])

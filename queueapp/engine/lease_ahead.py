@@ -37,7 +37,30 @@ class LeaseAhead:
         self.hold = max(MIN_HOLD, HOLD_FACTOR * self.threshold)
         self.average: float | None = None  # of task durations, s; None until a task ran
         self.pending: Future[Lease | None] | None = None  # the one call in flight, if any
+        self.running = threading.Event()  # set when the task the call in flight waits on has ended
         self.io = ThreadPoolExecutor(1, thread_name_prefix="slot-io")
+
+    def before(self) -> None:
+        """A task is about to run: with nothing in flight and short tasks, lease the next now."""
+        if self.pending is None and self.wanted():
+            self._pop_ahead()
+
+    def after(self, lease: Lease, outcome: Outcome) -> Lease | None:
+        """`lease`'s task ended: its outcome goes to Redis, and the lease to run next comes back
+        (the one leased ahead, or what the fused ack-and-pop leased, or None)."""
+        w = self.worker
+        self.running.set()
+        self.observe(outcome.duration)
+        self.running = threading.Event()
+        nxt = self.take()
+        if nxt is None:  # nothing leased ahead: ack and pop in one call, as without
+            following: Lease | None = w._report_outcome(lease, outcome)
+            return following
+        if self.wanted():  # run the next at once; ack this one and lease one more meanwhile
+            self.pending = self.io.submit(self._held, lambda: w._report_outcome(lease, outcome), self.running)
+        else:  # the tasks got long: ack this one alone, lease nothing more ahead
+            w._report_outcome(lease, outcome, fuse=False)
+        return nxt
 
     def wanted(self) -> bool:
         w = self.worker
@@ -47,8 +70,8 @@ class LeaseAhead:
     def observe(self, seconds: float) -> None:
         self.average = seconds if self.average is None else (1 - SMOOTHING) * self.average + SMOOTHING * seconds
 
-    def pop_ahead(self, running: threading.Event) -> None:
-        """Lease the next task while the current one runs (`running` is set when it ends)."""
+    def _pop_ahead(self) -> None:
+        """Lease the next task while the current one runs."""
         w = self.worker
 
         def pop() -> Lease | None:
@@ -59,11 +82,7 @@ class LeaseAhead:
                 w.current[lease.token] = lease  # renewed by the heartbeat, released at a stop
             return lease
 
-        self.pending = self.io.submit(self._held, pop, running)
-
-    def report_ahead(self, lease: Lease, outcome: Outcome, running: threading.Event) -> None:
-        """Ack `lease` (or fail it) and lease the task after next, while the next one runs."""
-        self.pending = self.io.submit(self._held, lambda: self.worker._report_outcome(lease, outcome), running)
+        self.pending = self.io.submit(self._held, pop, self.running)
 
     def _held(self, call: Callable[[], Lease | None], running: threading.Event) -> Lease | None:
         lease = call()
@@ -79,6 +98,7 @@ class LeaseAhead:
 
     def close(self) -> None:
         """At the end of the slot: the last ack is sent, a task leased ahead given back."""
+        self.running.set()
         try:
             lease = self.take()
             if lease is not None:

@@ -236,7 +236,6 @@ class Worker:
         idle, quiet = 0.005, False
         lease: Lease | None = None
         ahead = LeaseAhead(self, queue, self.options.lease_ahead_ms) if self._leases_ahead() else None
-        running = threading.Event()  # set when the task the call in flight waits on has ended
         while not self.stopping.is_set() and slot not in self._retired:
             if lease is None and not self.enabled:
                 self.stopping.wait(self.poll_interval)
@@ -255,26 +254,11 @@ class Worker:
                 idle, quiet = 0.005, False
             self.current[lease.token] = lease
             self.prepare_task()
-            if ahead is not None and ahead.pending is None and ahead.wanted():
-                ahead.pop_ahead(running)
+            if ahead is not None:
+                ahead.before()
             outcome = run_task(self.execute, lease.task)
-            running.set()
-            if ahead is None:
-                lease = self._report_outcome(lease, outcome)
-                continue
-            ahead.observe(outcome.duration)
-            running = threading.Event()
-            nxt = ahead.take()
-            if nxt is None:  # nothing leased ahead: ack and pop in one call, as without
-                lease = self._report_outcome(lease, outcome)
-            elif ahead.wanted():  # run the next at once; ack this one and lease one more meanwhile
-                ahead.report_ahead(lease, outcome, running)
-                lease = nxt
-            else:  # the tasks got long: ack this one alone, lease nothing more ahead
-                self._report_outcome(lease, outcome, fuse=False)
-                lease = nxt
+            lease = ahead.after(lease, outcome) if ahead is not None else self._report_outcome(lease, outcome)
         if ahead is not None:
-            running.set()
             ahead.close()
         if lease is not None:  # popped as the stop began: give it back unrun
             self._give_back(lease)
@@ -282,7 +266,7 @@ class Worker:
 
     def _leases_ahead(self) -> bool:
         """A lone slot thread leases ahead (lease_ahead.py); the pooled mode leases per free slot."""
-        return self.options.lease_ahead_ms > 0 and self.options.concurrency == 1 and self._dispatcher is None
+        return self.options.lease_ahead_ms > 0 and self.options.concurrency == 1
 
     def _give_back(self, lease: Lease) -> None:
         """A lease whose task did not start goes back to its place (no delivery counted)."""

@@ -10,7 +10,7 @@ import time
 
 from queueapp.engine import Task
 from queueapp.engine.worker import Worker, WorkerOptions
-from tests.processes import wait_for
+from tests.processes import run_in_thread, wait_for
 
 
 def sampler(queue, stop: threading.Event, out: list[int]) -> threading.Thread:
@@ -76,8 +76,7 @@ def test_a_long_task_after_short_ones_gives_the_task_leased_ahead_back(queue):
             time.sleep(0.003)
 
     worker = Worker(queue, WorkerOptions("w-long", burst=True, lease_ahead_ms=20), execute)
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
+    thread = run_in_thread(worker)
     assert long_started.wait(30)
     # while the long task runs: it alone is leased; the rest wait in the lane for any worker
     wait_for(lambda: queue.stats()["running"] == 1, timeout=1.5, interval=0.01, what="the leased-ahead task back")
@@ -100,8 +99,7 @@ def test_stop_sends_the_last_ack_and_gives_the_task_leased_ahead_back(queue):
         time.sleep(0.004)
 
     worker = Worker(queue, WorkerOptions("w-stop", grace_seconds=30, lease_ahead_ms=50), execute)
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
+    thread = run_in_thread(worker)
     wait_for(lambda: len(ran) >= 40, timeout=30, what="40 tasks run")
     worker.request_stop()
     thread.join(60)

@@ -10,13 +10,7 @@ import time
 
 from queueapp.engine import State, Task
 from queueapp.engine.worker import Worker, WorkerOptions
-from tests.processes import wait_for
-
-
-def run_in_thread(worker: Worker) -> threading.Thread:
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    return thread
+from tests.processes import run_in_thread, wait_for
 
 
 def test_a_pooled_worker_batches_its_round_trips(queue, rclient):
