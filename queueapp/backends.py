@@ -39,6 +39,7 @@ from .workflows import BoundTask, dependency_ids
 __all__ = ["FairQueueBackend", "FairTask", "InvalidTaskArguments"]
 
 DEFAULT_USER = "default"
+OVERLAP_MIN = 64  # enqueue_many pushes from a thread of its own from this many calls on (engine/background.py)
 STATUS = {
     State.QUEUED: TaskResultStatus.READY,
     State.DEFERRED: TaskResultStatus.READY,
@@ -220,13 +221,30 @@ class FairQueueBackend(BaseTaskBackend):
 
     def enqueue_many(self, task, calls: list[tuple[tuple, dict]]) -> list[TaskResult]:
         """Enqueue one task with many argument sets in one pipelined round trip: its options are
-        validated and encoded once (push_each), each argument set adds its id and payload."""
+        validated and encoded once (push_each), each argument set adds its id and payload. A big
+        batch is pushed from a thread of its own (engine/background.py) while its results are built;
+        task_enqueued is sent once the push succeeded."""
         template = EngineTask(**self._engine_fields(task))
         arg_sets = [(list(args), dict(kwargs)) for args, kwargs in calls]
+        queue = conf.get_queue()
+        ids = queue.new_ids(template.user, len(arg_sets))
         with _as_invalid_task():
-            pushed = conf.get_queue().push_each(template, arg_sets)
-        now = timezone.now()
-        return [self._ready_result(task, p.id, a, k, now) for p, (a, k) in zip(pushed, arg_sets, strict=True)]
+            pending = None
+            if len(arg_sets) >= OVERLAP_MIN:
+                pending = queue.start_push_each(template, arg_sets, ids)
+            else:
+                queue.push_each(template, arg_sets, ids)
+            try:
+                now = timezone.now()
+                results = [
+                    ready_result(task, i, a, k, self.alias, now) for i, (a, k) in zip(ids, arg_sets, strict=True)
+                ]
+            finally:  # never return (or raise) with the push still in flight
+                if pending is not None:
+                    pending.result()
+        for result in results:
+            task_enqueued.send(type(self), task_result=result)
+        return results
 
     async def aenqueue(self, task, args, kwargs):
         engine_task = self._engine_task(task, args, kwargs)

@@ -89,6 +89,12 @@ class AsyncFairQueue(Operations):
     async def _drive[T](self, plan: Plan[T]) -> T:
         try:
             step = next(plan)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        return await self._drive_from(plan, step)
+
+    async def _drive_from[T](self, plan: Plan[T], step: Step) -> T:
+        try:
             while True:
                 step = plan.send(await self._execute(step))
         except StopIteration as done:
@@ -96,3 +102,6 @@ class AsyncFairQueue(Operations):
 
     def _run[T](self, plan: Plan[T]) -> Coroutine[Any, Any, T]:  # type: ignore[override]
         return self._drive(plan)
+
+    def _start[T](self, plan: Plan[T]) -> Coroutine[Any, Any, T]:
+        return self._drive_from(plan, next(plan))  # the first step here: a bad call raises at once

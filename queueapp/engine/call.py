@@ -58,6 +58,14 @@ def drive[T](plan: Plan[T], execute: Callable[[Step], Any]) -> T:
     the async client has the same loop with an await)."""
     try:
         step = next(plan)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    return drive_from(plan, step, execute)
+
+
+def drive_from[T](plan: Plan[T], step: Step, execute: Callable[[Step], Any]) -> T:
+    """`drive` for a plan whose first step was taken already (maybe on another thread)."""
+    try:
         while True:
             step = plan.send(execute(step))
     except StopIteration as done:

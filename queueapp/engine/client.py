@@ -3,13 +3,15 @@ operations.py; this file only runs their plans (aio.py awaits them)."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import redis
 from redis.exceptions import ResponseError
 from redis.sentinel import SentinelConnectionPool
 
-from .call import Call, Plan, Step, drive
+from .background import InBackground
+from .call import Call, Plan, Step, drive, drive_from
 from .config import EngineConfig
 from .connection import RedisOptions, connect
 from .core import Core
@@ -111,3 +113,6 @@ class FairQueue(Operations):
 
     def _run[T](self, plan: Plan[T]) -> T:
         return drive(plan, self._execute)
+
+    def _start[T](self, plan: Plan[T]) -> InBackground[T]:
+        return InBackground(partial(drive_from, plan, next(plan), self._execute), "fairqueue-plan")

@@ -105,16 +105,22 @@ class Core(ConfigWrites, WorkflowWrites, BulkWrites):
     def push_many(self, tasks: Iterable[Task]) -> Plan[list[PushResult]]:
         return (yield from self._push_all(self.push_calls(tasks)))
 
-    def push_each(self, task: Task, calls: Sequence[tuple[Sequence[Any], dict[str, Any]]]) -> Plan[list[PushResult]]:
-        """`task` once per (args, kwargs) of `calls`, each with an id of its own: the options are
-        validated and encoded once, each call adds only its id and payload (a batch of one task's
-        calls built no Task per call, and checked the same options once per task)."""
+    def push_each(
+        self, task: Task, calls: Sequence[tuple[Sequence[Any], dict[str, Any]]], ids: Sequence[str] | None
+    ) -> Plan[list[PushResult]]:
+        """`task` once per (args, kwargs) of `calls`, each with an id of its own (`ids`, or new
+        ones): the options are validated and encoded once, each call adds only its id and payload
+        (a batch of one task's calls built no Task per call, and checked the same options once)."""
         base = self._push_doc(task)
         max_payload = self.config.max_payload_bytes
+        if ids is None:
+            ids = [new_task_id() for _ in calls]
+        elif len(ids) != len(calls):
+            raise InvalidTask(f"{len(ids)} ids for {len(calls)} calls")
         docs = []
-        for args, kwargs in calls:
+        for (args, kwargs), task_id in zip(calls, ids, strict=True):
             doc = base.copy()
-            doc["id"] = new_task_id()
+            doc["id"] = task_id
             doc["payload"] = encode_payload(args, kwargs, max_payload)
             docs.append(doc)
         return (yield from self._push_all(self._chunked(docs)))

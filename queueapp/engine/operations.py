@@ -20,7 +20,7 @@ from .lease import Ack, Exchange, FailOutcome, Lease, PushResult, Repair
 from .metrics_reads import MetricsSnapshot, metrics_snapshot
 from .reads import ConfigSnapshot, Page
 from .settings import ScheduleSpec, TenantSettings, WorkerReport, WorkerSettings
-from .task import Priority, Task
+from .task import Priority, Task, new_task_id
 from .workflows import PipelineRun, WaitingRepair
 
 PAGE = 50  # default page size of every listing
@@ -47,6 +47,12 @@ class Operations:
     def _run[T](self, plan: Plan[T]) -> T:
         raise NotImplementedError
 
+    def _start[T](self, plan: Plan[T]) -> Any:
+        """The plan's first step taken here, the rest under way: sync, on a thread of its own
+        (an InBackground: .result() waits); async, a coroutine to await (or to hand to
+        asyncio.ensure_future to let it run meanwhile)."""
+        raise NotImplementedError
+
     # -- producer ---------------------------------------------------------
     def push(self, task: Task) -> PushResult:
         return self._run(self.core.push(task))
@@ -55,10 +61,26 @@ class Operations:
         """All tasks in one pipelined round trip (chunks of config.batch_chunk per script call)."""
         return self._run(self.core.push_many(tasks))
 
-    def push_each(self, task: Task, calls: Sequence[tuple[Sequence[Any], dict[str, Any]]]) -> list[PushResult]:
-        """`task` once per (args, kwargs) in `calls`, each with its own id (task.id is not used),
-        in one pipelined round trip: a batch of one task's calls at the cost of its payloads."""
-        return self._run(self.core.push_each(task, calls))
+    def push_each(
+        self, task: Task, calls: Sequence[tuple[Sequence[Any], dict[str, Any]]], ids: Sequence[str] | None = None
+    ) -> list[PushResult]:
+        """`task` once per (args, kwargs) in `calls`, each with its own id (task.id is not used;
+        `ids` from new_ids(), or new ones), in one pipelined round trip: a batch of one task's
+        calls at the cost of its payloads."""
+        return self._run(self.core.push_each(task, calls, ids))
+
+    def start_push_each(
+        self, task: Task, calls: Sequence[tuple[Sequence[Any], dict[str, Any]]], ids: Sequence[str]
+    ) -> Any:
+        """push_each with its calls checked and encoded here (a bad one raises here, nothing
+        sent) and its round trip under way while the caller goes on (see _start). For big
+        batches: enqueue_many builds its TaskResults meanwhile. ids from new_ids()."""
+        return self._start(self.core.push_each(task, calls, ids))
+
+    def new_ids(self, user: str, n: int) -> list[str]:
+        """Ids for n new tasks of `user`, as push would make them: a caller that needs them
+        before the push returns (enqueue_many builds its results meanwhile) passes them to it."""
+        return [new_task_id() for _ in range(n)]
 
     def cancel(self, task_id: str) -> None:
         return self._run(self.core.cancel(task_id))

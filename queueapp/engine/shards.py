@@ -236,11 +236,35 @@ class ShardedQueue(ShardConsumer, ShardReads):
                 out[pos] = result
         return out  # type: ignore[return-value]
 
-    def push_each(self, task: Task, calls: Sequence[tuple[Sequence[Any], dict[str, Any]]]) -> list[PushResult]:
+    def push_each(
+        self, task: Task, calls: Sequence[tuple[Sequence[Any], dict[str, Any]]], ids: Sequence[str] | None = None
+    ) -> list[PushResult]:
         """One tenant's calls: its shard, one round trip (ids marked like push_many's)."""
-        return self.push_many(
-            [dataclasses.replace(task, id=new_task_id(), args=list(a), kwargs=dict(k)) for a, k in calls]
-        )
+        shard, ids = self._each_shard(task, len(calls), ids)
+        return shard.push_each(task, calls, ids)
+
+    def start_push_each(
+        self, task: Task, calls: Sequence[tuple[Sequence[Any], dict[str, Any]]], ids: Sequence[str]
+    ) -> Any:
+        shard, ids = self._each_shard(task, len(calls), ids)
+        return shard.start_push_each(task, calls, ids)
+
+    def _each_shard(self, task: Task, n: int, ids: Sequence[str] | None) -> tuple[FairQueue, list[str]]:
+        """Where a batch of one tenant's calls goes, with its ids: the shard that ids from
+        new_ids() are marked with (the tenant's when they were made), else the tenant's now."""
+        ids = list(ids) if ids is not None else self.new_ids(task.user, n)
+        i = shard_of_id(ids[0], self.n) if ids else None
+        if i is None:
+            i = self.shard_of(task.user)
+            ids = [marked(x, i) for x in ids]
+        if task.depends_on:
+            self._same_shard(task)
+        return self.shards[i], ids
+
+    def new_ids(self, user: str, n: int) -> list[str]:
+        """Ids for n new tasks of `user`, marked with the shard its push goes to."""
+        shard = self.shard_of(user)
+        return [marked(new_task_id(), shard) for _ in range(n)]
 
     def push_pipeline(self, run: str, user: str, name: str, tasks: Sequence[Task]) -> list[PushResult]:
         """A pipeline is one tenant's: one shard, one atomic call as with SHARDS=1."""

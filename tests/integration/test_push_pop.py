@@ -88,6 +88,19 @@ def test_push_each_refuses_a_bad_call_before_anything_is_pushed(anyqueue):
     assert anyqueue.stats()["enqueued"] == 0 and anyqueue.pop("w1") is None
 
 
+def test_start_push_each_checks_here_and_pushes_under_way_with_the_ids_given(anyqueue):
+    ids = anyqueue.new_ids("acme", 4)
+    with pytest.raises(InvalidTask, match="JSON|serializable"):  # raised by the call itself, nothing sent
+        anyqueue.start_push_each(t(user="acme"), [([1], {}), ([object()], {}), ([3], {}), ([4], {})], ids)
+    assert anyqueue.stats()["enqueued"] == 0
+    pending = anyqueue.start_push_each(t(user="acme"), [([i], {}) for i in range(4)], ids)
+    results = pending.result() if hasattr(pending, "result") else pending  # the async runner awaited it
+    assert [r.id for r in results] == ids and all(r.created for r in results)
+    assert [anyqueue.get_task(i).args for i in ids] == [[0], [1], [2], [3]]
+    with pytest.raises(InvalidTask, match="3 ids for 4 calls"):
+        anyqueue.push_each(t(user="acme"), [([i], {}) for i in range(4)], ids[:3])
+
+
 def test_duplicate_ids_inside_one_batch_create_one_task(anyqueue):
     task = t()
     results = anyqueue.push_many([task, task])

@@ -70,6 +70,21 @@ def test_push_routes_by_tenant_and_ids_name_their_shard(sq):
     assert "@" not in old.id and sq.get_task(old.id).id == old.id
 
 
+def test_push_each_with_ids_made_before_a_pin_moved_lands_where_the_ids_say(sq):
+    """enqueue_many makes its ids (new_ids) before the push; a pin that moves meanwhile must
+    not put the records on a shard other than the one their ids name (lookups go by the id)."""
+    (user,) = users_on(sq, 0, 1)
+    ids = sq.new_ids(user, 3)
+    assert {shard_of_id(i, 3) for i in ids} == {0}
+    sq.set_pins({user: 2})
+    sq.push_each(Task("demo.noop", user=user), [([i], {}) for i in range(3)], ids)
+    pending = sq.start_push_each(Task("demo.noop", user=user), [([9], {})], sq.new_ids(user, 1))
+    (late,) = pending.result()
+    assert [sq.shards[0].get_task(i).args for i in ids] == [[0], [1], [2]]
+    assert shard_of_id(late.id, 3) == 2 and sq.shards[2].get_task(late.id).args == [9]
+    assert [sq.get_task(i).user for i in [*ids, late.id]] == [user] * 4
+
+
 def test_a_busy_shard_cannot_starve_a_quiet_one(sq):
     (heavy,), quiet = users_on(sq, 0, 1), users_on(sq, 1, 2)
     sq.push_many([Task("demo.noop", user=heavy) for _ in range(200)])

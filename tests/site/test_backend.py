@@ -290,12 +290,68 @@ def test_aenqueue_and_aget_result_round_trip(fq_settings, queue):
 def test_enqueue_many_is_one_pipelined_push(fq_settings, queue, monkeypatch):
     engine, calls = conf.get_queue(), []
     real = engine.push_each
-    monkeypatch.setattr(engine, "push_each", lambda task, sets: calls.append(len(sets)) or real(task, sets))
+    monkeypatch.setattr(
+        engine, "push_each", lambda task, sets, ids=None: calls.append(len(sets)) or real(task, sets, ids)
+    )
     monkeypatch.setattr(engine, "push", lambda task: pytest.fail("push() called per task"))
     results = backend().enqueue_many(add, [((i, i), {}) for i in range(5)])
     assert calls == [5] and len({r.id for r in results}) == 5
     assert [queue.get_task(r.id).args for r in results] == [[i, i] for i in range(5)]
     assert queue.stats()["enqueued"] == 5
+
+
+def big_batch() -> list[tuple[tuple, dict]]:
+    from queueapp.backends import OVERLAP_MIN
+
+    return [((i, i), {}) for i in range(OVERLAP_MIN + 6)]  # pushed from a thread while its results are built
+
+
+def test_a_big_enqueue_many_is_in_redis_before_task_enqueued_is_sent(fq_settings, queue):
+    from django.tasks.signals import task_enqueued
+
+    seen = []
+
+    def receiver(sender, task_result, **kwargs):  # the push must be done when the signal says so
+        seen.append((task_result.id, queue.get_task(task_result.id)))
+
+    task_enqueued.connect(receiver)
+    try:
+        results = backend().enqueue_many(add, big_batch())
+    finally:
+        task_enqueued.disconnect(receiver)
+    assert len(results) == len(big_batch()) and all(r.status == TaskResultStatus.READY for r in results)
+    assert [i for i, _ in seen] == [r.id for r in results]
+    assert [stored.args for _, stored in seen] == [[i, i] for i in range(len(results))]
+    assert queue.stats()["enqueued"] == len(results)
+
+
+def test_a_big_enqueue_many_with_one_bad_call_pushes_nothing_and_sends_nothing(fq_settings, queue):
+    from django.tasks.signals import task_enqueued
+
+    seen = []
+    task_enqueued.connect(seen.append)
+    try:
+        with pytest.raises(InvalidTaskArguments, match="is a set"):
+            backend().enqueue_many(add, [*big_batch(), (({1}, 2), {})])
+    finally:
+        task_enqueued.disconnect(seen.append)
+    assert seen == [] and queue.stats()["enqueued"] == 0
+
+
+def test_a_big_enqueue_many_refused_by_redis_raises_and_sends_nothing(fq_settings, queue):
+    """The refusal comes from the push script, on the push's own thread: it reaches the caller."""
+    from django.tasks.signals import task_enqueued
+
+    fq_settings.FAIRQUEUE = {**fq_settings.FAIRQUEUE, "REQUIRE_REGISTERED_TENANTS": True}
+    conf.get_queue.cache_clear()
+    seen = []
+    task_enqueued.connect(seen.append)
+    try:
+        with pytest.raises(InvalidTask, match="'ghost' is not registered"):
+            backend().enqueue_many(add.using(user="ghost"), big_batch())
+    finally:
+        task_enqueued.disconnect(seen.append)
+    assert seen == [] and queue.stats()["enqueued"] == 0
 
 
 def closed_port() -> int:
