@@ -10,6 +10,8 @@
            (epoch ms), v, depends_on (JSON text of task ids: existing ones or
            tasks earlier in this call), on_dep_fail 'block', pipeline, step};
            unknown fields are stored as they are.
+           "base" (optional): fields every task of the call has unless it sets them itself
+           (push_each sends a task's options once, each task only its id and payload).
   Reply    one status per task: 'created' | 'duplicate'; or, nothing written:
            {'unknown_tenant', user} (with require_registered) or
            {'unknown_dependency', task id, dependency id}
@@ -19,6 +21,10 @@
 --- @include "lib/push"
 
 local p = params()
+if p.base then  -- push_each: the fields its tasks share, sent once; read through (lib/push)
+  local shared = {__index = p.base}
+  for _, t in ipairs(p.tasks) do setmetatable(t, shared) end
+end
 if opt(p.require_registered, false) then
   for _, t in ipairs(p.tasks) do
     if redis.call('SISMEMBER', K.registered, t.user) == 0 then return {'unknown_tenant', t.user} end

@@ -59,6 +59,15 @@ local function push_task(t, now, aging_ms)
     flat[#flat + 1] = k
     flat[#flat + 1] = v
   end
+  local shared = getmetatable(t)  -- push.lua's "base": fields t reads through, not its own
+  if shared then
+    for k, v in pairs(shared.__index) do
+      if rawget(t, k) == nil then
+        flat[#flat + 1] = k
+        flat[#flat + 1] = v
+      end
+    end
+  end
   if waits > 0 then
     flat[#flat + 1] = 'waiting'
     flat[#flat + 1] = int(waits)

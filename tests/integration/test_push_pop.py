@@ -55,6 +55,7 @@ def evalsha_calls(client):
 @pytest.mark.one_shard("reads or plants its queue's keys by name")
 def test_batch_push_in_one_round_trip_keeps_order(queue, rclient, monkeypatch):
     tasks = [t(args=[i]) for i in range(1200)]  # three chunks of 500
+    queue.cancel(queue.push(t()).id)  # the library loaded (the first test of a run: a LOAD, then resends)
     executes = []
     original = redis.client.Pipeline.execute
     monkeypatch.setattr(
@@ -78,6 +79,24 @@ def test_push_each_gives_every_call_its_own_id_and_payload_with_the_task_options
         assert (stored.args, stored.kwargs, stored.user, stored.func) == ([i], {"n": i}, "acme", "demo.echo")
         assert (stored.priority, stored.max_retries, stored.timeout, stored.queue) == (Priority.HIGH, 7, 9.5, "q2")
     assert [le.task.args[0] for le in drain(anyqueue)] == list(range(5))
+
+
+@pytest.mark.one_shard("reads its queue's records by name")
+def test_push_each_stores_the_same_record_as_push_though_its_options_travel_once(queue, raw, prefix):
+    template = Task("demo.echo", user="acme", priority=Priority.HIGH, max_retries=7, timeout=9.5, queue="q2")
+    (each,) = queue.push_each(template, [([1], {"n": 1})])
+    single = queue.push(dataclasses.replace(template, id="single-1", args=[1], kwargs={"n": 1}))
+    records = [raw.hgetall(f"{prefix}:task:{r.id}") for r in (each, single)]
+    for record in records:
+        del record["id"], record["enqueued_at"], record["score"], record["history"]
+    assert (
+        records[0] == records[1] and records[0]["priority"] == str(int(Priority.HIGH)) and records[0]["queue"] == "q2"
+    )
+    # a hand-made call: a task's own field wins over the call's shared one ("base")
+    call = queue.core._push_call([{"id": "own-prio", "payload": '{"args":[],"kwargs":{}}', "priority": "1"}],
+                                 base={k: v for k, v in queue.core._push_doc(template).items() if k not in ("id", "payload")})  # fmt: skip
+    assert [r.created for r in queue._execute(call)] == [True]
+    assert raw.hget(f"{prefix}:task:own-prio", "priority") == "1" and queue.get_task("own-prio").queue == "q2"
 
 
 def test_push_each_refuses_a_bad_call_before_anything_is_pushed(anyqueue):
@@ -106,6 +125,20 @@ def test_duplicate_ids_inside_one_batch_create_one_task(anyqueue):
     results = anyqueue.push_many([task, task])
     assert [r.created for r in results] == [True, False]
     assert anyqueue.stats()["queued"] == 1
+
+
+def test_a_batch_keeps_the_lane_order_single_pushes_give(queue):
+    """One script call for many tasks leaves the order one push per task leaves (CRITICAL first
+    and FIFO, then priority, then FIFO), tenant by tenant."""
+    prios = [1, 3, 6, 5, 2, 6, 4, 3, 6, 1, 5, 5]
+    for i, prio in enumerate(prios):
+        queue.push(t(user="single", priority=prio, args=[i]))
+    queue.push_many([t(user="batch", priority=prio, args=[i]) for i, prio in enumerate(prios)])
+    served = [(le.task.user, le.task.priority, le.task.args[0]) for le in drain(queue)]
+    single = [(p, a) for u, p, a in served if u == "single"]
+    assert [(p, a) for u, p, a in served if u == "batch"] == single
+    assert [p for p, _ in single] == sorted(prios, reverse=True)
+    assert queue.stats()["succeeded"] == 2 * len(prios)
 
 
 def test_critical_lane_is_served_first_then_priorities_high_to_low(anyqueue):

@@ -111,6 +111,9 @@ def measure(lua: str | None, mode: str, n: int, binary: str, keep: Path | None =
         drain_fused(d)  # warm: the library loaded, the keys made
         batch = tasks(n)
         out = {"single push": server.count(lambda: [q.push(t) for t in batch]) / n}  # drained below
+        drain_fused(d)
+        batch = tasks(n)
+        out["batch push"] = server.count(lambda: q.push_many(batch)) / n  # drained below
         for name, loop in (("fused ack-and-pop", drain_fused), ("ack_and_pop_many x8", partial(many_loop, k=8))):
             q.push_many(tasks(50))
             loop(d)  # warm: the library loaded, the keys made
@@ -141,9 +144,9 @@ def main() -> None:
              for i, m in enumerate(modes)]  # fmt: skip
     base = rows[0][1]
     print(f"\nRedis server instructions per task (callgrind, n={args.n}, ratio to the first row)")
-    columns = ("single push", "fused ack-and-pop", "ack_and_pop_many x8")
+    columns = ("single push", "batch push", "fused ack-and-pop", "ack_and_pop_many x8")
     print(f"{'scripts, mode':<40}" + "".join(f"{c:>24}" for c in columns))
-    print("-" * 112)
+    print("-" * 136)
     for label, r in rows:
         cells = [f"{r[k] / 1000:8.1f}k  {r[k] / base[k]:5.3f}" for k in columns]
         print(f"{label:<40}" + "".join(f"{c:>24}" for c in cells))
