@@ -93,8 +93,9 @@ def test_push_each_stores_the_same_record_as_push_though_its_options_travel_once
         records[0] == records[1] and records[0]["priority"] == str(int(Priority.HIGH)) and records[0]["queue"] == "q2"
     )
     # a hand-made call: a task's own field wins over the call's shared one ("base")
-    call = queue.core._push_call([{"id": "own-prio", "payload": '{"args":[],"kwargs":{}}', "priority": "1"}],
-                                 base={k: v for k, v in queue.core._push_doc(template).items() if k not in ("id", "payload")})  # fmt: skip
+    shared = {k: v for k, v in queue.core._push_doc(template).items() if k not in ("id", "payload")}
+    own = {"id": "own-prio", "payload": '{"args":[],"kwargs":{}}', "priority": "1"}
+    call = queue.core._push_call([own], base=shared)
     assert [r.created for r in queue._execute(call)] == [True]
     assert raw.hget(f"{prefix}:task:own-prio", "priority") == "1" and queue.get_task("own-prio").queue == "q2"
 
