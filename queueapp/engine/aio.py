@@ -103,5 +103,9 @@ class AsyncFairQueue(Operations):
     def _run[T](self, plan: Plan[T]) -> Coroutine[Any, Any, T]:  # type: ignore[override]
         return self._drive(plan)
 
+    def _sent[T](self, plan: Plan[T]) -> None:
+        plan.close()
+        return None  # a coroutine overlaps its waits itself
+
     def _start[T](self, plan: Plan[T]) -> Coroutine[Any, Any, T]:
         return self._drive_from(plan, next(plan))  # the first step here: a bad call raises at once

@@ -10,6 +10,7 @@ import redis
 from redis.exceptions import ResponseError
 from redis.sentinel import SentinelConnectionPool
 
+from .ahead import Sent
 from .background import InBackground
 from .call import Call, Plan, Step, drive, drive_from
 from .config import EngineConfig
@@ -75,6 +76,14 @@ class FairQueue(Operations):
             return self._scripts[call.script](keys=call.keys, args=call.args, client=target)
         return target.execute_command(*call.args)
 
+    def _command(self, call: Call[Any]) -> tuple[Any, ...]:
+        """The words _send sends for `call` (for a Sent, which writes them itself)."""
+        if call.script and self._mode.functions:
+            return ("FCALL", self._library.functions[call.script], len(call.keys), *call.keys, *call.args)
+        if call.script:
+            return ("EVALSHA", self._scripts[call.script].sha, len(call.keys), *call.keys, *call.args)
+        return call.args
+
     def _execute(self, step: Step) -> Any:
         if isinstance(step, Call):
             try:
@@ -113,6 +122,18 @@ class FairQueue(Operations):
 
     def _run[T](self, plan: Plan[T]) -> T:
         return drive(plan, self._execute)
+
+    def _sent[T](self, plan: Plan[T]) -> Sent[T] | None:
+        """The plan's first call written to this client's own connection, its reply read by
+        .result() (ahead.py); None for a client that holds no connection (shared, Sentinel)."""
+        connection = getattr(self.redis, "connection", None) if self._owns_client else None
+        if connection is None:
+            plan.close()
+            return None
+        step = next(plan)
+        if not isinstance(step, Call):
+            raise TypeError("a sent plan starts with one call, not a pipeline")
+        return Sent(self, connection, plan, step)
 
     def _start[T](self, plan: Plan[T]) -> InBackground[T]:
         return InBackground(partial(drive_from, plan, next(plan), self._execute), "fairqueue-plan")

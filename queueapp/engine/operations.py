@@ -47,6 +47,11 @@ class Operations:
     def _run[T](self, plan: Plan[T]) -> T:
         raise NotImplementedError
 
+    def _sent[T](self, plan: Plan[T]) -> Any:
+        """The plan's first call written, its reply read later (sync, a held connection: a
+        Sent; otherwise None)."""
+        raise NotImplementedError
+
     def _start[T](self, plan: Plan[T]) -> Any:
         """The plan's first step taken here, the rest under way: sync, on a thread of its own
         (an InBackground: .result() waits); async, a coroutine to await (or to hand to
@@ -146,6 +151,16 @@ class Operations:
 
     def ack_and_pop(self, lease: Lease, result: Any = None, lease_seconds: float | None = None) -> Lease | None:
         return self._run(self.core.ack_and_pop(lease, result, lease_seconds))
+
+    def send_pop(self, worker: str, lease_seconds: float | None = None) -> Any:
+        """pop, written and not waited for: .result() reads the lease (ahead.py). None where
+        the client holds no connection of its own (use pop)."""
+        return self._sent(self.core.pop(worker, lease_seconds))
+
+    def send_ack_and_pop(self, lease: Lease, result: Any = None, lease_seconds: float | None = None) -> Any:
+        """ack_and_pop, written and not waited for (see send_pop). A result that is not JSON
+        raises here, nothing sent."""
+        return self._sent(self.core.ack_and_pop(lease, result, lease_seconds))
 
     @property
     def held_due_in(self) -> float | None:

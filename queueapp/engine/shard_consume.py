@@ -166,6 +166,13 @@ class ShardConsumer:
             return self._leased(nxt, i)
         return self.pop(lease.worker, lease_seconds, skip=i)
 
+    def send_pop(self, worker: str, lease_seconds: float | None = None) -> Any:
+        """None: a pop here takes the turn over the shards (pop), it is not one call to send."""
+        return None
+
+    def send_ack_and_pop(self, lease: Lease, result: Any = None, lease_seconds: float | None = None) -> Any:
+        return None
+
     def ack_and_pop_many(
         self,
         acks: Sequence[Ack],

@@ -150,3 +150,17 @@ def test_the_hot_path_stays_within_its_command_budget(fq, rclient):
     fq.ack_and_pop_many([Ack.of(le, None) for le in second.leases], "w1", 8, coroutines=8)
     spent["x8, 8 coroutine slots free, none queued"] = redis_commands(rclient) - before
     assert all(spent[op] <= BUDGET[op] for op in BUDGET), spent
+
+
+@pytest.mark.one_shard("a plain client's own connection")
+def test_a_sent_pop_and_ack_and_pop_are_one_round_trip_each(fq, rclient, monkeypatch):
+    """What a one-slot worker sends while a task runs (lease_ahead.py, ahead.py)."""
+    fq.push_many(tasks(3))
+    d = fq.dedicated()
+    d.stats()  # its connection made (a connect is no round trip of the call)
+    trips = Trips(monkeypatch)
+    trips_, calls, lease = trips.of(lambda: d.send_pop("w1").result(), rclient)
+    assert (trips_, calls) == (1, 1) and lease is not None
+    trips_, calls, nxt = trips.of(lambda: d.send_ack_and_pop(lease, 1).result(), rclient)
+    assert (trips_, calls) == (1, 1) and nxt is not None and nxt.id != lease.id
+    d.close()

@@ -77,7 +77,7 @@ def test_every_operation_returns_what_run_returns():
             continue
         body = ast.parse(textwrap.dedent(inspect.getsource(fn))).body[0].body
         last = ast.unparse(body[-1])
-        runs = "self._run(" in last or "self._start(" in last  # _start: the plan under way, awaited later
+        runs = any(f"self.{run}(" in last for run in ("_run", "_start", "_sent"))  # _start/_sent: read later
         assert isinstance(body[-1], ast.Return) and runs, f"{name} must return self._run(...)"
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from queueapp.engine import Task
 from queueapp.engine.worker import Worker, WorkerOptions
 from tests.processes import run_in_thread, wait_for
@@ -46,6 +48,28 @@ def test_short_tasks_have_the_next_one_leased_while_they_run_and_run_once_each(q
     assert stats["succeeded"] == 200 and stats["running"] == 0 and stats["queued"] == 0
     assert max(held) == 2  # the one running and the one leased ahead: never more
     assert held.count(2) > len(held) // 4, held  # ... most of the time (3 ms tasks, < 50 ms)
+
+
+@pytest.mark.one_shard("a plain client writes its calls on the slot's connection (ahead.py)")
+def test_no_op_tasks_also_have_the_next_one_leased_and_keep_the_fair_order(queue, rclient):
+    """Sub-millisecond tasks: no thread hand-off, so leasing ahead pays here too. Each task
+    sees the running set from another connection: itself and the one leased ahead."""
+    queue.push_many([Task("demo.noop", args=[i], user=f"u{i % 4}") for i in range(100)])
+    served: list[str] = []
+    running: list[int] = []
+
+    def execute(task):
+        served.append(task.user)
+        running.append(queue.stats()["running"])
+
+    worker = Worker(queue, WorkerOptions("w-noop", burst=True, lease_ahead_ms=20), execute)
+    assert worker.run() == 0
+    assert sorted(served) == sorted(f"u{i % 4}" for i in range(100))
+    stats = queue.stats()
+    assert stats["succeeded"] == 100 and stats["running"] == 0 and stats["queued"] == 0
+    assert max(running) == 2 and running.count(2) > 80, running  # all but the first few and the last
+    for start in range(0, 96, 4):  # the rotation: every tenant once in each run of 4
+        assert sorted(served[start : start + 4]) == ["u0", "u1", "u2", "u3"], served
 
 
 def test_without_lease_ahead_one_task_is_leased_at_a_time(queue):
