@@ -18,18 +18,18 @@ from typing import Any
 
 from redis.exceptions import ConnectionError, NoScriptError, ResponseError, TimeoutError
 
-from .call import Call, Plan, drive_from
+from .call import Call, Plan
 from .functions import remedy
-
-_UNREAD = object()
 
 
 class Sent[T]:
     def __init__(self, client: Any, connection: Any, plan: Plan[T], step: Call[Any]) -> None:
         # client: the FairQueue that sent it (client.py imports this module)
-        self.client, self.connection, self.plan, self.step = client, connection, plan, step
-        self._reply: Any = _UNREAD
+        self.client, self.connection, self.plan, self.first = client, connection, plan, step
+        self._at: Any = step  # the step (a call, or a pipeline's calls) whose reply the plan waits for
         self._written = False
+        self._done, self._value = False, None
+        self._error: BaseException | None = None
         try:
             connection.send_command(*client._command(step))
             self._written = True
@@ -38,21 +38,28 @@ class Sent[T]:
 
     def result(self) -> T:
         """The plan's value: waits for the reply (already there when the task outlasted the
-        call). Raises what the call raises; after a RedisError, calling again sends again."""
-        if self._reply is _UNREAD:
-            self._reply = self._first()
-        try:
-            step = self.plan.send(self._reply)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
-        return drive_from(self.plan, step, self.client._execute)
+        call). Raises what the plan raises; after a RedisError, calling again goes on from
+        the call that failed (each reply reaches the plan once)."""
+        if self._error is not None:
+            raise self._error
+        while not self._done:
+            at = self._at
+            reply = self._read_first() if at is self.first else self.client._execute(at)
+            try:
+                self._at = self.plan.send(reply)
+            except StopIteration as done:
+                self._done, self._value = True, done.value
+            except BaseException as exc:  # the plan ended with it: so does every later call
+                self._error = exc
+                raise
+        return self._value  # type: ignore[return-value]
 
-    def _first(self) -> Any:
+    def _read_first(self) -> Any:
         """The first call's parsed reply: read from the connection, else sent again."""
         if self._written:
             self._written = False
             try:
-                return self.step.parse(self.connection.read_response())
+                return self.first.parse(self.connection.read_response())
             except (ConnectionError, TimeoutError):
                 self.connection.disconnect()
             except NoScriptError:
@@ -60,4 +67,4 @@ class Sent[T]:
             except ResponseError as exc:
                 if not (remedy(exc) and self.client._remedied(exc)):
                     raise
-        return self.client._execute(self.step)
+        return self.client._execute(self.first)

@@ -58,9 +58,13 @@ class LeaseAhead:
         self.closed = threading.Event()
 
     def before(self) -> None:
-        """A task is about to run: with nothing in flight and short tasks, lease the next now."""
-        if self.pending is None and self.wanted():
-            self._pop_ahead()
+        """A task is about to run: with nothing in flight and short tasks, lease the next now.
+        From here to after() the watcher may read the call in flight (the slot is busy with
+        its task, not with the connection); before and after, only the slot does."""
+        with self.lock:
+            if self.pending is None and self.wanted():
+                self._pop_ahead()
+            self.since = time.monotonic()
 
     def after(self, lease: Lease, outcome: Outcome) -> Lease | None:
         """`lease`'s task ended: its outcome goes to Redis, and the lease to run next comes back
@@ -116,7 +120,9 @@ class LeaseAhead:
             sent = w._call(self.queue.send_pop, w.options.worker_id, w.lease_seconds)
             self.sends = sent is not None
             if sent is not None:
-                return self._in_flight(lambda: self._leased(w._call(sent.result)))
+                self.pending = lambda: self._leased(w._call(sent.result, until_stop=True))
+                self._watching()
+                return
 
         def pop() -> Lease | None:
             if w.stopping.is_set():
@@ -130,13 +136,14 @@ class LeaseAhead:
         task (then logged, as _report_outcome does); anything else the usual way, now."""
         w = self.worker
         sent = None
+        w._reporting.add(lease.token)  # before the ack goes: the heartbeat must not call it lost
         if outcome.ok and w.current.get(lease.token) is lease:
             with contextlib.suppress(InvalidTask):  # the return value is not JSON: _report_outcome records that
                 sent = w._call(self.queue.send_ack_and_pop, lease, outcome.result, w.lease_seconds)
         if sent is None:  # done here, and nothing more leased ahead this time
+            w._reporting.discard(lease.token)
             w._report_outcome(lease, outcome, fuse=False)
             return
-        w._reporting.add(lease.token)  # the heartbeat must not call it lost meanwhile
 
         def read() -> Lease | None:
             try:
@@ -147,18 +154,19 @@ class LeaseAhead:
             w._finished(lease, outcome, result)
             return nxt
 
-        self._in_flight(read)
-
-    def _in_flight(self, read: Callable[[], Lease | None]) -> None:
         with self.lock:
-            self.pending, self.since = read, time.monotonic()
+            self.pending = read
+        self._watching()
+
+    def _watching(self) -> None:
         if self.watcher is None:
             self.watcher = threading.Thread(target=self._watch, name="slot-watch", daemon=True)
             self.watcher.start()
 
     def _watch(self) -> None:
         """Give back a lease that waits behind a task running past `hold` (its call's reply is
-        read here, under the lock: the slot is busy with its task, not with the connection)."""
+        read here, under the lock, only between before() and after(): the slot is busy with
+        its task then, not with the connection)."""
         while not self.closed.wait(self.hold / 4):
             with self.lock:
                 if self.pending is None or self.since is None or time.monotonic() - self.since < self.hold:

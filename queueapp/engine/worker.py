@@ -222,8 +222,8 @@ class Worker:
     def _release_running(self) -> None:
         for token, lease in list(self.current.items()):
             self.current.pop(token, None)
-            try:
-                lease.release()
+            try:  # through the shared client: a slot's own connection may have a call in flight (ahead.py)
+                self.queue.release(lease)
                 log.warning("task %s released: still running when the worker stopped", lease.id)
             except (StaleLease, TaskNotFound):
                 pass

@@ -6,6 +6,7 @@ flushed, and a client that cannot send this way."""
 from __future__ import annotations
 
 import pytest
+import redis
 
 from queueapp.engine import Task
 from queueapp.engine.errors import StaleLease
@@ -90,3 +91,27 @@ def test_a_shared_client_sends_nothing_this_way(queue):
     queue.push_many(tasks(1))
     assert queue.send_pop("w1") is None
     assert queue.stats()["running"] == 0 and queue.pop("w1") is not None
+
+
+def test_a_plan_that_fails_after_its_sent_call_goes_on_from_there_when_asked_again(queue, raw, prefix):
+    """A sent plan of two calls whose second fails (a RedisError the worker retries): asking
+    again resumes at the second call, the first call's reply reaches the plan once."""
+    from queueapp.engine.call import command
+
+    first, second = f"{prefix}:first", f"{prefix}:second"
+    raw.set(first, 0)
+    raw.set(second, "not a number")
+
+    def plan():
+        a = yield command("INCR", first)
+        b = yield command("INCR", second)
+        return a, b
+
+    d = queue.dedicated()
+    sent = d._sent(plan())
+    with pytest.raises(redis.ResponseError):
+        sent.result()
+    raw.set(second, 5)
+    assert sent.result() == (1, 6) and sent.result() == (1, 6)
+    assert raw.get(first) == "1"  # sent once, read once
+    d.close()
