@@ -12,7 +12,10 @@ from queueapp.engine import Task
 from queueapp.engine.errors import StaleLease
 from tests.processes import wait_for
 
-pytestmark = pytest.mark.one_shard("a plain client's own connection")
+pytestmark = [
+    pytest.mark.one_shard("a plain client's own connection"),
+    pytest.mark.single_redis("a client holding one connection (a cluster client routes per call)"),
+]
 
 
 def tasks(n: int, user: str = "acme") -> list[Task]:

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from queueapp.engine import Task
+from queueapp.engine.shards import ShardedQueue
 from queueapp.engine.worker import Worker, WorkerOptions
 from tests.processes import run_in_thread, wait_for
 
@@ -28,7 +29,19 @@ def sampler(queue, stop: threading.Event, out: list[int]) -> threading.Thread:
     return thread
 
 
-def test_short_tasks_have_the_next_one_leased_while_they_run_and_run_once_each(queue):
+@pytest.fixture(params=["own-connection", "helper-thread"])
+def either(request, queue, rclient, config):
+    """The slot writes its calls on its own connection (a plain FairQueue), or makes them from
+    a helper thread (a sharded queue's slot holds no connection of its own)."""
+    if request.param == "own-connection":
+        if isinstance(queue, ShardedQueue):
+            pytest.skip("this run's queue is sharded: the helper-thread case covers it")
+        return queue
+    return queue if isinstance(queue, ShardedQueue) else ShardedQueue.over(rclient, config, 3)
+
+
+def test_short_tasks_have_the_next_one_leased_while_they_run_and_run_once_each(either):
+    queue = either
     queue.push_many([Task("demo.noop", args=[i], user=f"u{i % 4}") for i in range(200)])
     ran: list[int] = []
     held: list[int] = []
@@ -51,6 +64,7 @@ def test_short_tasks_have_the_next_one_leased_while_they_run_and_run_once_each(q
 
 
 @pytest.mark.one_shard("a plain client writes its calls on the slot's connection (ahead.py)")
+@pytest.mark.single_redis("a slot holding one connection (a cluster client routes per call)")
 def test_no_op_tasks_also_have_the_next_one_leased_and_keep_the_fair_order(queue, rclient):
     """Sub-millisecond tasks: no thread hand-off, so leasing ahead pays here too. Each task
     sees the running set from another connection: itself and the one leased ahead."""
@@ -84,9 +98,10 @@ def test_without_lease_ahead_one_task_is_leased_at_a_time(queue):
     assert queue.stats()["succeeded"] == 60 and max(held) == 1
 
 
-def test_a_long_task_after_short_ones_gives_the_task_leased_ahead_back(queue):
+def test_a_long_task_after_short_ones_gives_the_task_leased_ahead_back(either):
     """Tasks of 3 ms, then one of 2 s: the task leased behind it goes back to its lane within
     the hold (10 x 20 ms), so another worker can take it while the long one runs."""
+    queue = either
     queue.push_many([Task("demo.noop", args=[i], user="a") for i in range(20)])
     queue.push(Task("demo.noop", args=["long"], user="a"))
     queue.push_many([Task("demo.noop", args=[f"after{i}"], user="a") for i in range(3)])
