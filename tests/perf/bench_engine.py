@@ -50,6 +50,29 @@ def fused_loop(url: str, n: int) -> float:
     return rate(n, lambda: drain_fused(q))
 
 
+def drain_written_ahead(q) -> None:
+    """A one-slot worker's loop with lease-ahead (lease_ahead.py): one task leased ahead, each
+    ack fused with the next pop written and read after the next task (here: at once, there
+    is no task body), so the loop pays no thread hand-off and skips redis-py's client layer."""
+    lease = q.pop("w1")
+    ahead = q.send_pop("w1") if lease is not None else None
+    while lease is not None:
+        got = ahead.result() if ahead is not None else None
+        ahead = q.send_ack_and_pop(lease, None)
+        if got is None:
+            got, ahead = ahead.result(), None
+            if got is not None:
+                ahead = q.send_pop("w1")
+        lease = got
+
+
+def written_ahead_loop(url: str, n: int) -> float:
+    q = fresh_queue(url, "ahead")
+    q.push_many(tasks(n))
+    q = q.dedicated()
+    return rate(n, lambda: drain_written_ahead(q))
+
+
 def pop_then_ack(url: str, n: int) -> float:
     q = fresh_queue(url, "split")
     q.push_many(tasks(n))
@@ -152,6 +175,11 @@ def main() -> None:
             ("batch push (push_many, pipelined)", *median_of(runs, lambda: batch_push(url, n)), "tasks/s"),
             ("single push", *median_of(runs, lambda: single_push(url, n // 2)), "tasks/s"),
             ("fused ack-and-pop loop", *median_of(runs, lambda: fused_loop(url, n)), "tasks/s"),
+            (
+                "fused, written ahead (one slot, lease-ahead)",
+                *median_of(runs, lambda: written_ahead_loop(url, n)),
+                "tasks/s",
+            ),
             ("separate pop + ack", *median_of(runs, lambda: pop_then_ack(url, n)), "tasks/s"),
         ]
         lat10 = median_of(runs, lambda: pop_latency_us(url, 10, 2000))
