@@ -70,14 +70,12 @@ class FairQueue(Operations):
 
     # -- execution: the only I/O ------------------------------------------
     def _send(self, call: Call[Any], target: Any) -> Any:
-        if call.script and self._mode.functions:
-            return target.fcall(self._library.functions[call.script], len(call.keys), *call.keys, *call.args)
-        if call.script:
+        if call.script and not self._mode.functions:  # redis-py's Script: loads itself on NOSCRIPT
             return self._scripts[call.script](keys=call.keys, args=call.args, client=target)
-        return target.execute_command(*call.args)
+        return target.execute_command(*self._command(call))
 
     def _command(self, call: Call[Any]) -> tuple[Any, ...]:
-        """The words _send sends for `call` (for a Sent, which writes them itself)."""
+        """The words that call `call`: what _send sends and what a Sent writes itself."""
         if call.script and self._mode.functions:
             return ("FCALL", self._library.functions[call.script], len(call.keys), *call.keys, *call.args)
         if call.script:

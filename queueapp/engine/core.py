@@ -24,7 +24,7 @@ from .fairness import Fairness
 from .lease import Ack, Broken, Exchange, FailOutcome, Lease, PushResult, Repair
 from .reads import Reads
 from .settings import WorkerReport
-from .task import Task, check_name, encode_json, encode_payload, new_task_id
+from .task import Task, check_name, encode_json, encode_payload
 from .workflows import WorkflowWrites
 
 STATUS_ERRORS: dict[str, type[Exception]] = {
@@ -106,19 +106,17 @@ class Core(ConfigWrites, WorkflowWrites, BulkWrites):
         return (yield from self._push_all(self.push_calls(tasks)))
 
     def push_each(
-        self, task: Task, calls: Sequence[tuple[Sequence[Any], dict[str, Any]]], ids: Sequence[str] | None
+        self, task: Task, calls: Sequence[tuple[Sequence[Any], dict[str, Any]]], ids: Sequence[str]
     ) -> Plan[list[PushResult]]:
-        """`task` once per (args, kwargs) of `calls`, each with an id of its own (`ids`, or new
-        ones): the options are validated and encoded once, each call adds only its id and payload
-        (a batch of one task's calls built no Task per call, and checked the same options once).
+        """`task` once per (args, kwargs) of `calls`, each with its id from `ids`: the options
+        are validated and encoded once, each call adds only its id and payload (a batch of one
+        task's calls built no Task per call, and checked the same options once).
         The shared fields travel once per script call ("base"): decoding the params was a
         quarter of a batch push's server time when every task repeated them."""
         base = self._push_doc(task)
         del base["id"], base["payload"]
         max_payload = self.config.max_payload_bytes
-        if ids is None:
-            ids = [new_task_id() for _ in calls]
-        elif len(ids) != len(calls):
+        if len(ids) != len(calls):
             raise InvalidTask(f"{len(ids)} ids for {len(calls)} calls")
         docs = [
             {"id": task_id, "payload": encode_payload(args, kwargs, max_payload)}

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from .dispatch import STALE
 from .errors import InvalidTask, StaleLease, TaskNotFound
 from .execution import Outcome
 from .lease import Lease
@@ -38,7 +39,6 @@ SMOOTHING = 0.2  # weight of the newest task in the running average of durations
 # with a helper thread, tasks shorter than this on average gain nothing: two hand-offs per
 # task cost more than the overlap saves (0.3 ms no-op tasks drained 2,417/s without, 1,740/s with)
 MIN_AVERAGE = 0.001
-STALE = "stale (lease lost: the task was handed to another worker)"
 log = logging.getLogger("fairqueue.worker")
 
 
@@ -70,9 +70,10 @@ class LeaseAhead:
         """`lease`'s task ended: its outcome goes to Redis, and the lease to run next comes back
         (the one leased ahead, or what the fused ack-and-pop leased, or None)."""
         w = self.worker
-        self.running.set()
+        if self.io is not None:  # helper-thread mode: the call in flight waits on this task's end
+            self.running.set()
+            self.running = threading.Event()
         self.observe(outcome.duration)
-        self.running = threading.Event()
         nxt = self.take()
         if nxt is None:  # nothing leased ahead: ack and pop in one call, as without
             following: Lease | None = w._report_outcome(lease, outcome)
@@ -136,12 +137,11 @@ class LeaseAhead:
         task (then logged, as _report_outcome does); anything else the usual way, now."""
         w = self.worker
         sent = None
-        w._reporting.add(lease.token)  # before the ack goes: the heartbeat must not call it lost
         if outcome.ok and w.current.get(lease.token) is lease:
+            w._reporting.add(lease.token)  # before the ack goes: the heartbeat must not call it lost
             with contextlib.suppress(InvalidTask):  # the return value is not JSON: _report_outcome records that
                 sent = w._call(self.queue.send_ack_and_pop, lease, outcome.result, w.lease_seconds)
-        if sent is None:  # done here, and nothing more leased ahead this time
-            w._reporting.discard(lease.token)
+        if sent is None:  # done here (its _finished lets go of _reporting), nothing more leased ahead
             w._report_outcome(lease, outcome, fuse=False)
             return
 

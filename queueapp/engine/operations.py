@@ -72,7 +72,7 @@ class Operations:
         """`task` once per (args, kwargs) in `calls`, each with its own id (task.id is not used;
         `ids` from new_ids(), or new ones), in one pipelined round trip: a batch of one task's
         calls at the cost of its payloads."""
-        return self._run(self.core.push_each(task, calls, ids))
+        return self._run(self.core.push_each(task, calls, self.new_ids(task.user, len(calls)) if ids is None else ids))
 
     def start_push_each(
         self, task: Task, calls: Sequence[tuple[Sequence[Any], dict[str, Any]]], ids: Sequence[str]

@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 
 from .client import FairQueue
 from .coroutines import AsyncExecutor
-from .dispatch import Dispatcher, idle_pause
+from .dispatch import STALE, Dispatcher, idle_pause
 from .errors import InvalidTask, StaleLease, TaskNotFound
 from .execution import Executor, Outcome, run_task
 from .lease import Lease
@@ -302,7 +302,7 @@ class Worker:
                 fail = self._call(lease.fail, outcome.error, retry=outcome.retry, reason=outcome.reason)
                 result = f"{fail.outcome}:{fail.reason}" if fail else f"failed:{outcome.reason}"
         except (StaleLease, TaskNotFound):
-            result = "stale (lease lost: the task was handed to another worker)"
+            result = STALE
         if nxt is not None:
             self.current[nxt.token] = nxt
         self._finished(lease, outcome, result)
